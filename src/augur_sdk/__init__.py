@@ -1,0 +1,32 @@
+"""augur_sdk: OpenTelemetry-bridged tracing for computer-use agents.
+
+``DebugSession`` records an agent run as OpenTelemetry spans (run -> steps -> decision
+events), writes a live, crash-safe Augur bundle from those spans, and, when an OTLP endpoint
+is configured, sends the same spans to your collector.
+"""
+
+from augur_sdk._version import __version__
+from augur_sdk.capture import CaptureMode, resolve_capture_mode
+from augur_sdk.otel.provider import configure
+from augur_sdk.redaction import (
+    DEFAULT_POLICY_ID,
+    DefaultRedactionPolicy,
+    NoRedactionPolicy,
+    RedactionPolicy,
+)
+from augur_sdk.session import DebugSession
+from augur_sdk.validation import ValidationIssue, validate_bundle
+
+__all__ = [
+    "DEFAULT_POLICY_ID",
+    "CaptureMode",
+    "DebugSession",
+    "DefaultRedactionPolicy",
+    "NoRedactionPolicy",
+    "RedactionPolicy",
+    "ValidationIssue",
+    "__version__",
+    "configure",
+    "resolve_capture_mode",
+    "validate_bundle",
+]

@@ -1,0 +1,128 @@
+"""Where things live in an Augur bundle, and how JSON is formatted (pure)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from augur_schema import SCHEMA_VERSION
+
+MANIFEST = "manifest.json"
+TRACE = "trace.json"
+AGENT_MD = "AGENT.md"
+LIVE = "live.json"  # present only while a producer is writing; its absence = finished
+PRODUCER = "producer.json"  # what the SDK knows about the run that the schemas have no field for
+SPANS_SIDECAR = "otel/spans.jsonl"  # trace_id/span_id per step (step_trace forbids extra keys)
+SCHEMA_DIR = "schema"
+
+PATHS: dict[str, str] = {
+    "steps": "steps/",
+    "screenshots": "screenshots/",
+    "crops": "crops/",
+    "diffs": "diffs/",
+    "events": "events/",
+    "logs": "logs/",
+    "replay": "replay/",
+    "diagnostics": "diagnostics/",
+    "modelio": "modelio/",
+    "preferences": "preferences/",
+    "side_effects": "side_effects/",
+    "schema": "schema/",
+    "agent": "AGENT.md",
+}
+
+# Entries a producer owns in an out_dir: removed when a new run reuses the directory so no
+# stale step of an older run can end up in the new bundle. Anything else is left alone.
+OWNED_ENTRIES = (
+    MANIFEST, TRACE, AGENT_MD, LIVE, PRODUCER, "steps", "events", "screenshots", "otel",
+    SCHEMA_DIR, "crops", "diffs", "logs", "replay", "diagnostics", "modelio", "preferences",
+    "side_effects", "outcomes.json", "eval_candidates.json",
+)
+
+BUNDLE_FORMAT = "augur-bundle"
+
+
+def step_path(step_index: int) -> str:
+    return f"steps/{step_index:04d}.json"
+
+
+def events_path(step_index: int | None) -> str:
+    return "events/run.jsonl" if step_index is None else f"events/{step_index:04d}.jsonl"
+
+
+def screenshot_path(step_index: int, kind: str) -> str:
+    return f"screenshots/{step_index:04d}_{kind}.png"
+
+
+def dumps(obj: Any) -> str:
+    """The bundle's JSON file format: sorted keys, 2-space indent, UTF-8, final newline."""
+    return json.dumps(obj, sort_keys=True, indent=2, ensure_ascii=False) + "\n"
+
+
+def jsonl_line(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def is_temp_name(name: str) -> bool:
+    return name.endswith(".tmp")
+
+
+def build_manifest(
+    session: dict[str, Any],
+    *,
+    step_count: int,
+    created_at: str,
+    policy_id: str,
+    signatures: dict[str, str] | None = None,
+    missing: list[str] | None = None,
+) -> dict[str, Any]:
+    """The manifest envelope (valid against ``manifest.schema.json``)."""
+    manifest: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
+        "bundle_format": BUNDLE_FORMAT,
+        "run_id": session["run_id"],
+        "debug_session_id": session["debug_session_id"],
+        "client": dict(session.get("client") or {}),
+        "capture_mode": session["capture_mode"],
+        "created_at": created_at,
+        "redaction": {"policy_id": policy_id, "applied": True},
+        "trace": TRACE,
+        "step_count": step_count,
+        "paths": dict(PATHS),
+    }
+    if session.get("costs"):
+        manifest["costs"] = dict(session["costs"])
+    if missing:
+        manifest["missing"] = sorted(set(missing))
+    if signatures is not None:
+        manifest["signatures"] = dict(sorted(signatures.items()))
+    return manifest
+
+
+def render_agent_md(session: dict[str, Any], step_count: int, first_failed: int | None) -> str:
+    """A short index for coding agents that open the bundle."""
+    client = session.get("client") or {}
+    lines = [
+        f"# Augur bundle: {session.get('run_id', '?')}",
+        "",
+        f"- client: `{client.get('name', '?')}` {client.get('version', '')}".rstrip(),
+        f"- capture mode: `{session.get('capture_mode')}`; status: `{session.get('status')}`",
+        f"- steps: {step_count}; schema version: `{SCHEMA_VERSION}`",
+    ]
+    if first_failed is not None:
+        lines.append(f"- first failed step: `{step_path(first_failed)}`, "
+                     f"its decisions in `{events_path(first_failed)}`")
+    lines += [
+        "",
+        "## Read",
+        "",
+        "1. `manifest.json`: envelope, `missing[]`, sha256 `signatures`.",
+        "2. `trace.json`: the session record and every step in order.",
+        "3. `steps/NNNN.json`: one step; `events/NNNN.jsonl`: its decision events "
+        "(`events/run.jsonl`: run-level).",
+        "4. `screenshots/NNNN_pre.png`, `NNNN_post.png`: what the agent saw.",
+        "5. `otel/spans.jsonl`: the OpenTelemetry trace_id/span_id of every step.",
+        "6. `schema/`: the JSON Schemas every record validates against.",
+        "",
+    ]
+    return "\n".join(lines)

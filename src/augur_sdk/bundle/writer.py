@@ -1,0 +1,349 @@
+"""The bundle writer: a live, crash-safe Augur bundle on disk.
+
+* Each call's file is on disk when the call returns (steps, events, screenshots).
+* Every file is written atomically (``.tmp`` + ``os.replace``) or appended a whole line at a
+  time; readers never see half a record.
+* Memory is flat: per step it keeps only a sha256 and the two observation paths;
+  ``trace.json`` is streamed from the step files at :meth:`finish`.
+* ``live.json`` marks a bundle as being written; ``augur recover`` finishes a bundle whose
+  producer died (see :mod:`augur_sdk.bundle.recover`).
+
+Disk failures (ENOSPC, EIO, ...) never raise: they are logged once, counted, and the bundle
+says it is incomplete in ``producer.json``.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import shutil
+import socket
+import threading
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from augur_schema import list_schemas, schemas_dir
+
+from augur_sdk import _internal
+from augur_sdk._version import __version__
+from augur_sdk.bundle import layout
+from augur_sdk.bundle.files import append_line, atomic_write
+from augur_sdk.records import png_dimensions, utcnow_iso
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def schema_files() -> Iterator[tuple[str, bytes]]:
+    """(bundle path, bytes) of every canonical schema, copied verbatim from augur-schema."""
+    src = Path(str(schemas_dir()))
+    for name in list_schemas():
+        path = src / f"{name}.schema.json"
+        if path.exists():
+            yield f"{layout.SCHEMA_DIR}/{name}.schema.json", path.read_bytes()
+
+
+def clear_owned_entries(root: Path) -> None:
+    """Remove what an earlier run left in ``root`` (only entries a producer owns)."""
+    if not root.exists():
+        return
+    for name in layout.OWNED_ENTRIES:
+        target = root / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+        elif target.exists() or target.is_symlink():
+            target.unlink()
+    for entry in root.iterdir():
+        if layout.is_temp_name(entry.name) and entry.is_file():
+            entry.unlink()
+
+
+def stream_trace(
+    root: Path, session: dict[str, Any], step_files: list[str], dest: Path
+) -> tuple[str, int]:
+    """Write ``trace.json`` from step files on disk; return (sha256, steps written).
+
+    The output is byte-identical to ``layout.dumps({"session": ..., "steps": [...]})`` while
+    holding one step in memory at a time.
+    """
+    digest = hashlib.sha256()
+    written = 0
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as fh:
+
+        def emit(text: str) -> None:
+            data = text.encode("utf-8")
+            fh.write(data)
+            digest.update(data)
+
+        session_text = layout.dumps(session).rstrip("\n").replace("\n", "\n  ")
+        emit('{\n  "session": ' + session_text + ',\n  "steps": ')
+        first = True
+        for rel in step_files:
+            try:
+                text = (root / rel).read_text(encoding="utf-8").rstrip("\n")
+                json.loads(text)
+            except (OSError, ValueError):
+                continue
+            emit("[\n" if first else ",\n")
+            first = False
+            emit("    " + text.replace("\n", "\n    "))
+            written += 1
+        emit("]\n}\n" if first else "\n  ]\n}\n")
+    os.replace(tmp, dest)
+    return digest.hexdigest(), written
+
+
+class BundleWriter:
+    """Writes one run's bundle into ``root``; thread-safe."""
+
+    def __init__(self, root: str | Path, *, policy_id: str, fsync: bool = False) -> None:
+        self.root = Path(root)
+        self.policy_id = policy_id
+        self.fsync = fsync
+        self._lock = threading.RLock()
+        self._signatures: dict[str, str] = {}
+        self._steps: dict[int, tuple[str | None, str | None]] = {}
+        self._event_files: set[str] = set()
+        self._first_failed: int | None = None
+        self.lost: Counter[str] = Counter()
+        self._session: dict[str, Any] | None = None
+        self._started = False
+        self.finished = False
+        self.extra_producer_facts: dict[str, Any] = {}
+
+    # ── low-level, failure-counting I/O ─────────────────────────────────────
+
+    def _fail(self, what: str, exc: OSError) -> None:
+        self.lost[what] += 1
+        reason = errno.errorcode.get(exc.errno or 0, type(exc).__name__)
+        _internal.log_once(
+            f"disk:{self.root}:{reason}",
+            40,  # ERROR
+            "augur_sdk: could not write to the bundle at %s (%s: %s); the agent keeps "
+            "running, what could not be written is counted in producer.json and the "
+            "bundle is marked incomplete",
+            self.root, reason, exc,
+        )
+
+    def _write(self, rel: str, data: bytes, what: str, *, sign: bool = True) -> bool:
+        try:
+            atomic_write(self.root / rel, data, fsync=self.fsync)
+        except OSError as exc:
+            self._fail(what, exc)
+            return False
+        if sign:
+            self._signatures[rel] = sha256_hex(data)
+        return True
+
+    # ── lifecycle ───────────────────────────────────────────────────────────
+
+    def begin(self, session: dict[str, Any]) -> None:
+        """Prepare ``root``: drop an older run's files, write the envelope and the live marker."""
+        with self._lock:
+            self._session = dict(session)
+            self._started = True
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                clear_owned_entries(self.root)
+            except OSError as exc:
+                self._fail("setup", exc)
+            self._write_live()
+            for rel, data in schema_files():
+                self._write(rel, data, "schema")
+            manifest = layout.build_manifest(
+                self._session, step_count=0, created_at=utcnow_iso(), policy_id=self.policy_id
+            )
+            self._write(layout.MANIFEST, layout.dumps(manifest).encode(), "manifest", sign=False)
+
+    def _write_live(self) -> None:
+        live = {
+            "pid": os.getpid(),
+            "host": socket.gethostname(),
+            "producer": f"augur-otel {__version__}",
+            "redaction_policy": self.policy_id,
+            "session": self._session,
+            "updated_at": utcnow_iso(),
+        }
+        self._write(layout.LIVE, layout.dumps(live).encode(), "live", sign=False)
+
+    def update_session(self, session: dict[str, Any]) -> None:
+        with self._lock:
+            self._session = dict(session)
+            if self._started and not self.finished:
+                self._write_live()
+
+    def write_screenshot(self, step_index: int, kind: str, data: bytes) -> dict[str, Any] | None:
+        """Write a PNG now; return its facts (path, sha256, bytes, width, height) or None."""
+        rel = layout.screenshot_path(step_index, kind)
+        width, height = png_dimensions(data)
+        with self._lock:
+            if not self._write(rel, data, "screenshots"):
+                return None
+        return {
+            "path": rel, "sha256": self._signatures[rel], "bytes": len(data),
+            "width": width, "height": height,
+        }
+
+    def write_step(self, step: dict[str, Any], span_ids: dict[str, str] | None = None) -> None:
+        index = int(step["step_index"])
+        data = layout.dumps(step).encode("utf-8")
+        with self._lock:
+            rel = layout.step_path(index)
+            if not self._write(rel, data, "steps"):
+                return
+            self._steps[index] = (step.get("observation_pre"), step.get("observation_post"))
+            if step.get("status") == "failed" and (
+                self._first_failed is None or index < self._first_failed
+            ):
+                self._first_failed = index
+            if span_ids is not None:
+                line = {"kind": "step", "step_index": index, "step_id": step["step_id"],
+                        **span_ids}
+                self._append(layout.SPANS_SIDECAR, line, "span_ids")
+
+    def write_run_span_ids(self, span_ids: dict[str, str]) -> None:
+        with self._lock:
+            self._append(layout.SPANS_SIDECAR, {"kind": "run", **span_ids}, "span_ids")
+
+    def _append(self, rel: str, record: dict[str, Any], what: str) -> bool:
+        try:
+            append_line(self.root / rel, layout.jsonl_line(record).encode("utf-8"),
+                        fsync=self.fsync)
+        except OSError as exc:
+            self._fail(what, exc)
+            return False
+        return True
+
+    def append_event(self, event: dict[str, Any]) -> None:
+        rel = layout.events_path(event.get("step_index"))
+        with self._lock:
+            if self._append(rel, event, "events"):
+                self._event_files.add(rel)
+
+    # ── finishing ───────────────────────────────────────────────────────────
+
+    def finish(self, session: dict[str, Any]) -> dict[str, Any]:
+        """Write ``trace.json``, ``AGENT.md``, ``producer.json`` and the final manifest."""
+        with self._lock:
+            self._session = dict(session)
+            signatures = dict(self._signatures)
+            step_files = [layout.step_path(i) for i in sorted(self._steps)]
+            try:
+                sha, count = stream_trace(self.root, self._session, step_files,
+                                          self.root / layout.TRACE)
+                signatures[layout.TRACE] = sha
+                if count < len(step_files):
+                    self.lost["steps"] += len(step_files) - count
+            except OSError as exc:
+                self._fail("trace", exc)
+                count = len(step_files)
+            for rel in sorted(self._event_files) + [layout.SPANS_SIDECAR]:
+                try:
+                    signatures[rel] = sha256_hex((self.root / rel).read_bytes())
+                except FileNotFoundError:
+                    continue
+                except OSError as exc:
+                    self._fail("signatures", exc)
+            missing = self._missing(signatures)
+            agent = layout.render_agent_md(self._session, count, self._first_failed)
+            if self._write(layout.AGENT_MD, agent.encode(), "agent_md"):
+                signatures[layout.AGENT_MD] = self._signatures[layout.AGENT_MD]
+            producer = self.producer_facts()
+            if self._write(layout.PRODUCER, layout.dumps(producer).encode(), "producer"):
+                signatures[layout.PRODUCER] = self._signatures[layout.PRODUCER]
+            manifest = layout.build_manifest(
+                self._session, step_count=count, created_at=utcnow_iso(),
+                policy_id=self.policy_id, signatures=signatures, missing=missing,
+            )
+            if self._write(layout.MANIFEST, layout.dumps(manifest).encode(), "manifest",
+                           sign=False) and not self.lost_total():
+                # Only a bundle whose every write landed loses its "being written" marker;
+                # otherwise `augur validate` keeps reporting it and `augur recover` can retry.
+                try:
+                    (self.root / layout.LIVE).unlink(missing_ok=True)
+                except OSError as exc:
+                    self._fail("live", exc)
+            self.finished = True
+            return manifest
+
+    def lost_total(self) -> int:
+        return sum(self.lost.values())
+
+    def producer_facts(self) -> dict[str, Any]:
+        return {
+            "producer": f"augur-otel {__version__}",
+            "complete": not self.lost_total(),
+            "lost": {k: v for k, v in sorted(self.lost.items()) if v},
+            "redaction_policy": self.policy_id,
+            **self.extra_producer_facts,
+        }
+
+    def _missing(self, signatures: dict[str, str]) -> list[str]:
+        missing = []
+        for refs in self._steps.values():
+            for ref in refs:
+                if isinstance(ref, str) and ref.startswith("screenshots/") and (
+                    ref not in signatures and not (self.root / ref).exists()
+                ):
+                    missing.append(ref)
+        return missing
+
+    def write_envelope_only(self, session: dict[str, Any]) -> dict[str, Any]:
+        """``off`` mode: the manifest envelope and nothing else."""
+        with self._lock:
+            try:
+                self.root.mkdir(parents=True, exist_ok=True)
+                clear_owned_entries(self.root)
+            except OSError as exc:
+                self._fail("setup", exc)
+            manifest = layout.build_manifest(
+                session, step_count=0, created_at=utcnow_iso(), policy_id=self.policy_id
+            )
+            self._write(layout.MANIFEST, layout.dumps(manifest).encode(), "manifest", sign=False)
+            self.finished = True
+            return manifest
+
+    # ── resuming from disk (used by recovery) ───────────────────────────────
+
+    def adopt_existing(self, session: dict[str, Any]) -> None:
+        """Rebuild the small indexes from what a dead producer left on disk."""
+        with self._lock:
+            self._session = dict(session)
+            self._started = True
+            for path in sorted(self.root.rglob("*")):
+                if path.is_file() and layout.is_temp_name(path.name):
+                    path.unlink()
+            for rel in (p.relative_to(self.root).as_posix() for p in self.root.rglob("*")
+                        if p.is_file()):
+                if rel.startswith(("screenshots/", layout.SCHEMA_DIR + "/")):
+                    self._signatures[rel] = sha256_hex((self.root / rel).read_bytes())
+                elif rel.startswith("steps/") and rel.endswith(".json") and rel.count("/") == 1:
+                    try:
+                        step = json.loads((self.root / rel).read_text(encoding="utf-8"))
+                        index = int(step["step_index"])
+                    except (OSError, ValueError, KeyError, TypeError):
+                        self.lost["steps"] += 1
+                        continue
+                    self._signatures[rel] = sha256_hex((self.root / rel).read_bytes())
+                    self._steps[index] = (step.get("observation_pre"),
+                                          step.get("observation_post"))
+                    if step.get("status") == "failed" and (
+                            self._first_failed is None or index < self._first_failed):
+                        self._first_failed = index
+                elif rel.startswith("events/") and rel.endswith(".jsonl") or \
+                        rel == layout.SPANS_SIDECAR:
+                    self._trim_torn_line(rel)
+                    if rel.startswith("events/"):
+                        self._event_files.add(rel)
+
+    def _trim_torn_line(self, rel: str) -> None:
+        path = self.root / rel
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            atomic_write(path, data[: data.rfind(b"\n") + 1])

@@ -1,0 +1,153 @@
+"""Span processors of ours: the bundle processor, the per-run router, the never-raise wrapper.
+
+``SynchronousMultiSpanProcessor`` does not catch exceptions from ``on_start``/``on_end``: a
+raising processor would surface in the agent's own ``span.end()``. Every processor we add to
+a provider goes through :class:`SafeSpanProcessor`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from augur_sdk import _internal, codec
+from augur_sdk.bundle.writer import BundleWriter
+
+
+def span_ids(span: ReadableSpan) -> dict[str, str]:
+    ctx = span.context
+    ids = {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
+    if span.parent is not None:
+        ids["parent_span_id"] = f"{span.parent.span_id:016x}"
+    return ids
+
+
+class SafeSpanProcessor(SpanProcessor):
+    """Runs a processor behind the internal-error gate: nothing it raises reaches the agent."""
+
+    def __init__(self, inner: SpanProcessor, name: str | None = None) -> None:
+        self.inner = inner
+        self.name = name or type(inner).__name__
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        with _internal.internal_errors(f"{self.name}.on_start"):
+            self.inner.on_start(span, parent_context=parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        with _internal.internal_errors(f"{self.name}.on_end"):
+            self.inner.on_end(span)
+
+    def shutdown(self) -> None:
+        with _internal.internal_errors(f"{self.name}.shutdown"):
+            self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        with _internal.internal_errors(f"{self.name}.force_flush"):
+            return bool(self.inner.force_flush(timeout_millis))
+        return False
+
+
+class BundleSpanProcessor(SpanProcessor):
+    """Writes one run's bundle from its spans as they happen.
+
+    The run span's start prepares the bundle and its end finalizes it; a step span's start
+    writes the step file (its attributes carry the whole record); :meth:`on_event` writes a
+    decision event the moment it is added to a span. Step spans stay open after
+    ``record_step`` returns (so later events land on them), which is why the step file is
+    written at start rather than at end.
+    """
+
+    def __init__(self, writer: BundleWriter) -> None:
+        self.writer = writer
+        self.manifest: dict[str, Any] | None = None
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        attrs = span.attributes or {}
+        kind = codec.record_kind(attrs)
+        if kind == codec.SESSION:
+            self.writer.begin(codec.decode_session(attrs))
+            self.writer.write_run_span_ids(span_ids(span))
+        elif kind == codec.STEP:
+            self.writer.write_step(codec.decode_step(attrs), span_ids(span))
+
+    def on_event(self, attributes: Mapping[str, Any]) -> None:
+        self.writer.append_event(codec.decode_event(attributes))
+
+    def on_session_update(self, span: ReadableSpan) -> None:
+        self.writer.update_session(codec.decode_session(span.attributes or {}))
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if codec.record_kind(span.attributes) == codec.SESSION:
+            self.manifest = self.writer.finish(codec.decode_session(span.attributes or {}))
+
+
+class RunSink:
+    """The processors that see one run's spans: its bundle processor and any extras."""
+
+    def __init__(self, bundle: BundleSpanProcessor, extras: Iterable[SpanProcessor] = ()) -> None:
+        self.bundle = bundle
+        self.extras = [SafeSpanProcessor(p) for p in extras]
+
+    def on_start(self, span: Span, parent_context: Context | None) -> None:
+        self.bundle.on_start(span, parent_context)
+        for proc in self.extras:
+            proc.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        self.bundle.on_end(span)
+        for proc in self.extras:
+            proc.on_end(span)
+
+    def flush_extras(self, timeout_millis: int) -> None:
+        for proc in self.extras:
+            proc.force_flush(timeout_millis)
+
+
+class RunRouter(SpanProcessor):
+    """Routes each span of our private provider to the sink of the run it belongs to.
+
+    One provider serves every session in the process; a run span is matched to its session
+    by ``augur.debug_session_id``, a step span by its parent (the run span).
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pending: dict[str, RunSink] = {}
+        self._by_run_span: dict[int, RunSink] = {}
+
+    def expect_run(self, debug_session_id: str, sink: RunSink) -> None:
+        with self._lock:
+            self._pending[debug_session_id] = sink
+
+    def forget_run(self, debug_session_id: str) -> None:
+        with self._lock:
+            self._pending.pop(debug_session_id, None)
+
+    def _sink_for(self, span: ReadableSpan, starting: bool) -> RunSink | None:
+        attrs = span.attributes or {}
+        with self._lock:
+            if codec.record_kind(attrs) == codec.SESSION:
+                run_span_id = span.context.span_id
+                if starting:
+                    sink = self._pending.pop(str(attrs.get("augur.debug_session_id")), None)
+                    if sink is not None:
+                        self._by_run_span[run_span_id] = sink
+                    return sink
+                return self._by_run_span.pop(run_span_id, None)
+            if span.parent is None:
+                return None
+            return self._by_run_span.get(span.parent.span_id)
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        sink = self._sink_for(span, starting=True)
+        if sink is not None:
+            sink.on_start(span, parent_context)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        sink = self._sink_for(span, starting=False)
+        if sink is not None:
+            sink.on_end(span)

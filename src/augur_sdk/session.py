@@ -1,0 +1,446 @@
+"""``DebugSession``: the facade an agent loop talks to.
+
+Each call checks its input (raising ``TypeError``/``ValueError`` naming the field before
+anything is written), redacts, gates by capture mode, and hands the record to OpenTelemetry:
+the run is an ``invoke_agent`` span, each step an ``execute_tool`` child span, each decision
+event a span event. Our bundle processor writes the Augur bundle from those spans as they
+happen; OTLP (when configured) carries the same spans to a collector. Screenshots go straight
+to the bundle and appear on spans only as path, sha256, size and dimensions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from augur_schema import SCHEMA_VERSION
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace import Span, SpanProcessor
+from opentelemetry.trace import SpanKind, StatusCode
+
+from augur_sdk import _internal, codec, gating, records
+from augur_sdk.bundle.writer import BundleWriter
+from augur_sdk.capture import CaptureMode, capture_mode_is_explicit, resolve_capture_mode
+from augur_sdk.otel import provider
+from augur_sdk.otel.processors import BundleSpanProcessor, RunSink
+from augur_sdk.redaction import DefaultRedactionPolicy, RedactionPolicy
+
+_NO_MODE_MESSAGE = (
+    "augur_sdk: no capture mode was given and AUGUR_CAPTURE_MODE is not set, so run %r "
+    "records nothing (mode 'off': only manifest.json is written, nothing is exported). "
+    "To record it, pass capture_mode=CaptureMode.SCREENSHOTS (or another mode) to "
+    "DebugSession, or set AUGUR_CAPTURE_MODE=screenshots."
+)
+
+
+def _new_debug_session_id() -> str:
+    return f"dbg_{uuid.uuid4().hex[:16]}"
+
+
+class DebugSession:
+    """Records one agent run. Use as ``with DebugSession(...) as session:`` (or ``async with``).
+
+    Args:
+        run_id: your id for the run (any non-empty string).
+        client_name: the agent's name (``gen_ai.agent.name`` on the run span).
+        out_dir: the bundle directory; an older bundle there is replaced.
+        client_version, client_git_sha: recorded in the session record.
+        capture_mode: a :class:`CaptureMode` or its name; else ``$AUGUR_CAPTURE_MODE``,
+            else ``off``.
+        tags: string key/value pairs on the session record and the run span.
+        debug_session_id: ``dbg_...``; generated when omitted.
+        started_at: ISO-8601 UTC start time; now when omitted.
+        redaction_policy: applied to every record before it leaves the process
+            (default ``default-pii-v1``).
+        dsn: Augur server DSN for streaming (``""`` disables; default ``$AUGUR_DSN``).
+        span_processors: extra OpenTelemetry span processors that see this run's spans.
+        close_timeout_s: the most ``close()`` waits for exporters (default 5 s).
+        fsync: also ``fsync`` every file (survives power loss, slower).
+    """
+
+    def __init__(
+        self,
+        *,
+        run_id: str,
+        client_name: str,
+        out_dir: str | Path,
+        client_version: str | None = None,
+        client_git_sha: str | None = None,
+        capture_mode: CaptureMode | str | None = None,
+        debug_session_id: str | None = None,
+        redaction_policy: RedactionPolicy | None = None,
+        tags: Mapping[str, str] | None = None,
+        started_at: str | None = None,
+        dsn: str | None = None,
+        store: None = None,
+        task_spec: Mapping[str, Any] | None = None,
+        task_spec_id: str | None = None,
+        branch_context: Mapping[str, Any] | None = None,
+        group_id: str | None = None,
+        capture_logprobs: bool = False,
+        span_processors: Iterable[SpanProcessor] = (),
+        close_timeout_s: float | None = None,
+        fsync: bool = False,
+    ) -> None:
+        if store is not None:
+            raise TypeError("store: custom stores are not supported; pass out_dir")
+        self.run_id = records.check_run_id(run_id)
+        if not isinstance(client_name, str) or not client_name:
+            raise ValueError("client_name: must be a non-empty string")
+        if not isinstance(out_dir, str | os.PathLike):
+            raise TypeError(f"out_dir: expected a path, got {type(out_dir).__name__}")
+        if "\x00" in os.fspath(out_dir):
+            raise ValueError("out_dir: must not contain NUL bytes")
+        self._mode_explicit = capture_mode_is_explicit(capture_mode)
+        self.capture_mode: CaptureMode = resolve_capture_mode(capture_mode)
+        self._step_mode: CaptureMode = self.capture_mode
+        self._mode_override: CaptureMode | None = None
+        self.debug_session_id = debug_session_id or _new_debug_session_id()
+        self.redaction_policy: RedactionPolicy = redaction_policy or DefaultRedactionPolicy()
+        self._out_dir = Path(out_dir)
+        self._tags = records.check_tags(tags)
+        if started_at is None:
+            started_at = records.utcnow_iso()
+        elif not isinstance(started_at, str):
+            started_at = records.clean_json(started_at, "started_at")
+        records.iso_to_ns(started_at, "started_at")
+        client: dict[str, str] = {"name": client_name}
+        for key, value in (("version", client_version), ("git_sha", client_git_sha)):
+            if value is not None:
+                if not isinstance(value, str):
+                    raise TypeError(f"client_{key}: expected a string, got {type(value).__name__}")
+                client[key] = value
+        self._group_id = group_id
+        self.capture_logprobs = bool(capture_logprobs)
+        self._session: dict[str, Any] = {
+            "schema_version": SCHEMA_VERSION,
+            "debug_session_id": self.debug_session_id,
+            "run_id": self.run_id,
+            "client": client,
+            "capture_mode": self.capture_mode.value,
+            "started_at": started_at,
+            "status": "running",
+            "tags": dict(self._tags),
+        }
+        for key, value in (("task_spec", task_spec), ("task_spec_id", task_spec_id),
+                           ("branch_context", branch_context)):
+            if value is not None:
+                self._session[key] = records.clean_json(value, key)
+        records.clean_json(self._session, "session")
+        records._schema_errors("debug_session", self._session, "session")
+        self._dsn = dsn
+        self._extra_processors = list(span_processors)
+        self._close_timeout_s = close_timeout_s
+        self._fsync = fsync
+
+        self._lock = threading.RLock()
+        self._opened = False
+        self._closed = False
+        self._final_status: str | None = None
+        self._manifest: dict[str, Any] | None = None
+        self._seq = 0
+        self._writer: BundleWriter | None = None
+        self._bundle: BundleSpanProcessor | None = None
+        self._pipeline: provider.Pipeline | None = None
+        self._parent_ctx: otel_context.Context | None = None
+        self._run_span: Span | None = None
+        self._run_ctx: otel_context.Context | None = None
+        self._open_step: tuple[Span, int, int] | None = None
+        self._pending_obs: dict[int, dict[str, dict[str, Any]]] = {}
+        self._warned_step_id = False
+
+    # ── lifecycle ───────────────────────────────────────────────────────────
+
+    def __enter__(self) -> DebugSession:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is not None and self._final_status is None:
+            self._final_status = "halted"
+        self.close()
+
+    async def __aenter__(self) -> DebugSession:
+        return self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # close() may wait (bounded) for exporters: keep the event loop free meanwhile.
+        await asyncio.to_thread(self.__exit__, exc_type, exc, tb)
+
+    def start(self) -> DebugSession:
+        """Open the session (what ``with`` does); the current OTel span becomes the parent."""
+        with self._lock:
+            if self._opened:
+                raise RuntimeError("DebugSession: already started")
+            self._opened = True
+            self._parent_ctx = otel_context.get_current()
+            if self.capture_mode is CaptureMode.OFF and not self._mode_explicit:
+                _internal.log_once("no-capture-mode", 30, _NO_MODE_MESSAGE, self.run_id)
+            if gating.records_anything(self.capture_mode):
+                self._start_run()
+        return self
+
+    def _start_run(self) -> None:
+        if self._run_span is not None:
+            return
+        with _internal.internal_errors("start"):
+            self._writer = BundleWriter(self._out_dir, policy_id=str(self.redaction_policy.id),
+                                        fsync=self._fsync)
+            self._bundle = BundleSpanProcessor(self._writer)
+            self._pipeline = provider.get_pipeline(str(self._session["client"]["name"]))
+            sink = RunSink(self._bundle, self._extra_processors)
+            self._pipeline.router.expect_run(self.debug_session_id, sink)
+            session = self._redacted_session()
+            attrs = codec.run_attributes(session)
+            attrs["augur.redaction.policy_id"] = str(self.redaction_policy.id)
+            span = self._pipeline.tracer.start_span(
+                codec.run_span_name(session["client"]["name"]),
+                context=self._parent_ctx,
+                kind=SpanKind.INTERNAL,
+                attributes=attrs,
+                start_time=records.iso_to_ns(session["started_at"], "started_at"),
+            )
+            self._run_span = span  # type: ignore[assignment]
+            self._run_ctx = trace.set_span_in_context(span)
+
+    def _redacted_session(self) -> dict[str, Any]:
+        redacted: dict[str, Any] = self.redaction_policy.apply(self._session)
+        return redacted
+
+    def _require_open(self) -> None:
+        if not self._opened:
+            raise RuntimeError("DebugSession: not started; use `with DebugSession(...) as s:`")
+        if self._closed:
+            raise RuntimeError("DebugSession: already closed")
+
+    def close(self, status: str | None = None) -> dict[str, Any]:
+        """Finish the run and return the manifest (a second call returns the same manifest)."""
+        if status is not None:
+            records.check_status(status)
+        with self._lock:
+            if self._closed:
+                return dict(self._manifest or {})
+            if not self._opened:
+                raise RuntimeError("DebugSession.close(): the session was never started")
+            self._closed = True
+            final = status or self._final_status or "succeeded"
+            self._session["status"] = final
+            self._session["ended_at"] = records.utcnow_iso()
+            manifest: dict[str, Any] | None = None
+            with _internal.internal_errors("close"):
+                if self._run_span is not None:
+                    manifest = self._end_run(final)
+                else:
+                    writer = BundleWriter(self._out_dir, policy_id=str(self.redaction_policy.id))
+                    manifest = writer.write_envelope_only(self._redacted_session())
+            if manifest is None:
+                from augur_sdk.bundle.layout import build_manifest
+
+                manifest = build_manifest(self._redacted_session(), step_count=0,
+                                          created_at=records.utcnow_iso(),
+                                          policy_id=str(self.redaction_policy.id))
+            self._manifest = manifest
+        self._flush_exporters()
+        return dict(manifest)
+
+    def _end_run(self, final_status: str) -> dict[str, Any] | None:
+        assert self._run_span is not None and self._bundle is not None
+        self._end_open_step()
+        session = self._redacted_session()
+        span = self._run_span
+        for key in ("status", "ended_at"):
+            span.set_attribute(f"augur.session.{key}", session[key])
+        if final_status in ("failed", "halted"):
+            span.set_status(StatusCode.ERROR, f"run {final_status}")
+        span.end(end_time=records.iso_to_ns(session["ended_at"], "ended_at"))
+        return self._bundle.manifest
+
+    def _flush_exporters(self) -> None:
+        pipeline = self._pipeline
+        if pipeline is None or self._run_span is None:
+            return
+        budget = self._close_timeout_s
+        if budget is None:
+            budget = pipeline.settings.close_timeout_s
+        with _internal.internal_errors("flush"):
+            sinks_ok = pipeline.flush(budget)
+            if not sinks_ok:
+                _internal.log_once(
+                    "flush-timeout", 30,
+                    "augur_sdk: exporters did not finish within %.1fs at close; the bundle is "
+                    "complete, spans still queued are sent in the background "
+                    "(or later with `augur export-otlp`)", budget,
+                )
+
+    # ── recording ───────────────────────────────────────────────────────────
+
+    def _next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def _end_open_step(self) -> None:
+        if self._open_step is not None:
+            span, _index, end_ns = self._open_step
+            self._open_step = None
+            span.end(end_time=end_ns)
+
+    def record_step(self, step: Mapping[str, Any]) -> None:
+        """Record one step; its file is on disk when this returns."""
+        record = records.check_step(step)
+        with self._lock:
+            self._require_open()
+            if self._run_span is None:
+                return
+            if self._group_id is not None:
+                record.setdefault("group_id", self._group_id)
+            if self._mode_override is not None:
+                record.setdefault("capture_mode", self._mode_override.value)
+            self._check_step_id(record)
+            with _internal.internal_errors("record_step"):
+                self._emit_step(record)
+
+    def _check_step_id(self, record: dict[str, Any]) -> None:
+        expected = f"{self.run_id}/step/{record['step_index']:04d}"
+        if record["step_id"] != expected and not self._warned_step_id:
+            self._warned_step_id = True
+            _internal.logger.warning(
+                "augur_sdk: step_id %r does not follow the convention '<run_id>/step/<NNNN>' "
+                "(expected %r); `augur validate` will report it", record["step_id"], expected,
+            )
+
+    def _emit_step(self, record: dict[str, Any]) -> None:
+        assert self._pipeline is not None and self._run_ctx is not None
+        mode = self._step_mode
+        step = gating.gate_step(self.redaction_policy.apply(record), mode)
+        index = int(step["step_index"])
+        observations = self._pending_obs.pop(index, {})
+        observations = {
+            kind: facts for kind, facts in observations.items()
+            if step.get(f"observation_{kind}") == facts["path"]
+        }
+        start_ns = records.iso_to_ns(step["started_at"], "step.started_at")
+        if isinstance(step.get("ended_at"), str):
+            end_ns = records.iso_to_ns(step["ended_at"], "step.ended_at")
+        elif isinstance(step.get("duration_ms"), int):
+            end_ns = start_ns + step["duration_ms"] * 1_000_000
+        else:
+            end_ns = start_ns
+        end_ns = max(end_ns, start_ns)
+        self._end_open_step()
+        attrs = codec.step_attributes(step, run_id=self.run_id, seq=self._next_seq(),
+                                      observations=observations)
+        span = self._pipeline.tracer.start_span(
+            codec.step_span_name(step), context=self._run_ctx, kind=SpanKind.INTERNAL,
+            attributes=attrs, start_time=start_ns,
+        )
+        description = codec.step_error_description(step)
+        if description is not None:
+            span.set_status(StatusCode.ERROR, description)
+        verdict = codec.verdict_event_attributes(step)
+        if verdict is not None:
+            span.add_event(codec.VERDICT_EVENT_NAME, verdict, timestamp=end_ns)
+        self._open_step = (span, index, end_ns)  # type: ignore[assignment]
+
+    def record_event(self, event: Mapping[str, Any]) -> None:
+        """Record a decision event; it is on disk when this returns.
+
+        An event for the step recorded last becomes an event of that step's span (also when
+        it arrives after ``record_step``); any other event goes on the run span.
+        """
+        record = records.check_event(event)
+        with self._lock:
+            self._require_open()
+            if self._run_span is None or not gating.records_events(self._step_mode):
+                return
+            with _internal.internal_errors("record_event"):
+                assert self._bundle is not None
+                redacted = self.redaction_policy.apply(record)
+                attrs = codec.event_attributes(redacted, seq=self._next_seq())
+                index = redacted.get("step_index")
+                target: Span = self._run_span
+                if self._open_step is not None and index == self._open_step[1]:
+                    target = self._open_step[0]
+                target.add_event(codec.EVENT_NAME, attrs,
+                                 timestamp=records.iso_to_ns(redacted["ts"], "event.ts"))
+                self._bundle.on_event(attrs)
+
+    def attach_observation(self, *, step_index: int, kind: str, png_bytes: bytes) -> str | None:
+        """Write a screenshot now; return its bundle path (``None`` below ``screenshots``)."""
+        index, kind, data = records.check_observation(step_index, kind, png_bytes)
+        with self._lock:
+            self._require_open()
+            if self._run_span is None or not gating.records_screenshots(self._step_mode):
+                return None
+            assert self._writer is not None
+            path = f"screenshots/{index:04d}_{kind}.png"
+            with _internal.internal_errors("attach_observation"):
+                facts = self._writer.write_screenshot(index, kind, data)
+                if facts is not None:
+                    self._pending_obs.setdefault(index, {})[kind] = facts
+            return path
+
+    def set_status(self, status: str) -> None:
+        """Set the run's final status (``succeeded``, ``failed``, ``cancelled``, ``halted``)."""
+        self._final_status = records.check_status(status)
+
+    def set_capture_mode(self, mode: CaptureMode | str) -> None:
+        """Change what is recorded from the next step on; those steps carry their mode."""
+        new = resolve_capture_mode(mode)
+        with self._lock:
+            self._require_open()
+            self._step_mode = new
+            self._mode_override = new
+            if gating.records_anything(new):
+                self._start_run()
+
+    def add_tag(self, key: str, value: str) -> None:
+        """Add or change a tag on the session record (and the run span)."""
+        tags = records.check_tags({key: value})
+        with self._lock:
+            self._require_open()
+            self._tags.update(tags)
+            self._session["tags"] = dict(self._tags)
+            if self._run_span is not None and self._bundle is not None:
+                with _internal.internal_errors("add_tag"):
+                    session = self._redacted_session()
+                    for name, val in codec.run_attributes(session).items():
+                        if name.startswith(("augur.tag.", "augur.session_json.tags")):
+                            self._run_span.set_attribute(name, val)
+                    self._bundle.on_session_update(self._run_span)  # type: ignore[arg-type]
+
+    # ── introspection ───────────────────────────────────────────────────────
+
+    @property
+    def out_dir(self) -> Path:
+        return self._out_dir
+
+    @property
+    def manifest(self) -> dict[str, Any] | None:
+        return None if self._manifest is None else dict(self._manifest)
+
+    @property
+    def trace_id(self) -> str | None:
+        """The run's OpenTelemetry trace id (hex), once started with a recording mode."""
+        if self._run_span is None:
+            return None
+        return f"{self._run_span.get_span_context().trace_id:032x}"
+
+    @property
+    def status(self) -> str:
+        return str(self._session["status"])
