@@ -1,0 +1,141 @@
+"""Programmer errors raise at the call, naming the field; nothing is written; the session goes on."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support import event_record, step_record
+
+from augur_sdk import DebugSession
+from augur_sdk.records import iso_to_ns
+from augur_sdk.testing import make_png
+from augur_sdk.validation import validate_bundle
+
+
+@pytest.mark.parametrize(
+    ("mutate", "error", "field"),
+    [
+        (lambda s: s.pop("step_id"), ValueError, "step.step_id"),
+        (lambda s: s.pop("step_index"), ValueError, "step.step_index"),
+        (lambda s: s.update(step_index="3"), TypeError, "step.step_index"),
+        (lambda s: s.update(step_index=True), TypeError, "step.step_index"),
+        (lambda s: s.update(step_index=-1), ValueError, "step.step_index"),
+        (lambda s: s["action"]["params"].update(blob=b"\x00"), TypeError, "step.action.params.blob"),
+        (lambda s: s["grounding"].update(confidence=float("nan")), ValueError,
+         "step.grounding.confidence"),
+        (lambda s: s["grounding"].update(confidence=1.7), ValueError, "step.grounding.confidence"),
+        (lambda s: s.update(status="ok"), ValueError, "step.status"),
+        (lambda s: s.update(started_at="yesterday"), ValueError, "step.started_at"),
+        (lambda s: s.update(started_at="2026-05-19T00:00:00"), ValueError, "step.started_at"),
+        (lambda s: s["action"]["params"].update({1: "x"}), TypeError, "step.action.params"),
+        (lambda s: s.update(intent="bad \ud800 surrogate"), ValueError, "step.intent"),
+        (lambda s: s.update(unknown_field=1), ValueError, "step"),
+    ],
+)
+def test_bad_step_raises_naming_the_field_and_writes_nothing(
+    tmp_path: Path, mutate: Any, error: type[Exception], field: str
+) -> None:
+    """Each malformed step raises the documented error naming its field, before any write."""
+    out = tmp_path / "b"
+    with DebugSession(run_id="r", client_name="a", capture_mode="trace", out_dir=out) as s:
+        bad = step_record("r", 0)
+        mutate(bad)
+        with pytest.raises(error) as info:
+            s.record_step(bad)
+        assert str(info.value).startswith(field), str(info.value)
+        assert not (out / "steps").exists()
+        s.record_step(step_record("r", 0))  # the session keeps working
+    assert validate_bundle(out) == []
+
+
+@pytest.mark.parametrize(
+    ("event", "error", "field"),
+    [
+        ({"layer": "planner", "kind": "decision", "summary": "x"}, ValueError, "event"),
+        ({**event_record(0), "layer": "brain"}, ValueError, "event.layer"),
+        ({**event_record(0), "step_index": "0"}, TypeError, "event.step_index"),
+        ({**event_record(0), "ts": "not a time"}, ValueError, "event.ts"),
+        ({**event_record(0), "detail": {"x": float("inf")}}, ValueError, "event.detail.x"),
+        ("not a dict", TypeError, "event"),
+    ],
+)
+def test_bad_event_raises_naming_the_field(
+    tmp_path: Path, event: Any, error: type[Exception], field: str
+) -> None:
+    """A malformed decision event raises naming its field; no events file is written."""
+    out = tmp_path / "b"
+    with DebugSession(run_id="r", client_name="a", capture_mode="trace", out_dir=out) as s:
+        with pytest.raises(error) as info:
+            s.record_event(event)
+        assert str(info.value).startswith(field), str(info.value)
+    assert not (out / "events").exists()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "field"),
+    [
+        ({"step_index": 0, "kind": "middle", "png_bytes": make_png()}, ValueError, "kind"),
+        ({"step_index": 0.5, "kind": "pre", "png_bytes": make_png()}, TypeError, "step_index"),
+        ({"step_index": 0, "kind": "pre", "png_bytes": "png"}, TypeError, "png_bytes"),
+        ({"step_index": 0, "kind": "pre", "png_bytes": b"GIF89a..."}, ValueError, "png_bytes"),
+    ],
+)
+def test_bad_observation_raises_naming_the_field(
+    tmp_path: Path, kwargs: dict[str, Any], error: type[Exception], field: str
+) -> None:
+    """attach_observation rejects bad kind/index/bytes before writing a screenshot."""
+    out = tmp_path / "b"
+    with DebugSession(run_id="r", client_name="a", capture_mode="screenshots", out_dir=out) as s:
+        with pytest.raises(error) as info:
+            s.attach_observation(**kwargs)
+        assert str(info.value).startswith(field)
+    assert not (out / "screenshots").exists()
+
+
+def test_bad_constructor_arguments_raise_before_any_file(tmp_path: Path) -> None:
+    """Bad constructor input (mode, tags, session id) raises naming the argument; no dir is made."""
+    out = tmp_path / "b"
+    with pytest.raises(ValueError, match="^capture_mode"):
+        DebugSession(run_id="r", client_name="a", capture_mode="everything", out_dir=out)
+    with pytest.raises(TypeError, match="^tags"):
+        DebugSession(run_id="r", client_name="a", out_dir=out, tags={"k": ["list"]})
+    with pytest.raises(ValueError, match="^session.debug_session_id"):
+        DebugSession(run_id="r", client_name="a", out_dir=out, debug_session_id="nope")
+    with pytest.raises(ValueError, match="^run_id"):
+        DebugSession(run_id="", client_name="a", out_dir=out)
+    assert not out.exists()
+
+
+def test_recorded_record_is_a_copy(tmp_path: Path) -> None:
+    """Mutating the dict after record_step does not change what was recorded."""
+    out = tmp_path / "b"
+    with DebugSession(run_id="r", client_name="a", capture_mode="trace", out_dir=out) as s:
+        step = step_record("r", 0)
+        s.record_step(step)
+        step["intent"] = "changed"
+        s.record_event(event_record(0))
+    assert json.loads((out / "steps/0000.json").read_text())["intent"] == "click button 0"
+
+
+def test_iso_to_ns_is_exact() -> None:
+    """Timestamps convert to integer ns exactly, zones and 9 fractional digits included."""
+    assert iso_to_ns("1970-01-01T00:00:00Z", "t") == 0
+    assert iso_to_ns("1970-01-01T00:00:01.000000001Z", "t") == 1_000_000_001
+    assert iso_to_ns("2026-05-19T02:00:00.123456+02:00", "t") == iso_to_ns(
+        "2026-05-19T00:00:00.123456Z", "t")
+    assert iso_to_ns("2026-05-19T00:00:00.999999Z", "t") % 1_000_000_000 == 999_999_000
+
+
+def test_closed_or_unstarted_session_raises(tmp_path: Path) -> None:
+    """Recording outside the with-block raises RuntimeError; close() twice returns the manifest."""
+    s = DebugSession(run_id="r", client_name="a", capture_mode="trace", out_dir=tmp_path / "b")
+    with pytest.raises(RuntimeError, match="not started"):
+        s.record_step(step_record("r", 0))
+    with s:
+        pass
+    with pytest.raises(RuntimeError, match="closed"):
+        s.record_step(step_record("r", 0))
+    assert s.close() == s.manifest
