@@ -11,9 +11,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from fake_cua import FakeCUA  # noqa: E402
+from augur_sdk import CaptureMode, DebugSession
 
-from augur_sdk import CaptureMode, DebugSession  # noqa: E402
+from fake_cua import FakeCUA
 
 OUT_BASE = os.environ.get("AUGUR_OUT", "augur-runs")
 task = SimpleNamespace(id="demo-checkout")

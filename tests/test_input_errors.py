@@ -7,12 +7,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import event_record, step_record
 
 from augur_sdk import DebugSession
 from augur_sdk.records import iso_to_ns
 from augur_sdk.testing import make_png
 from augur_sdk.validation import validate_bundle
+
+from support import event_record, step_record
 
 
 @pytest.mark.parametrize(
@@ -98,13 +99,13 @@ def test_bad_observation_raises_naming_the_field(
 def test_bad_constructor_arguments_raise_before_any_file(tmp_path: Path) -> None:
     """Bad constructor input (mode, tags, session id) raises naming the argument; no dir is made."""
     out = tmp_path / "b"
-    with pytest.raises(ValueError, match="^capture_mode"):
+    with pytest.raises(ValueError, match=r"^capture_mode"):
         DebugSession(run_id="r", client_name="a", capture_mode="everything", out_dir=out)
-    with pytest.raises(TypeError, match="^tags"):
+    with pytest.raises(TypeError, match=r"^tags"):
         DebugSession(run_id="r", client_name="a", out_dir=out, tags={"k": ["list"]})
-    with pytest.raises(ValueError, match="^session.debug_session_id"):
+    with pytest.raises(ValueError, match=r"^session\.debug_session_id"):
         DebugSession(run_id="r", client_name="a", out_dir=out, debug_session_id="nope")
-    with pytest.raises(ValueError, match="^run_id"):
+    with pytest.raises(ValueError, match=r"^run_id"):
         DebugSession(run_id="", client_name="a", out_dir=out)
     assert not out.exists()
 

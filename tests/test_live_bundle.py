@@ -6,11 +6,11 @@ import json
 import threading
 from pathlib import Path
 
-from support import event_record, run_seed_session, step_record
-
-from augur_sdk import CaptureMode, DebugSession
+from augur_sdk import DebugSession
 from augur_sdk.testing import make_png
 from augur_sdk.validation import validate_bundle
+
+from support import event_record, run_seed_session, step_record
 
 
 def test_each_call_is_on_disk_when_it_returns(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
 from augur_schema import validator_for
 
 from augur_sdk.validation import validate_bundle
@@ -140,9 +141,10 @@ def test_augur_validate_cli_accepts_the_seed_bundle(tmp_path: Path) -> None:
     assert "valid" in proc.stdout
 
 
-def test_example_script_runs(tmp_path: Path) -> None:
-    """examples/generic_loop.py runs as a script and leaves a valid bundle."""
-    proc = subprocess.run([sys.executable, str(ROOT / "examples" / "generic_loop.py")],
+@pytest.mark.parametrize("script", ["generic_loop.py", "late_attach.py", "async_loop.py"])
+def test_example_script_runs(tmp_path: Path, script: str) -> None:
+    """Each example runs as a script and leaves a bundle that validates."""
+    proc = subprocess.run([sys.executable, str(ROOT / "examples" / script)],
                           capture_output=True, text=True, timeout=120,
                           env={"AUGUR_OUT": str(tmp_path), "PATH": "/usr/bin:/bin"})
     assert proc.returncode == 0, proc.stderr

@@ -49,14 +49,14 @@ Dropper = Callable[[str, Any], bool]
 class RedactionPolicy:
     """A redaction policy; subclass it and override the class attributes, or add hooks."""
 
-    id: ClassVar[str] | str = DEFAULT_POLICY_ID
-    drop_keys: ClassVar[frozenset[str]] | frozenset[str] = DEFAULT_DROP_KEYS
-    mask_keys: ClassVar[frozenset[str]] | frozenset[str] = DEFAULT_MASK_KEYS
+    id: str = DEFAULT_POLICY_ID
+    drop_keys: frozenset[str] = DEFAULT_DROP_KEYS
+    mask_keys: frozenset[str] = DEFAULT_MASK_KEYS
     patterns: ClassVar[tuple[tuple[str, re.Pattern[str]], ...]] = DEFAULT_PATTERNS
 
     def __init__(
         self,
-        id: str | None = None,  # noqa: A002 - matches augur-sdk 0.6.1's keyword
+        id: str | None = None,
         drop_keys: Iterable[str] | None = None,
         mask_keys: Iterable[str] | None = None,
         redactors: Iterable[Redactor] | None = None,

@@ -109,7 +109,7 @@ class DebugSession:
         if started_at is None:
             started_at = records.utcnow_iso()
         elif not isinstance(started_at, str):
-            started_at = records.clean_json(started_at, "started_at")
+            started_at = str(records.clean_json(started_at, "started_at"))
         records.iso_to_ns(started_at, "started_at")
         client: dict[str, str] = {"name": client_name}
         for key, value in (("version", client_version), ("git_sha", client_git_sha)):
@@ -129,10 +129,12 @@ class DebugSession:
             "status": "running",
             "tags": dict(self._tags),
         }
-        for key, value in (("task_spec", task_spec), ("task_spec_id", task_spec_id),
-                           ("branch_context", branch_context)):
-            if value is not None:
-                self._session[key] = records.clean_json(value, key)
+        extras: tuple[tuple[str, object], ...] = (
+            ("task_spec", task_spec), ("task_spec_id", task_spec_id),
+            ("branch_context", branch_context))
+        for key, extra in extras:
+            if extra is not None:
+                self._session[key] = records.clean_json(extra, key)
         records.clean_json(self._session, "session")
         records._schema_errors("debug_session", self._session, "session")
         self._dsn = dsn
@@ -422,7 +424,7 @@ class DebugSession:
                     for name, val in codec.run_attributes(session).items():
                         if name.startswith(("augur.tag.", "augur.session_json.tags")):
                             self._run_span.set_attribute(name, val)
-                    self._bundle.on_session_update(self._run_span)  # type: ignore[arg-type]
+                    self._bundle.on_session_update(self._run_span)
 
     # ── introspection ───────────────────────────────────────────────────────
 

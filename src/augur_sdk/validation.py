@@ -114,8 +114,7 @@ def _check_events(root: Path, rel: str, finished: bool) -> list[ValidationIssue]
     issues: list[ValidationIssue] = []
     data = (root / rel).read_bytes()
     lines = data.split(b"\n")
-    if lines and lines[-1].strip():
-        if finished:
+    if lines and lines[-1].strip() and finished:
             issues.append(ValidationIssue(rel, "last line is cut off (no newline)"))
     m = re.match(r"^events/(\d+)\.jsonl$", rel)
     expected_index = int(m.group(1)) if m else None
@@ -200,8 +199,8 @@ def validate_bundle(bundle_dir: str | os.PathLike[str]) -> list[ValidationIssue]
                         layout.MANIFEST, f"step_count is {manifest.get('step_count')!r} but "
                         f"trace.json has {len(trace_steps)} steps", "step_count"))
                 if len(trace_steps) != len(steps_on_disk) or any(
-                    steps_on_disk.get(s.get("step_index")) != s
-                    for s in trace_steps if isinstance(s, dict)
+                    not isinstance(s, dict) or steps_on_disk.get(s.get("step_index", -1)) != s
+                    for s in trace_steps
                 ):
                     issues.append(ValidationIssue(
                         layout.TRACE, f"steps differ from steps/ ({len(trace_steps)} in "

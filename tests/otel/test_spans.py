@@ -12,12 +12,13 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import StatusCode
-from support import event_record, run_seed_session, step_record
 
 from augur_sdk import DebugSession, codec
 from augur_sdk.otel.exporter import BundleSpanExporter
 from augur_sdk.records import iso_to_ns
 from augur_sdk.testing import capture_spans
+
+from support import event_record, run_seed_session, step_record
 
 
 def _split(spans: tuple[ReadableSpan, ...]) -> tuple[ReadableSpan, list[ReadableSpan]]:
@@ -96,7 +97,7 @@ def test_run_span_nests_under_the_app_span_and_stays_out_of_the_app_exporter(
     with capture_spans() as exporter:
         with app_tracer.start_as_current_span("handle_request") as app_span:
             run_seed_session(tmp_path / "b", steps=2)
-        run, steps = _split(exporter.get_finished_spans())
+        run, _steps = _split(exporter.get_finished_spans())
     assert run.parent is not None
     assert run.parent.span_id == app_span.get_span_context().span_id
     assert run.context.trace_id == app_span.get_span_context().trace_id

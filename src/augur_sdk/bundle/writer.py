@@ -243,7 +243,7 @@ class BundleWriter:
             except OSError as exc:
                 self._fail("trace", exc)
                 count = len(step_files)
-            for rel in sorted(self._event_files) + [layout.SPANS_SIDECAR]:
+            for rel in [*sorted(self._event_files), layout.SPANS_SIDECAR]:
                 try:
                     signatures[rel] = sha256_hex((self.root / rel).read_bytes())
                 except FileNotFoundError:
@@ -336,7 +336,7 @@ class BundleWriter:
                     if step.get("status") == "failed" and (
                             self._first_failed is None or index < self._first_failed):
                         self._first_failed = index
-                elif rel.startswith("events/") and rel.endswith(".jsonl") or \
+                elif (rel.startswith("events/") and rel.endswith(".jsonl")) or \
                         rel == layout.SPANS_SIDECAR:
                     self._trim_torn_line(rel)
                     if rel.startswith("events/"):

@@ -31,7 +31,8 @@ def run_items(run: ReadableSpan, children: Iterable[ReadableSpan]) -> list[tuple
     items: list[tuple[int, str, Any]] = []
     for event in run.events:
         if event.name == codec.EVENT_NAME:
-            items.append((_seq(event.attributes), "event", codec.decode_event(event.attributes or {})))
+            items.append((_seq(event.attributes), "event",
+                          codec.decode_event(event.attributes or {})))
     for span in children:
         if codec.record_kind(span.attributes) != codec.STEP:
             continue

@@ -236,10 +236,10 @@ def reset(timeout_s: float | None = None) -> None:
 
 def _at_exit() -> None:
     pipeline = _pipeline
-    if pipeline is not None and pipeline.exporting:
-        if not pipeline.shutdown(pipeline.settings.close_timeout_s):
-            _internal.logger.warning(
-                "augur_sdk: exporters did not finish within %.1fs at exit; spans not yet "
-                "delivered were dropped (the local bundles are complete; `augur export-otlp` "
-                "can resend them)", pipeline.settings.close_timeout_s,
-            )
+    if pipeline is not None and pipeline.exporting and not pipeline.shutdown(
+            pipeline.settings.close_timeout_s):
+        _internal.logger.warning(
+            "augur_sdk: exporters did not finish within %.1fs at exit; spans not yet "
+            "delivered were dropped (the local bundles are complete; `augur export-otlp` "
+            "can resend them)", pipeline.settings.close_timeout_s,
+        )

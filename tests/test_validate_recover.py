@@ -1,0 +1,166 @@
+"""`augur validate` finds each kind of problem; `augur recover` repairs a killed run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+from augur_sdk.bundle.recover import RecoveryError, recover_bundle
+from augur_sdk.validation import exit_code, validate_bundle
+
+from support import run_seed_session
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "augur_sdk.cli", *args], capture_output=True,
+                          text=True, timeout=60)
+
+
+@pytest.fixture
+def bundle(tmp_path: Path) -> Path:
+    out = tmp_path / "b"
+    run_seed_session(out, steps=3)
+    return out
+
+
+def _messages(path: Path) -> str:
+    return "\n".join(i.render() for i in validate_bundle(path))
+
+
+def test_bad_step_id_is_reported_per_step(bundle: Path) -> None:
+    """A step_id that breaks '<run_id>/step/<NNNN>' is named with the expected value."""
+    for i in (0, 2):
+        step = json.loads((bundle / f"steps/{i:04d}.json").read_text())
+        step["step_id"] = f"step-{i}"
+        (bundle / f"steps/{i:04d}.json").write_text(json.dumps(step))
+    text = _messages(bundle)
+    assert "steps/0000.json: step_id 'step-0' breaks the convention" in text
+    assert "expected run_test/step/0002" in text
+
+
+def test_missing_screenshot_is_reported(bundle: Path) -> None:
+    """A referenced screenshot that is gone and not in manifest.missing is an issue."""
+    (bundle / "screenshots/0001_post.png").unlink()
+    text = _messages(bundle)
+    assert "references screenshots/0001_post.png" in text
+    assert "signed file screenshots/0001_post.png is missing" in text
+
+
+def test_signature_mismatch_is_reported(bundle: Path) -> None:
+    """A file changed after signing fails its sha256 check."""
+    events = bundle / "events/0000.jsonl"
+    events.write_text(events.read_text().replace("event 0", "event X"))
+    assert "events/0000.jsonl: sha256 does not match" in _messages(bundle)
+
+
+def test_step_count_disagreement_is_reported(bundle: Path) -> None:
+    """step_count, trace.json and steps/ must agree."""
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["step_count"] = 7
+    (bundle / "manifest.json").write_text(json.dumps(manifest))
+    (bundle / "steps/0001.json").unlink()
+    text = _messages(bundle)
+    assert "step_count is 7 but trace.json has 3 steps" in text
+    assert "steps differ from steps/" in text
+
+
+def test_schema_violation_is_reported_with_its_path(bundle: Path) -> None:
+    """A step that breaks step_trace.schema.json is reported with the JSON path."""
+    step = json.loads((bundle / "steps/0001.json").read_text())
+    step["grounding"]["confidence"] = 3
+    (bundle / "steps/0001.json").write_text(json.dumps(step))
+    issues = [i for i in validate_bundle(bundle) if i.where == "steps/0001.json"]
+    assert any(i.path == "grounding/confidence" for i in issues)
+
+
+def test_exit_codes(bundle: Path, tmp_path: Path) -> None:
+    """`augur validate` exits 0 valid, 1 invalid, 2 unreadable."""
+    assert _cli("validate", str(bundle)).returncode == 0
+    (bundle / "steps/0000.json").write_text("{broken")
+    assert _cli("validate", str(bundle)).returncode == 1
+    assert _cli("validate", str(tmp_path / "nope")).returncode == 2
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    proc = _cli("validate", str(empty))
+    assert proc.returncode == 2 and "manifest.json: missing" in proc.stdout
+
+
+CHILD = textwrap.dedent("""
+    import sys, time
+    from augur_sdk import DebugSession
+    from augur_sdk.testing import make_png
+    from support import step_record, event_record
+    out, steps = sys.argv[1], int(sys.argv[2])
+    with DebugSession(run_id="r", client_name="a", capture_mode="screenshots", out_dir=out) as s:
+        for i in range(steps):
+            pre = s.attach_observation(step_index=i, kind="pre", png_bytes=make_png(64, 64, seed=i))
+            s.record_step(step_record("r", i, pre=pre))
+            s.record_event(event_record(i, 0))
+            print(i, flush=True)
+            time.sleep(0.01)
+        print("closing", flush=True)
+""")
+
+
+def _start_child(out: Path, steps: int) -> subprocess.Popen[str]:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parent))
+    return subprocess.Popen([sys.executable, "-c", CHILD, str(out), str(steps)],
+                            stdout=subprocess.PIPE, text=True, env=env)
+
+
+def test_sigkill_mid_run_then_recover_keeps_every_returned_step(tmp_path: Path) -> None:
+    """After SIGKILL at step ~50 of 100, `augur recover` yields a valid halted bundle with steps 0..k."""
+    out = tmp_path / "b"
+    child = _start_child(out, 100)
+    assert child.stdout is not None
+    last = -1
+    try:
+        for line in child.stdout:
+            last = int(line)
+            if last >= 50:
+                break
+        os.kill(child.pid, signal.SIGKILL)
+    finally:
+        child.wait(timeout=30)
+    assert last >= 50
+    issues = validate_bundle(out)
+    assert [i.code for i in issues] == ["unfinished"]
+    assert f"augur recover {out}" in issues[0].message
+    proc = _cli("recover", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert validate_bundle(out) == []
+    trace = json.loads((out / "trace.json").read_text())
+    assert trace["session"]["status"] == "halted"
+    indexes = [s["step_index"] for s in trace["steps"]]
+    assert indexes[: last + 1] == list(range(last + 1))  # every step whose call returned
+    for i in range(last + 1):
+        assert (out / f"screenshots/{i:04d}_pre.png").is_file()
+        assert (out / f"events/{i:04d}.jsonl").read_text().count("\n") == 1
+    assert not list(out.rglob("*.tmp"))
+
+
+def test_recover_refuses_a_bundle_still_being_written(tmp_path: Path) -> None:
+    """While the producer process lives, recover refuses (unless --force) and validate says 'running'."""
+    out = tmp_path / "b"
+    child = _start_child(out, 10_000)
+    assert child.stdout is not None
+    try:
+        child.stdout.readline()
+        with pytest.raises(RecoveryError, match="still being written"):
+            recover_bundle(out)
+        issues = validate_bundle(out)
+        assert [i.code for i in issues] == ["running"] and exit_code(issues) == 1
+    finally:
+        child.kill()
+        child.wait(timeout=30)
+    time.sleep(0.05)
+    recover_bundle(out)
+    assert validate_bundle(out) == []
