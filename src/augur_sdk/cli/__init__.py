@@ -1,13 +1,21 @@
-"""The ``augur`` command line: validate, recover (and more as they land)."""
+"""The ``augur`` command line.
+
+Each subcommand lives in its own module with ``register(subparsers)``; add new commands to
+``_COMMAND_MODULES``.
+"""
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import sys
 from collections.abc import Sequence
 
 from augur_sdk._version import __version__
-from augur_sdk.cli import commands
+
+_COMMAND_MODULES = (
+    "augur_sdk.cli.bundle_commands",  # validate, recover
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,20 +23,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="augur", description="Tools for Augur bundles recorded by augur_sdk.")
     parser.add_argument("--version", action="version", version=f"augur-otel {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-
-    p = sub.add_parser("validate", help="check a bundle against augur-schema and its invariants",
-                       description="Exit codes: 0 valid, 1 invalid or unfinished, 2 unreadable.")
-    p.add_argument("bundle", help="bundle directory")
-    p.add_argument("--json", action="store_true", help="print issues as JSON lines")
-    p.set_defaults(func=commands.validate)
-
-    p = sub.add_parser("recover", help="finish the bundle of a run that was killed",
-                       description="Turns the folder a killed run left into a valid bundle "
-                                   "with status 'halted'.")
-    p.add_argument("bundle", help="bundle directory")
-    p.add_argument("--force", action="store_true",
-                   help="recover even if the recorded producer process still runs")
-    p.set_defaults(func=commands.recover)
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     return parser
 
 

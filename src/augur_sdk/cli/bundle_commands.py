@@ -1,4 +1,4 @@
-"""Implementations of the ``augur`` subcommands (each returns the exit code)."""
+"""`augur validate` and `augur recover` (each handler returns the exit code)."""
 
 from __future__ import annotations
 
@@ -34,3 +34,19 @@ def recover(args: argparse.Namespace) -> int:
         return 1
     print(f"recovered {args.bundle}: {manifest.get('step_count')} steps, status halted")
     return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser("validate", help="check a bundle against augur-schema and its invariants",
+                       description="Exit codes: 0 valid, 1 invalid or unfinished, 2 unreadable.")
+    p.add_argument("bundle", help="bundle directory")
+    p.add_argument("--json", action="store_true", help="print issues as JSON lines")
+    p.set_defaults(func=validate)
+
+    p = sub.add_parser("recover", help="finish the bundle of a run that was killed",
+                       description="Turns the folder a killed run left into a valid bundle "
+                                   "with status 'halted'.")
+    p.add_argument("bundle", help="bundle directory")
+    p.add_argument("--force", action="store_true",
+                   help="recover even if the recorded producer process still runs")
+    p.set_defaults(func=recover)
