@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import time
 import uuid
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -30,6 +31,9 @@ from augur_sdk.bundle.writer import BundleWriter
 from augur_sdk.capture import CaptureMode, capture_mode_is_explicit, resolve_capture_mode
 from augur_sdk.otel import provider
 from augur_sdk.otel.processors import BundleSpanProcessor, RunSink
+from augur_sdk.stream.client import client_for
+from augur_sdk.stream.dsn import resolve_dsn
+from augur_sdk.stream.processor import StreamSpanProcessor
 from augur_sdk.redaction import DefaultRedactionPolicy, RedactionPolicy
 
 _NO_MODE_MESSAGE = (
@@ -150,6 +154,8 @@ class DebugSession:
         self._seq = 0
         self._writer: BundleWriter | None = None
         self._bundle: BundleSpanProcessor | None = None
+        self._sink: RunSink | None = None
+        self._stream: StreamSpanProcessor | None = None
         self._pipeline: provider.Pipeline | None = None
         self._parent_ctx: otel_context.Context | None = None
         self._run_span: Span | None = None
@@ -206,7 +212,13 @@ class DebugSession:
                                         fsync=self._fsync)
             self._bundle = BundleSpanProcessor(self._writer)
             self._pipeline = provider.get_pipeline(str(self._session["client"]["name"]))
-            sink = RunSink(self._bundle, self._extra_processors)
+            dsn = resolve_dsn(self._dsn)
+            if dsn is not None:
+                client = client_for(dsn, str(self._session["client"]["name"]))
+                self._stream = StreamSpanProcessor(client, self._bundle, self.run_id,
+                                                   self.capture_mode.value)
+            sink = RunSink(self._bundle, self._extra_processors, self._stream)
+            self._sink = sink
             self._pipeline.router.expect_run(self.debug_session_id, sink)
             session = self._redacted_session()
             attrs = codec.run_attributes(session)
@@ -274,21 +286,49 @@ class DebugSession:
         return self._bundle.manifest
 
     def _flush_exporters(self) -> None:
+        """Wait for OTLP/extra exporters and the stream together, within one close budget."""
         pipeline = self._pipeline
         if pipeline is None or self._run_span is None:
             return
         budget = self._close_timeout_s
         if budget is None:
             budget = pipeline.settings.close_timeout_s
+        deadline = time.monotonic() + budget
         with _internal.internal_errors("flush"):
-            sinks_ok = pipeline.flush(budget)
-            if not sinks_ok:
+            sink = self._sink
+            extras_done = pipeline.flush_in_background(
+                budget, extra=None if sink is None else sink.flush_extras)
+            stream_ok = True
+            if self._stream is not None:
+                stream_ok = self._stream.client.flush_run(self.run_id, budget)
+            exporters_ok = extras_done.wait(max(0.0, deadline - time.monotonic()))
+            if not exporters_ok:
                 _internal.log_once(
                     "flush-timeout", 30,
                     "augur_sdk: exporters did not finish within %.1fs at close; the bundle is "
                     "complete, spans still queued are sent in the background "
                     "(or later with `augur export-otlp`)", budget,
                 )
+            if self._stream is not None:
+                self._report_stream(stream_ok, budget)
+
+    def _report_stream(self, finished: bool, budget: float) -> None:
+        assert self._stream is not None and self._writer is not None
+        client = self._stream.client
+        stats = client.stats(self.run_id)
+        dropped = dict(stats.dropped)
+        if not finished:
+            dropped["unsent_at_close"] = dropped.get("unsent_at_close", 0) + stats.pending
+        facts = {"server": client.dsn.base_url, "tenant": client.dsn.tenant,
+                 "sent": stats.sent, "dropped": dropped, "complete": not dropped}
+        self._writer.write_stream_report(facts)
+        if dropped:
+            _internal.logger.warning(
+                "augur_sdk: streaming run %r to %s lost %d request(s) (%s); the local bundle "
+                "is complete, see %s/stream.json", self.run_id, client.dsn.base_url,
+                sum(dropped.values()),
+                ", ".join(f"{n} {why}" for why, n in sorted(dropped.items())), self._out_dir)
+        client.forget_run(self.run_id)
 
     # ── recording ───────────────────────────────────────────────────────────
 
@@ -380,7 +420,8 @@ class DebugSession:
                     target = self._open_step[0]
                 target.add_event(codec.EVENT_NAME, attrs,
                                  timestamp=records.iso_to_ns(redacted["ts"], "event.ts"))
-                self._bundle.on_event(attrs)
+                assert self._sink is not None
+                self._sink.on_event(attrs)
 
     def attach_observation(self, *, step_index: int, kind: str, png_bytes: bytes) -> str | None:
         """Write a screenshot now; return its bundle path (``None`` below ``screenshots``)."""
@@ -395,6 +436,8 @@ class DebugSession:
                 facts = self._writer.write_screenshot(index, kind, data)
                 if facts is not None:
                     self._pending_obs.setdefault(index, {})[kind] = facts
+                if self._stream is not None:
+                    self._stream.send_screenshot(index, kind, data)
             return path
 
     def set_status(self, status: str) -> None:
@@ -418,13 +461,13 @@ class DebugSession:
             self._require_open()
             self._tags.update(tags)
             self._session["tags"] = dict(self._tags)
-            if self._run_span is not None and self._bundle is not None:
+            if self._run_span is not None and self._sink is not None:
                 with _internal.internal_errors("add_tag"):
                     session = self._redacted_session()
                     for name, val in codec.run_attributes(session).items():
                         if name.startswith(("augur.tag.", "augur.session_json.tags")):
                             self._run_span.set_attribute(name, val)
-                    self._bundle.on_session_update(self._run_span)
+                    self._sink.on_session_update(self._run_span)
 
     # ── introspection ───────────────────────────────────────────────────────
 

@@ -13,6 +13,7 @@ AGENT_MD = "AGENT.md"
 LIVE = "live.json"  # present only while a producer is writing; its absence = finished
 PRODUCER = "producer.json"  # what the SDK knows about the run that the schemas have no field for
 SPANS_SIDECAR = "otel/spans.jsonl"  # trace_id/span_id per step (step_trace forbids extra keys)
+STREAM_REPORT = "stream.json"  # what reached the Augur server (only when streaming)
 SCHEMA_DIR = "schema"
 
 PATHS: dict[str, str] = {
@@ -34,7 +35,7 @@ PATHS: dict[str, str] = {
 # Entries a producer owns in an out_dir: removed when a new run reuses the directory so no
 # stale step of an older run can end up in the new bundle. Anything else is left alone.
 OWNED_ENTRIES = (
-    MANIFEST, TRACE, AGENT_MD, LIVE, PRODUCER, "steps", "events", "screenshots", "otel",
+    MANIFEST, TRACE, AGENT_MD, LIVE, PRODUCER, STREAM_REPORT, "steps", "events", "screenshots", "otel",
     SCHEMA_DIR, "crops", "diffs", "logs", "replay", "diagnostics", "modelio", "preferences",
     "side_effects", "outcomes.json", "eval_candidates.json",
 )

@@ -272,6 +272,11 @@ class BundleWriter:
             self.finished = True
             return manifest
 
+    def write_stream_report(self, facts: dict[str, Any]) -> None:
+        """``stream.json``: what reached the Augur server. Written after the manifest (the
+        stream's last requests are the manifest and trace), so it is not signed."""
+        self._write(layout.STREAM_REPORT, layout.dumps(facts).encode(), "stream", sign=False)
+
     def lost_total(self) -> int:
         return sum(self.lost.values())
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
@@ -85,22 +85,52 @@ class BundleSpanProcessor(SpanProcessor):
             self.manifest = self.writer.finish(codec.decode_session(span.attributes or {}))
 
 
-class RunSink:
-    """The processors that see one run's spans: its bundle processor and any extras."""
+class LiveProcessor(Protocol):
+    """A processor that also hears about span events and session updates as they happen."""
 
-    def __init__(self, bundle: BundleSpanProcessor, extras: Iterable[SpanProcessor] = ()) -> None:
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None: ...
+    def on_end(self, span: ReadableSpan) -> None: ...
+    def on_event(self, attributes: Mapping[str, Any]) -> None: ...
+    def on_session_update(self, span: ReadableSpan) -> None: ...
+
+
+class RunSink:
+    """Everything that sees one run's spans: the bundle first, then the stream, then extras.
+
+    The bundle processor runs first so that a slow or failing consumer after it can never
+    delay or prevent the local bundle. Each consumer runs behind the internal-error gate.
+    """
+
+    def __init__(self, bundle: BundleSpanProcessor, extras: Iterable[SpanProcessor] = (),
+                 stream: LiveProcessor | None = None) -> None:
         self.bundle = bundle
+        self.stream = stream
+        self.live: list[LiveProcessor] = [bundle] if stream is None else [bundle, stream]
         self.extras = [SafeSpanProcessor(p) for p in extras]
 
     def on_start(self, span: Span, parent_context: Context | None) -> None:
-        self.bundle.on_start(span, parent_context)
+        for live in self.live:
+            with _internal.internal_errors(f"{type(live).__name__}.on_start"):
+                live.on_start(span, parent_context)
         for proc in self.extras:
             proc.on_start(span, parent_context)
 
     def on_end(self, span: ReadableSpan) -> None:
-        self.bundle.on_end(span)
+        for live in self.live:
+            with _internal.internal_errors(f"{type(live).__name__}.on_end"):
+                live.on_end(span)
         for proc in self.extras:
             proc.on_end(span)
+
+    def on_event(self, attributes: Mapping[str, Any]) -> None:
+        for live in self.live:
+            with _internal.internal_errors(f"{type(live).__name__}.on_event"):
+                live.on_event(attributes)
+
+    def on_session_update(self, span: ReadableSpan) -> None:
+        for live in self.live:
+            with _internal.internal_errors(f"{type(live).__name__}.on_session_update"):
+                live.on_session_update(span)
 
     def flush_extras(self, timeout_millis: int) -> None:
         for proc in self.extras:

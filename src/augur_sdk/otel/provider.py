@@ -14,7 +14,7 @@ from __future__ import annotations
 import atexit
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.resources import Resource
@@ -172,6 +172,29 @@ class Pipeline:
         self.tracer: Tracer = self.provider.get_tracer(  # type: ignore[assignment]
             INSTRUMENTATION_SCOPE, __version__
         )
+
+    def flush_in_background(self, timeout_s: float,
+                            extra: Callable[[int], None] | None = None) -> threading.Event:
+        """Start flushing exporters on a daemon thread; the event is set when they are done."""
+        done = threading.Event()
+        millis = int(timeout_s * 1000)
+
+        def flush_all() -> None:
+            with _internal.internal_errors("flush"):
+                for proc in self.exporting:
+                    proc.force_flush(millis)
+                if extra is not None:
+                    extra(millis)
+            done.set()
+
+        if not self.exporting and extra is None:
+            done.set()
+            return done
+        try:
+            threading.Thread(target=flush_all, name="augur-flush", daemon=True).start()
+        except RuntimeError:
+            done.set()
+        return done
 
     def flush(self, timeout_s: float) -> bool:
         """Flush exporters within ``timeout_s`` (True if everything finished in time)."""

@@ -1,0 +1,329 @@
+"""The streaming client: a small fixed pool of workers sending to an Augur server.
+
+* ``submit`` never blocks and never raises: it enqueues, or drops and counts when the queue
+  is over its count or byte budget.
+* Each run is pinned to one worker (by hash), so a run's requests go out in order: a step's
+  later update never overtakes an earlier one.
+* Connection errors, 5xx and 429 are retried with exponential backoff and full jitter inside
+  a per-request deadline; ``Retry-After`` is honoured (clamped to 0-30 s).
+* ``flush_run`` waits for one run's requests, bounded by the caller's budget.
+* One client per DSN per process; threads and sockets are bounded by ``workers``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import threading
+import time
+import urllib.parse
+import uuid
+from collections import Counter, deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import urllib3
+
+from augur_sdk import _internal
+from augur_sdk._version import __version__
+from augur_sdk.stream.dsn import Dsn
+
+RETRY_AFTER_MAX_S = 30.0
+HEARTBEAT_INTERVAL_S = 15.0
+
+
+@dataclass
+class StreamOptions:
+    workers: int = 2
+    max_queue: int = 10_000
+    max_queue_bytes: int = 64 * 2**20
+    request_deadline_s: float = 10.0
+    connect_timeout_s: float = 2.0
+    read_timeout_s: float = 5.0
+    backoff_base_s: float = 0.2
+    backoff_max_s: float = 5.0
+
+
+@dataclass
+class Request:
+    run_id: str
+    method: str
+    path: str
+    body: bytes = b""
+    content_type: str = "application/json"
+    fields: dict[str, tuple[str, bytes, str]] | None = None
+    kind: str = "record"
+    enqueued: float = field(default_factory=time.monotonic)
+
+    @property
+    def size(self) -> int:
+        return len(self.body) + sum(len(f[1]) for f in (self.fields or {}).values())
+
+
+@dataclass
+class RunStats:
+    sent: int = 0
+    pending: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+
+
+def parse_retry_after(value: str | None, default: float = 1.0) -> float:
+    if value is None:
+        return default
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return default
+    return max(0.0, min(seconds, RETRY_AFTER_MAX_S))
+
+
+def quote(segment: str) -> str:
+    return urllib.parse.quote(segment, safe="")
+
+
+class StreamClient:
+    """Sends requests for many runs to one server; see the module docstring."""
+
+    def __init__(self, dsn: Dsn, options: StreamOptions | None = None,
+                 client_name: str = "augur_sdk") -> None:
+        self.dsn = dsn
+        self.options = options or StreamOptions()
+        self.client_id = f"sdk_{uuid.uuid4().hex[:12]}"
+        self.client_name = client_name
+        self._lock = threading.Condition()
+        self._queues: list[deque[Request]] = [deque() for _ in range(self.options.workers)]
+        self._queued_bytes = 0
+        self._queued_count = 0
+        self._runs: dict[str, RunStats] = {}
+        self._active: dict[str, str] = {}  # run_id -> capture_mode, for heartbeats
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._http = urllib3.PoolManager(
+            num_pools=2, maxsize=self.options.workers, block=True, retries=False,
+            timeout=urllib3.Timeout(connect=self.options.connect_timeout_s,
+                                    read=self.options.read_timeout_s),
+        )
+        self._headers = {"Authorization": f"Bearer {dsn.token}",
+                         "User-Agent": f"augur-otel/{__version__}"}
+        self._rng = random.Random()
+        self._start_threads()
+
+    # ── threads ─────────────────────────────────────────────────────────────
+
+    def _start_threads(self) -> None:
+        for n in range(self.options.workers):
+            thread = threading.Thread(target=self._worker, args=(n,), daemon=True,
+                                      name=f"augur-stream-{n}")
+            self._threads.append(thread)
+        heartbeat = threading.Thread(target=self._heartbeats, daemon=True,
+                                     name="augur-stream-heartbeat")
+        self._threads.append(heartbeat)
+        for thread in self._threads:
+            try:
+                thread.start()
+            except RuntimeError:  # interpreter shutting down
+                return
+
+    def _worker(self, n: int) -> None:
+        queue = self._queues[n]
+        while True:
+            with self._lock:
+                while not queue and not self._stop.is_set():
+                    self._lock.wait(0.5)
+                if self._stop.is_set() and not queue:
+                    return
+                request = queue[0]
+            outcome = "sent"
+            with _internal.internal_errors("stream.send"):
+                outcome = self._send(request)
+            with self._lock:
+                queue.popleft()
+                self._queued_count -= 1
+                self._queued_bytes -= request.size
+                stats = self._runs.setdefault(request.run_id, RunStats())
+                stats.pending -= 1
+                if outcome == "sent":
+                    stats.sent += 1
+                else:
+                    stats.dropped[outcome] += 1
+                self._lock.notify_all()
+
+    def _heartbeats(self) -> None:
+        while not self._stop.wait(HEARTBEAT_INTERVAL_S):
+            with self._lock:
+                active = dict(self._active)
+            for run_id, mode in active.items():
+                self.heartbeat(run_id, mode)
+
+    # ── sending ─────────────────────────────────────────────────────────────
+
+    def _send(self, request: Request) -> str:
+        """Send with retries inside the deadline; return "sent" or a drop reason."""
+        deadline = request.enqueued + self.options.request_deadline_s
+        deadline = max(deadline, time.monotonic() + self.options.connect_timeout_s)
+        url = self.dsn.base_url + request.path
+        attempt = 0
+        reason = "unreachable"
+        while not self._stop.is_set():
+            attempt += 1
+            wait: float
+            try:
+                if request.fields is not None:
+                    resp = self._http.request(request.method, url, fields=request.fields,
+                                              headers=self._headers)
+                else:
+                    resp = self._http.request(
+                        request.method, url, body=request.body,
+                        headers={**self._headers, "Content-Type": request.content_type})
+                status = resp.status
+                if status < 300:
+                    return "sent"
+                if status == 429:
+                    reason = "throttled"
+                    wait = parse_retry_after(resp.headers.get("Retry-After"))
+                elif status >= 500:
+                    reason = "server_error"
+                    wait = self._backoff(attempt)
+                else:
+                    _internal.log_once(
+                        f"stream-{status}", 30,
+                        "augur_sdk: the Augur server rejected %s %s with HTTP %s; "
+                        "such requests are dropped", request.method, request.path, status)
+                    return f"rejected_{status}"
+            except urllib3.exceptions.HTTPError:
+                reason = "unreachable"
+                wait = self._backoff(attempt)
+            if time.monotonic() + wait > deadline:
+                return reason
+            if self._stop.wait(wait):
+                break
+        return reason
+
+    def _backoff(self, attempt: int) -> float:
+        cap = min(self.options.backoff_max_s, self.options.backoff_base_s * 2 ** (attempt - 1))
+        return self._rng.uniform(0, cap)
+
+    # ── the producer side (never blocks, never raises) ──────────────────────
+
+    def submit(self, request: Request) -> bool:
+        with self._lock:
+            stats = self._runs.setdefault(request.run_id, RunStats())
+            if self._stop.is_set():
+                stats.dropped["closed"] += 1
+                return False
+            if (self._queued_count >= self.options.max_queue
+                    or self._queued_bytes + request.size > self.options.max_queue_bytes):
+                stats.dropped["queue_full"] += 1
+                return False
+            self._queues[hash(request.run_id) % len(self._queues)].append(request)
+            self._queued_count += 1
+            self._queued_bytes += request.size
+            stats.pending += 1
+            self._lock.notify_all()
+            return True
+
+    def send_json(self, run_id: str, method: str, path: str, payload: Any,
+                  kind: str = "record") -> bool:
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        return self.submit(Request(run_id, method, path, body, kind=kind))
+
+    def send_raw_json(self, run_id: str, method: str, path: str, body: bytes) -> bool:
+        return self.submit(Request(run_id, method, path, body))
+
+    def send_screenshot(self, run_id: str, step_index: int, kind: str, png: bytes) -> bool:
+        path = f"/runs/{quote(run_id)}/screenshots/{step_index}/{kind}"
+        return self.submit(Request(run_id, "POST", path,
+                                   fields={"image": (f"{step_index:04d}_{kind}.png", png,
+                                                     "image/png")}))
+
+    def heartbeat(self, run_id: str, capture_mode: str, last_event: str | None = None) -> None:
+        payload: dict[str, Any] = {"client_id": self.client_id, "client_name": self.client_name,
+                                   "client_version": __version__, "capture_mode": capture_mode,
+                                   "run_id": run_id}
+        if last_event:
+            payload["last_event"] = last_event
+        self.send_json(run_id, "POST", "/heartbeat", payload, kind="heartbeat")
+
+    def begin_run(self, run_id: str, capture_mode: str) -> None:
+        with self._lock:
+            self._active[run_id] = capture_mode
+        self.heartbeat(run_id, capture_mode, last_event="session_opened")
+
+    def end_run(self, run_id: str) -> None:
+        with self._lock:
+            self._active.pop(run_id, None)
+
+    def flush_run(self, run_id: str, timeout_s: float) -> bool:
+        """Wait until the run's queued requests are done (True) or ``timeout_s`` passes."""
+        deadline = time.monotonic() + max(timeout_s, 0.0)
+        with self._lock:
+            while self._runs.get(run_id, RunStats()).pending > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return False
+                self._lock.wait(remaining)
+        return True
+
+    def stats(self, run_id: str) -> RunStats:
+        with self._lock:
+            stats = self._runs.get(run_id, RunStats())
+            return RunStats(stats.sent, stats.pending, Counter(stats.dropped))
+
+    def forget_run(self, run_id: str) -> None:
+        with self._lock:
+            self._runs.pop(run_id, None)
+
+    def shutdown(self) -> None:
+        self._stop.set()
+        with self._lock:
+            self._lock.notify_all()
+
+    def thread_count(self) -> int:
+        return sum(t.is_alive() for t in self._threads)
+
+
+_clients_lock = threading.Lock()
+_clients: dict[tuple[str, str], StreamClient] = {}
+_options = StreamOptions()
+
+
+def configure_stream(**options: Any) -> None:
+    """Change pool options for clients created after this call (tests, tuning)."""
+    for key, value in options.items():
+        if not hasattr(_options, key):
+            raise TypeError(f"configure_stream: unknown option {key!r}")
+        setattr(_options, key, value)
+
+
+def client_for(dsn: Dsn, client_name: str,
+               factory: Callable[..., StreamClient] = StreamClient) -> StreamClient:
+    """The process's client for this DSN (created on first use)."""
+    key = (dsn.base_url, dsn.token)
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = factory(dsn, StreamOptions(**vars(_options)), client_name)
+            _clients[key] = client
+        return client
+
+
+def reset_clients() -> None:
+    """Stop every client (tests; also in a forked child, where their threads are gone)."""
+    global _options
+    with _clients_lock:
+        clients = list(_clients.values())
+        _clients.clear()
+        _options = StreamOptions()
+    for client in clients:
+        client.shutdown()
+
+
+def _after_fork_in_child() -> None:
+    # The parent's worker threads do not exist in the child; start over lazily.
+    _clients.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

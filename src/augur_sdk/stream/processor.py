@@ -1,0 +1,66 @@
+"""``StreamSpanProcessor``: sends a run's records to an Augur server as its spans happen.
+
+It sees exactly what the bundle processor sees (records decoded from the same, already
+redacted and gated, span attributes), so the stream carries what the bundle holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+
+from augur_sdk import codec
+from augur_sdk.bundle import layout
+from augur_sdk.otel.processors import BundleSpanProcessor
+from augur_sdk.stream.client import StreamClient, quote
+
+
+class StreamSpanProcessor(SpanProcessor):
+    def __init__(self, client: StreamClient, bundle: BundleSpanProcessor, run_id: str,
+                 capture_mode: str) -> None:
+        self.client = client
+        self.bundle = bundle
+        self.run_id = run_id
+        self.capture_mode = capture_mode
+        self._run_path = f"/runs/{quote(run_id)}"
+
+    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
+        attrs = span.attributes or {}
+        kind = codec.record_kind(attrs)
+        if kind == codec.SESSION:
+            self.client.begin_run(self.run_id, self.capture_mode)
+            self._put_session(codec.decode_session(attrs))
+        elif kind == codec.STEP:
+            step = codec.decode_step(attrs)
+            self.client.send_json(self.run_id, "PUT",
+                                  f"{self._run_path}/steps/{int(step['step_index'])}", step)
+
+    def _put_session(self, session: dict[str, Any]) -> None:
+        self.client.send_json(self.run_id, "PUT", f"{self._run_path}/session", session)
+
+    def on_event(self, attributes: Mapping[str, Any]) -> None:
+        event = codec.decode_event(attributes)
+        body: dict[str, Any] = {"events": [event]}
+        if event.get("step_index") is not None:
+            body["step_index"] = event["step_index"]
+        self.client.send_json(self.run_id, "POST", f"{self._run_path}/events", body)
+
+    def on_session_update(self, span: ReadableSpan) -> None:
+        self._put_session(codec.decode_session(span.attributes or {}))
+
+    def send_screenshot(self, step_index: int, kind: str, png: bytes) -> None:
+        self.client.send_screenshot(self.run_id, step_index, kind, png)
+
+    def on_end(self, span: ReadableSpan) -> None:
+        if codec.record_kind(span.attributes) != codec.SESSION:
+            return
+        try:
+            if self.bundle.manifest is not None:
+                self.client.send_json(self.run_id, "POST", "/runs", self.bundle.manifest)
+            trace = (self.bundle.writer.root / layout.TRACE).read_bytes()
+            self.client.send_raw_json(self.run_id, "PUT", f"{self._run_path}/trace", trace)
+        finally:
+            self.client.end_run(self.run_id)
