@@ -31,10 +31,10 @@ from augur_sdk.bundle.writer import BundleWriter
 from augur_sdk.capture import CaptureMode, capture_mode_is_explicit, resolve_capture_mode
 from augur_sdk.otel import provider
 from augur_sdk.otel.processors import BundleSpanProcessor, RunSink
+from augur_sdk.redaction import DefaultRedactionPolicy, RedactionPolicy
 from augur_sdk.stream.client import client_for
 from augur_sdk.stream.dsn import resolve_dsn
 from augur_sdk.stream.processor import StreamSpanProcessor
-from augur_sdk.redaction import DefaultRedactionPolicy, RedactionPolicy
 
 _NO_MODE_MESSAGE = (
     "augur_sdk: no capture mode was given and AUGUR_CAPTURE_MODE is not set, so run %r "

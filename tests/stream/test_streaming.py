@@ -9,11 +9,12 @@ import time
 from pathlib import Path
 
 import pytest
-from support import run_seed_session
 
 from augur_sdk import _internal
 from augur_sdk.stream.client import configure_stream
 from augur_sdk.stream.dsn import parse_dsn, resolve_dsn
+
+from support import run_seed_session
 
 
 def _paths(requests: list[dict]) -> list[str]:  # type: ignore[type-arg]

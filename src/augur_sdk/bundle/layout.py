@@ -35,7 +35,8 @@ PATHS: dict[str, str] = {
 # Entries a producer owns in an out_dir: removed when a new run reuses the directory so no
 # stale step of an older run can end up in the new bundle. Anything else is left alone.
 OWNED_ENTRIES = (
-    MANIFEST, TRACE, AGENT_MD, LIVE, PRODUCER, STREAM_REPORT, "steps", "events", "screenshots", "otel",
+    MANIFEST, TRACE, AGENT_MD, LIVE, PRODUCER, STREAM_REPORT, "steps", "events", "screenshots",
+    "otel",
     SCHEMA_DIR, "crops", "diffs", "logs", "replay", "diagnostics", "modelio", "preferences",
     "side_effects", "outcomes.json", "eval_candidates.json",
 )
