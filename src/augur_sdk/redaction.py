@@ -5,6 +5,14 @@ keys in ``mask_keys`` keep their place with ``***REDACTED:mask***``, every strin
 through the built-in patterns and then through your ``redactors``, and every (key, value)
 pair is offered to your ``droppers``.
 
+Fields a team knows are sensitive can be marked "never record" by path (``*`` matches one
+key or list index, a leading ``**.`` any depth)::
+
+    policy = DefaultRedactionPolicy(never_record=["action.params.text", "**.otp"])
+
+Screenshots: ``screenshot_regions(step_index, kind, width, height)`` may return rectangles
+to mask with an opaque fill before the PNG is written (see ``augur_sdk.images``).
+
 Two ways to extend, both supported::
 
     policy = DefaultRedactionPolicy()
@@ -17,12 +25,16 @@ Two ways to extend, both supported::
 
 from __future__ import annotations
 
+import copy
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
 DEFAULT_POLICY_ID = "default-pii-v1"
 MASK = "***REDACTED:mask***"
+NEVER_RECORD = "***REDACTED:never_record***"
+
+Region = tuple[int, int, int, int] | dict[str, Any]
 
 DEFAULT_DROP_KEYS = frozenset(
     {"password", "passwd", "pwd", "secret", "authorization", "cookie", "set-cookie", "x-api-key"}
@@ -53,6 +65,7 @@ class RedactionPolicy:
     drop_keys: frozenset[str] = DEFAULT_DROP_KEYS
     mask_keys: frozenset[str] = DEFAULT_MASK_KEYS
     patterns: ClassVar[tuple[tuple[str, re.Pattern[str]], ...]] = DEFAULT_PATTERNS
+    never_record: frozenset[str] = frozenset()
 
     def __init__(
         self,
@@ -61,6 +74,7 @@ class RedactionPolicy:
         mask_keys: Iterable[str] | None = None,
         redactors: Iterable[Redactor] | None = None,
         droppers: Iterable[Dropper] | None = None,
+        never_record: Iterable[str] | None = None,
     ) -> None:
         # Only set instance attributes for what the caller passed, so a subclass's class
         # attributes stay in force (augur-sdk 0.6.1's dataclass silently overwrote them).
@@ -70,6 +84,8 @@ class RedactionPolicy:
             self.drop_keys = frozenset(k.lower() for k in drop_keys)
         if mask_keys is not None:
             self.mask_keys = frozenset(k.lower() for k in mask_keys)
+        if never_record is not None:
+            self.never_record = frozenset(never_record)
         self.redactors: list[Redactor] = list(redactors or ())
         self.droppers: list[Dropper] = list(droppers or ())
 
@@ -81,6 +97,22 @@ class RedactionPolicy:
         """Add a ``(key, value) -> bool`` hook; return True to drop that field."""
         self.droppers.append(fn)
 
+    def with_never_record(self, paths: Iterable[str]) -> RedactionPolicy:
+        """A copy of this policy that also never records ``paths``."""
+        clone = copy.copy(self)
+        clone.redactors = list(self.redactors)
+        clone.droppers = list(self.droppers)
+        clone.never_record = frozenset(self.never_record) | frozenset(paths)
+        return clone
+
+    def screenshot_regions(self, step_index: int, kind: str, width: int,
+                           height: int) -> list[Region]:
+        """Rectangles (x1, y1, x2, y2 in image pixels) to mask in this screenshot.
+
+        Override to mask per step (e.g. a password field's box); default: none.
+        """
+        return []
+
     def redact_string(self, text: str) -> str:
         for kind, pattern in self.patterns:
             text = pattern.sub(f"***REDACTED:{kind}***", text)
@@ -90,6 +122,11 @@ class RedactionPolicy:
 
     def apply(self, value: Any, *, key: str | None = None) -> Any:
         """Return a redacted copy of a JSON value."""
+        if self.never_record:
+            value = _blank_paths(value, [p.split(".") for p in self.never_record], [])
+        return self._apply(value, key)
+
+    def _apply(self, value: Any, key: str | None) -> Any:
         if isinstance(value, dict):
             drop = {k.lower() for k in self.drop_keys}
             mask = {k.lower() for k in self.mask_keys}
@@ -104,13 +141,32 @@ class RedactionPolicy:
                 if low in mask and not (logprob_entry and low in ("token", "token_id")):
                     out[new_key] = MASK
                     continue
-                out[new_key] = self.apply(v, key=low)
+                out[new_key] = self._apply(v, low)
             return out
         if isinstance(value, list):
-            return [self.apply(v, key=key) for v in value]
+            return [self._apply(v, key) for v in value]
         if isinstance(value, str):
             return self.redact_string(value)
         return value
+
+
+def _matches(pattern: list[str], path: list[str]) -> bool:
+    if pattern and pattern[0] == "**":
+        rest = pattern[1:]
+        return any(_matches(rest, path[i:]) for i in range(len(path) + 1))
+    if len(pattern) != len(path):
+        return False
+    return all(p in ("*", q) for p, q in zip(pattern, path, strict=True))
+
+
+def _blank_paths(value: Any, patterns: list[list[str]], path: list[str]) -> Any:
+    if path and any(_matches(p, path) for p in patterns):
+        return NEVER_RECORD
+    if isinstance(value, dict):
+        return {k: _blank_paths(v, patterns, [*path, k]) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_blank_paths(v, patterns, [*path, str(i)]) for i, v in enumerate(value)]
+    return value
 
 
 class DefaultRedactionPolicy(RedactionPolicy):

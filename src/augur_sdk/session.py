@@ -26,7 +26,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import Span, SpanProcessor
 from opentelemetry.trace import SpanKind, StatusCode
 
-from augur_sdk import _internal, codec, gating, records
+from augur_sdk import _internal, codec, gating, images, records
 from augur_sdk.bundle.writer import BundleWriter
 from augur_sdk.capture import CaptureMode, capture_mode_is_explicit, resolve_capture_mode
 from augur_sdk.otel import provider
@@ -89,6 +89,7 @@ class DebugSession:
         branch_context: Mapping[str, Any] | None = None,
         group_id: str | None = None,
         capture_logprobs: bool = False,
+        never_record: Iterable[str] = (),
         span_processors: Iterable[SpanProcessor] = (),
         close_timeout_s: float | None = None,
         fsync: bool = False,
@@ -107,7 +108,14 @@ class DebugSession:
         self._step_mode: CaptureMode = self.capture_mode
         self._mode_override: CaptureMode | None = None
         self.debug_session_id = debug_session_id or _new_debug_session_id()
-        self.redaction_policy: RedactionPolicy = redaction_policy or DefaultRedactionPolicy()
+        policy = redaction_policy or DefaultRedactionPolicy()
+        if not isinstance(policy, RedactionPolicy):
+            raise TypeError("redaction_policy: expected a RedactionPolicy")
+        if isinstance(never_record, str):
+            raise TypeError("never_record: expected a list of paths, got a string")
+        never = list(never_record)
+        self.redaction_policy: RedactionPolicy = (
+            policy.with_never_record(never) if never else policy)
         self._out_dir = Path(out_dir)
         self._tags = records.check_tags(tags)
         if started_at is None:
@@ -141,6 +149,8 @@ class DebugSession:
                 self._session[key] = records.clean_json(extra, key)
         records.clean_json(self._session, "session")
         records._schema_errors("debug_session", self._session, "session")
+        # What leaves the process (files, spans, stream, log lines) uses the redacted run id.
+        self._public_run_id = str(self.redaction_policy.apply(self.run_id))
         self._dsn = dsn
         self._extra_processors = list(span_processors)
         self._close_timeout_s = close_timeout_s
@@ -199,7 +209,8 @@ class DebugSession:
             self._opened = True
             self._parent_ctx = otel_context.get_current()
             if self.capture_mode is CaptureMode.OFF and not self._mode_explicit:
-                _internal.log_once("no-capture-mode", 30, _NO_MODE_MESSAGE, self.run_id)
+                _internal.log_once("no-capture-mode", 30, _NO_MODE_MESSAGE,
+                                   self._public_run_id)
             if gating.records_anything(self.capture_mode):
                 self._start_run()
         return self
@@ -215,7 +226,7 @@ class DebugSession:
             dsn = resolve_dsn(self._dsn)
             if dsn is not None:
                 client = client_for(dsn, str(self._session["client"]["name"]))
-                self._stream = StreamSpanProcessor(client, self._bundle, self.run_id,
+                self._stream = StreamSpanProcessor(client, self._bundle, self._public_run_id,
                                                    self.capture_mode.value)
             sink = RunSink(self._bundle, self._extra_processors, self._stream)
             self._sink = sink
@@ -300,7 +311,7 @@ class DebugSession:
                 budget, extra=None if sink is None else sink.flush_extras)
             stream_ok = True
             if self._stream is not None:
-                stream_ok = self._stream.client.flush_run(self.run_id, budget)
+                stream_ok = self._stream.client.flush_run(self._public_run_id, budget)
             exporters_ok = extras_done.wait(max(0.0, deadline - time.monotonic()))
             if not exporters_ok:
                 _internal.log_once(
@@ -315,7 +326,7 @@ class DebugSession:
     def _report_stream(self, finished: bool, budget: float) -> None:
         assert self._stream is not None and self._writer is not None
         client = self._stream.client
-        stats = client.stats(self.run_id)
+        stats = client.stats(self._public_run_id)
         dropped = dict(stats.dropped)
         if not finished:
             dropped["unsent_at_close"] = dropped.get("unsent_at_close", 0) + stats.pending
@@ -325,10 +336,10 @@ class DebugSession:
         if dropped:
             _internal.logger.warning(
                 "augur_sdk: streaming run %r to %s lost %d request(s) (%s); the local bundle "
-                "is complete, see %s/stream.json", self.run_id, client.dsn.base_url,
+                "is complete, see %s/stream.json", self._public_run_id, client.dsn.base_url,
                 sum(dropped.values()),
                 ", ".join(f"{n} {why}" for why, n in sorted(dropped.items())), self._out_dir)
-        client.forget_run(self.run_id)
+        client.forget_run(self._public_run_id)
 
     # ── recording ───────────────────────────────────────────────────────────
 
@@ -363,7 +374,9 @@ class DebugSession:
             self._warned_step_id = True
             _internal.logger.warning(
                 "augur_sdk: step_id %r does not follow the convention '<run_id>/step/<NNNN>' "
-                "(expected %r); `augur validate` will report it", record["step_id"], expected,
+                "(expected %r); `augur validate` will report it",
+                self.redaction_policy.apply(record["step_id"]),
+                self.redaction_policy.apply(expected),
             )
 
     def _emit_step(self, record: dict[str, Any]) -> None:
@@ -385,7 +398,7 @@ class DebugSession:
             end_ns = start_ns
         end_ns = max(end_ns, start_ns)
         self._end_open_step()
-        attrs = codec.step_attributes(step, run_id=self.run_id, seq=self._next_seq(),
+        attrs = codec.step_attributes(step, run_id=self._public_run_id, seq=self._next_seq(),
                                       observations=observations)
         span = self._pipeline.tracer.start_span(
             codec.step_span_name(step), context=self._run_ctx, kind=SpanKind.INTERNAL,
@@ -411,8 +424,10 @@ class DebugSession:
             if self._run_span is None or not gating.records_events(self._step_mode):
                 return
             with _internal.internal_errors("record_event"):
-                assert self._bundle is not None
-                redacted = self.redaction_policy.apply(record)
+                gated = gating.gate_event(record, self._step_mode)
+                if gated is None:
+                    return
+                redacted = self.redaction_policy.apply(gated)
                 attrs = codec.event_attributes(redacted, seq=self._next_seq())
                 index = redacted.get("step_index")
                 target: Span = self._run_span
@@ -423,18 +438,45 @@ class DebugSession:
                 assert self._sink is not None
                 self._sink.on_event(attrs)
 
-    def attach_observation(self, *, step_index: int, kind: str, png_bytes: bytes) -> str | None:
-        """Write a screenshot now; return its bundle path (``None`` below ``screenshots``)."""
+    def attach_observation(
+        self,
+        *,
+        step_index: int,
+        kind: str,
+        png_bytes: bytes,
+        mask_regions: Iterable[Any] | None = None,
+    ) -> str | None:
+        """Write a screenshot now; return its bundle path (``None`` below ``screenshots``).
+
+        ``mask_regions`` (and the policy's ``screenshot_regions`` hook) name rectangles, in
+        image pixels, painted opaque black before the PNG is written or sent anywhere.
+        """
         index, kind, data = records.check_observation(step_index, kind, png_bytes)
+        width, height = records.png_dimensions(data)
+        regions = images.normalize_regions(mask_regions or (), width, height)
         with self._lock:
             self._require_open()
             if self._run_span is None or not gating.records_screenshots(self._step_mode):
                 return None
+            hook = list(self.redaction_policy.screenshot_regions(index, kind, width, height))
+            regions += images.normalize_regions(hook, width, height, "screenshot_regions")
+            if regions:
+                data = images.mask_png(data, regions)  # raises without Pillow: nothing written
             assert self._writer is not None
             path = f"screenshots/{index:04d}_{kind}.png"
             with _internal.internal_errors("attach_observation"):
                 facts = self._writer.write_screenshot(index, kind, data)
                 if facts is not None:
+                    if regions:
+                        facts["masked_regions"] = len(regions)
+                        self._writer.write_observation_record(path, {
+                            "artifact": path, "media_type": "image/png", "width": width,
+                            "height": height, "coordinate_space": "screenshot_px",
+                            "hashes": {"sha256": facts["sha256"]},
+                            "redaction": {"applied": True,
+                                          "policy_id": str(self.redaction_policy.id),
+                                          "regions": regions},
+                        })
                     self._pending_obs.setdefault(index, {})[kind] = facts
                 if self._stream is not None:
                     self._stream.send_screenshot(index, kind, data)

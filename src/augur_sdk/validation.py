@@ -216,6 +216,13 @@ def validate_bundle(bundle_dir: str | os.PathLike[str]) -> list[ValidationIssue]
                     layout.step_path(index),
                     f"references {ref}, which is neither on disk nor in manifest.missing", key))
 
+    if (root / "screenshots").is_dir():
+        for path in sorted((root / "screenshots").glob("*.json")):
+            rel = path.relative_to(root).as_posix()
+            record = _read_json(root, rel, issues)
+            if record is not None:
+                issues += _schema_issues("observation", record, rel)
+
     if (root / "events").is_dir():
         for path in sorted((root / "events").glob("*.jsonl")):
             issues += _check_events(root, path.relative_to(root).as_posix(), finished=True)

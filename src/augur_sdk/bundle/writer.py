@@ -116,6 +116,7 @@ class BundleWriter:
         self._started = False
         self.finished = False
         self.extra_producer_facts: dict[str, Any] = {}
+        self.masked: dict[str, list[dict[str, Any]]] = {}
 
     # ── low-level, failure-counting I/O ─────────────────────────────────────
 
@@ -189,6 +190,13 @@ class BundleWriter:
             "path": rel, "sha256": self._signatures[rel], "bytes": len(data),
             "width": width, "height": height,
         }
+
+    def write_observation_record(self, rel_png: str, record: dict[str, Any]) -> None:
+        """``screenshots/NNNN_kind.json`` (observation schema) next to a masked PNG."""
+        rel = rel_png[: -len(".png")] + ".json"
+        with self._lock:
+            self._write(rel, layout.dumps(record).encode(), "screenshots")
+            self.masked[rel_png] = record.get("redaction", {}).get("regions", [])
 
     def write_step(self, step: dict[str, Any], span_ids: dict[str, str] | None = None) -> None:
         index = int(step["step_index"])
@@ -286,6 +294,7 @@ class BundleWriter:
             "complete": not self.lost_total(),
             "lost": {k: v for k, v in sorted(self.lost.items()) if v},
             "redaction_policy": self.policy_id,
+            **({"masked_screenshots": dict(sorted(self.masked.items()))} if self.masked else {}),
             **self.extra_producer_facts,
         }
 

@@ -1,0 +1,562 @@
+"""Read an Augur bundle for the viewer: an incremental step index, step details, screenshots.
+
+Everything in a bundle is untrusted input: records may be malformed, paths may point outside
+the bundle, JSON may hold NaN. Nothing here raises on bad content; it is reported instead.
+
+The index is incremental so that a bundle still being written can be tailed cheaply: each
+scan lists ``steps/``, ``screenshots/`` and ``events/`` (one ``scandir`` each), re-reads only
+the step files whose size or mtime changed, and stamps every changed summary with a new
+generation number. A client asks for ``since=<generation>`` and gets only what changed.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import math
+import os
+import re
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+from augur_sdk.bundle import layout
+from augur_sdk.validation import RUNNING, UNFINISHED, live_state
+
+FAR_PX = 20.0
+"""A click further than this from its grounding target (in the recorded space) is flagged."""
+
+SCAN_INTERVAL_S = 0.2
+"""Scans closer together than this reuse the previous one (many clients, one disk walk)."""
+
+MAX_SUMMARY_TEXT = 2000
+MAX_EVENTS_PER_STEP = 5000
+
+FINISHED = "finished"
+IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
+               ".webp": "image/webp"}
+OBSERVATION_KINDS = ("pre", "post")
+
+_STEP_FILE_RE = re.compile(r"^(\d{1,9})\.json$")
+_EVENTS_FILE_RE = re.compile(r"^(\d{1,9})\.jsonl$")
+_HEX_RE = re.compile(r"^[0-9a-f]{1,64}$")
+
+# Statuses of a shot in a summary/detail: recorded and on disk, not recorded, recorded but gone.
+SHOT_OK, SHOT_NONE, SHOT_MISSING = "ok", "none", "missing"
+
+
+def _loads(text: str | bytes) -> Any:
+    """``json.loads`` that turns NaN/Infinity into null (a browser's JSON.parse rejects them)."""
+    return json.loads(text, parse_constant=lambda _name: None)
+
+
+def _dumps(obj: Any) -> bytes:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"),
+                      allow_nan=False).encode("utf-8")
+
+
+def _text(value: Any, limit: int = MAX_SUMMARY_TEXT) -> str | None:
+    if value is None:
+        return None
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _point(value: Any) -> tuple[float, float] | None:
+    """``{"x": .., "y": ..}`` or ``[x, y]`` as a pair of finite numbers."""
+    if isinstance(value, dict):
+        x, y = _number(value.get("x")), _number(value.get("y"))
+    elif isinstance(value, list | tuple) and len(value) >= 2:
+        x, y = _number(value[0]), _number(value[1])
+    else:
+        return None
+    return (x, y) if x is not None and y is not None else None
+
+
+def click_point(action: Any) -> tuple[float, float] | None:
+    """Where the executed action landed, from ``action.params``.
+
+    Accepts ``x``/``y``, ``coordinate``/``coordinates`` (pair or object) and ``position``,
+    the shapes common CUA tool calls use.
+    """
+    params = _dict(_dict(action).get("params"))
+    point = _point(params)
+    if point is not None:
+        return point
+    for key in ("coordinate", "coordinates", "position", "point"):
+        point = _point(params.get(key))
+        if point is not None:
+            return point
+    return None
+
+
+def target_point(grounding: Any) -> tuple[float, float] | None:
+    """The grounding model's target, from ``grounding.coordinates``."""
+    return _point(_dict(grounding).get("coordinates"))
+
+
+def jaeger_url(base: str | None, trace_id: Any, span_id: Any = None) -> str | None:
+    """``{base}/trace/{trace_id}?uiFind={span_id}``, only for well-formed hex ids."""
+    if not base or not isinstance(trace_id, str) or not _HEX_RE.match(trace_id):
+        return None
+    url = f"{base}/trace/{quote(trace_id)}"
+    if isinstance(span_id, str) and _HEX_RE.match(span_id):
+        url += f"?uiFind={quote(span_id)}"
+    return url
+
+
+def normalize_jaeger_base(url: str | None) -> str | None:
+    """A Jaeger UI base URL without its trailing slash; ``ValueError`` if not http(s)."""
+    if not url:
+        return None
+    url = url.strip()
+    if not re.match(r"^https?://[^\s/?#]+", url) or any(c in url for c in "\"'<> \t\r\n"):
+        raise ValueError(f"not an http(s) URL: {url!r}")
+    return url.rstrip("/")
+
+
+def png_size(path: Path) -> tuple[int, int] | None:
+    """Width and height from a PNG header, or None (other formats: the browser measures)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(24)
+    except OSError:
+        return None
+    if len(head) == 24 and head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
+        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
+    return None
+
+
+def summarize(index: int, step: Any) -> dict[str, Any]:
+    """The small per-step record the step list, the filters and the search work on."""
+    record = _dict(step)
+    action, grounding, verdict = (_dict(record.get(k)) for k in ("action", "grounding",
+                                                                  "verdict"))
+    click, target = click_point(action), target_point(grounding)
+    dist = None
+    if click is not None and target is not None:
+        dist = round(math.hypot(click[0] - target[0], click[1] - target[1]), 2)
+    return {
+        "i": index,
+        "id": _text(record.get("step_id"), 300),
+        "type": _text(record.get("step_type"), 100),
+        "status": _text(record.get("status"), 50),
+        "fc": _text(record.get("failure_class"), 200),
+        "intent": _text(record.get("intent")),
+        "action": _text(action.get("type"), 100),
+        "space": _text(action.get("coordinate_space"), 50),
+        "label": _text(grounding.get("target_label"), 300),
+        "provider": _text(grounding.get("provider"), 200),
+        "evidence": _text(grounding.get("evidence"), 500),
+        "provenance": _text(grounding.get("provenance"), 50),
+        "conf": _number(grounding.get("confidence")),
+        "verdict": _text(verdict.get("status"), 50),
+        "vreason": _text(verdict.get("reason"), 500),
+        "dur": _number(record.get("duration_ms")),
+        "t": _text(record.get("started_at"), 60),
+        "click": list(click) if click else None,
+        "target": list(target) if target else None,
+        "dist": dist,
+        "far": dist is not None and dist > FAR_PX,
+    }
+
+
+@dataclass
+class _Entry:
+    index: int
+    rel: str  # "steps/NNNN.json", or "trace.json" for bundles without steps/
+    file_token: tuple[int, int]
+    token: tuple[Any, ...] = ()
+    record: Any = None
+    error: str | None = None
+    observations: dict[str, str | None] = field(default_factory=dict)
+    summary: dict[str, Any] = field(default_factory=dict)
+    gen: int = 0
+
+
+class BundleReader:
+    """Thread-safe reader of one bundle directory (live or finished)."""
+
+    def __init__(self, root: str | os.PathLike[str], *, jaeger: str | None = None) -> None:
+        self.root = Path(root).resolve()
+        self.jaeger = normalize_jaeger_base(jaeger)
+        self._lock = threading.Lock()
+        self._entries: dict[int, _Entry] = {}
+        self._gen = 0
+        self._epoch = 1
+        self._last_scan = -math.inf
+        self._shot_names: set[str] = set()
+        self._event_sizes: dict[int, int] = {}
+        self._trace_token: tuple[int, int] | None = None
+        self._trace_steps: list[Any] = []
+        self._trace_session: Any = None
+        self._spans_pos = 0
+        self._spans_inode: tuple[int, int] | None = None
+        self._step_spans: dict[int, dict[str, str]] = {}
+        self._run_span: dict[str, str] | None = None
+
+    # ── the incremental index ───────────────────────────────────────────────
+
+    def scan(self, *, force: bool = False) -> None:
+        with self._lock:
+            now = time.monotonic()
+            if not force and now - self._last_scan < SCAN_INTERVAL_S:
+                return
+            self._last_scan = now
+            self._scan_locked()
+
+    def _listdir(self, rel: str) -> list[os.DirEntry[str]]:
+        try:
+            with os.scandir(self.root / rel) as it:
+                return list(it)
+        except OSError:
+            return []
+
+    def _scan_locked(self) -> None:
+        files: dict[int, tuple[str, tuple[int, int]]] = {}
+        for entry in self._listdir("steps"):
+            m = _STEP_FILE_RE.match(entry.name)
+            if m is None:
+                continue
+            try:
+                st = entry.stat()
+            except OSError:
+                continue
+            files[int(m.group(1))] = (f"steps/{entry.name}", (st.st_mtime_ns, st.st_size))
+        self._shot_names = {e.name for e in self._listdir("screenshots")}
+        self._event_sizes = {}
+        for entry in self._listdir("events"):
+            m = _EVENTS_FILE_RE.match(entry.name)
+            if m is not None:
+                try:
+                    self._event_sizes[int(m.group(1))] = entry.stat().st_size
+                except OSError:
+                    continue
+        records: dict[int, Any] = {}
+        if not files:
+            self._load_trace_locked()
+            for position, step in enumerate(self._trace_steps):
+                index = _dict(step).get("step_index")
+                key = index if isinstance(index, int) and not isinstance(index, bool) \
+                    and index >= 0 else position
+                files[key] = (layout.TRACE, self._trace_token or (0, 0))
+                records[key] = step
+        if any(i not in files for i in self._entries):
+            # The directory was reused by a new run (or files vanished): start over.
+            self._entries.clear()
+            self._epoch += 1
+        for index, (rel, file_token) in files.items():
+            entry = self._entries.get(index)
+            if entry is None or entry.file_token != file_token or entry.rel != rel:
+                entry = _Entry(index, rel, file_token)
+                if index in records:
+                    entry.record = records[index]
+                else:
+                    self._read_step(entry)
+                entry.observations = {
+                    kind: self._observation_ref(entry.record, kind) for kind in OBSERVATION_KINDS
+                }
+                self._entries[index] = entry
+            token = (file_token, *(self._shot_status(entry.observations[k])
+                                   for k in OBSERVATION_KINDS), self._event_sizes.get(index))
+            if token != entry.token:
+                self._gen += 1
+                entry.token, entry.gen = token, self._gen
+                summary = summarize(index, entry.record)
+                summary["pre"], summary["post"] = token[1], token[2]
+                summary["evs"] = token[3] or 0
+                summary["err"] = entry.error
+                summary["g"] = entry.gen
+                entry.summary = summary
+        self._read_spans_locked()
+
+    def _read_step(self, entry: _Entry) -> None:
+        try:
+            entry.record = _loads((self.root / entry.rel).read_bytes())
+        except (OSError, ValueError, RecursionError) as exc:
+            entry.record, entry.error = None, f"{entry.rel} could not be read: {exc}"
+            return
+        if not isinstance(entry.record, dict):
+            entry.record, entry.error = None, f"{entry.rel} is not a JSON object"
+        elif entry.record.get("step_index") not in (entry.index, None):
+            entry.error = (f"{entry.rel} says step_index "
+                           f"{entry.record.get('step_index')!r}; shown as step {entry.index}")
+
+    @staticmethod
+    def _observation_ref(record: Any, kind: str) -> str | None:
+        ref = _dict(record).get(f"observation_{kind}")
+        if isinstance(ref, dict):  # an Observation object instead of a path
+            ref = ref.get("artifact")
+        return ref if isinstance(ref, str) and ref else None
+
+    def resolve(self, rel: str | None) -> Path | None:
+        """A bundle-relative path as a file inside the bundle, or None (outside, absent)."""
+        if not rel or "\x00" in rel or rel.startswith(("/", "\\")) or ":" in rel:
+            return None
+        try:
+            path = (self.root / rel).resolve()
+        except (OSError, RuntimeError):
+            return None
+        if not path.is_relative_to(self.root) or not path.is_file():
+            return None
+        return path
+
+    def _shot_status(self, rel: str | None) -> str:
+        if rel is None:
+            return SHOT_NONE
+        head, _, name = rel.partition("/")
+        if head == "screenshots" and "/" not in name and name not in ("", ".", ".."):
+            # The common case, answered from one scandir (serving still goes through resolve).
+            return SHOT_OK if name in self._shot_names else SHOT_MISSING
+        return SHOT_OK if self.resolve(rel) else SHOT_MISSING
+
+    def _load_trace_locked(self) -> None:
+        try:
+            st = (self.root / layout.TRACE).stat()
+        except OSError:
+            self._trace_token, self._trace_steps, self._trace_session = None, [], None
+            return
+        token = (st.st_mtime_ns, st.st_size)
+        if token == self._trace_token:
+            return
+        self._trace_token = token
+        try:
+            trace = _dict(_loads((self.root / layout.TRACE).read_bytes()))
+        except (OSError, ValueError, RecursionError):
+            trace = {}
+        steps = trace.get("steps")
+        self._trace_steps = steps if isinstance(steps, list) else []
+        self._trace_session = trace.get("session")
+
+    def _read_spans_locked(self) -> None:
+        """Read what was appended to ``otel/spans.jsonl`` since the last scan."""
+        path = self.root / layout.SPANS_SIDECAR
+        try:
+            st = path.stat()
+        except OSError:
+            return
+        inode = (st.st_ino, st.st_dev)
+        if inode != self._spans_inode or st.st_size < self._spans_pos:
+            self._spans_inode, self._spans_pos = inode, 0
+            self._step_spans, self._run_span = {}, None
+        if st.st_size == self._spans_pos:
+            return
+        try:
+            with open(path, "rb") as fh:
+                fh.seek(self._spans_pos)
+                data = fh.read(st.st_size - self._spans_pos)
+        except OSError:
+            return
+        complete = data[: data.rfind(b"\n") + 1]  # a line without its newline is not written yet
+        self._spans_pos += len(complete)
+        for raw in complete.splitlines():
+            try:
+                rec = _dict(_loads(raw))
+            except ValueError:
+                continue
+            ids = {k: rec[k] for k in ("trace_id", "span_id")
+                   if isinstance(rec.get(k), str) and _HEX_RE.match(rec[k])}
+            if rec.get("kind") == "run":
+                self._run_span = ids
+            elif isinstance(rec.get("step_index"), int):
+                self._step_spans[rec["step_index"]] = ids
+
+    # ── what the API returns ────────────────────────────────────────────────
+
+    def index(self, since: int = 0) -> dict[str, Any]:
+        """Summaries changed after generation ``since`` (all of them for 0), plus run meta."""
+        self.scan()
+        with self._lock:
+            changed = [e.summary for e in sorted(self._entries.values(), key=lambda e: e.index)
+                       if e.gen > since]
+            return {"gen": self._gen, "epoch": self._epoch, "count": len(self._entries),
+                    "steps": changed, "meta": self._meta_locked()}
+
+    def _read_json_file(self, rel: str) -> Any:
+        try:
+            return _loads((self.root / rel).read_bytes())
+        except (OSError, ValueError, RecursionError):
+            return None
+
+    def _trace_session_head(self) -> Any:
+        """The session record at the top of ``trace.json`` without parsing the steps."""
+        if self._trace_token is not None and self._trace_session is not None:
+            return self._trace_session
+        try:
+            with open(self.root / layout.TRACE, "rb") as fh:
+                head = fh.read(1 << 20).decode("utf-8", errors="replace")
+        except OSError:
+            return None
+        m = re.match(r'\s*\{\s*"session"\s*:\s*', head)
+        if m is None:
+            return None
+        try:
+            session, _ = json.JSONDecoder(parse_constant=lambda _n: None).raw_decode(
+                head, m.end())
+        except ValueError:
+            return None
+        return session
+
+    def state(self) -> tuple[str, dict[str, Any]]:
+        """``running`` (a live producer is writing), ``unfinished`` (it died) or ``finished``."""
+        found = live_state(self.root)
+        if found is None:
+            return FINISHED, {}
+        state, live = found
+        if state == UNFINISHED and live.get("pid") == os.getpid() and \
+                live.get("host") == socket.gethostname():
+            state = RUNNING  # the producer is this very process (viewer started in-process)
+        return state, live
+
+    def _meta_locked(self) -> dict[str, Any]:
+        state, live = self.state()
+        manifest = _dict(self._read_json_file(layout.MANIFEST))
+        session = live.get("session") if state != FINISHED else None
+        if not isinstance(session, dict):
+            session = self._trace_session_head()
+        producer = self._read_json_file(layout.PRODUCER)
+        run_span = self._run_span or {}
+        return {
+            "bundle": self.root.name,
+            "path": str(self.root),
+            "state": state,
+            "live": {k: live.get(k) for k in ("pid", "host", "updated_at", "producer")}
+            if live else None,
+            "session": session if isinstance(session, dict) else None,
+            "manifest": {k: manifest.get(k) for k in (
+                "run_id", "client", "capture_mode", "created_at", "schema_version",
+                "step_count", "missing", "redaction", "costs", "bundle_format")
+                if k in manifest},
+            "producer": producer if isinstance(producer, dict) else None,
+            "run_span": run_span or None,
+            "jaeger": self.jaeger,
+            "jaeger_run": jaeger_url(self.jaeger, run_span.get("trace_id")),
+            "recover_cmd": f"augur recover {self.root}",
+            "far_px": FAR_PX,
+        }
+
+    def meta(self) -> dict[str, Any]:
+        self.scan()
+        with self._lock:
+            return self._meta_locked()
+
+    def _read_events(self, rel: str) -> tuple[list[Any], int]:
+        """Complete, parseable lines of a JSONL events file; and how many lines were bad."""
+        try:
+            data = (self.root / rel).read_bytes()
+        except OSError:
+            return [], 0
+        events: list[Any] = []
+        bad = 0
+        for raw in data[: data.rfind(b"\n") + 1].splitlines():
+            if not raw.strip():
+                continue
+            if len(events) >= MAX_EVENTS_PER_STEP:
+                bad += 1
+                continue
+            try:
+                events.append(_loads(raw))
+            except (ValueError, RecursionError):
+                bad += 1
+        return events, bad
+
+    def shot_url(self, index: int, kind: str, path: Path) -> str:
+        try:
+            st = path.stat()
+            version = f"{st.st_mtime_ns:x}-{st.st_size:x}"
+        except OSError:
+            version = "0"
+        return f"api/shot/{index}/{kind}?v={version}"
+
+    def step_detail(self, index: int, *, inline_images: bool = False) -> dict[str, Any] | None:
+        """Everything about one step: the record, its events, span ids, its screenshots."""
+        self.scan()
+        with self._lock:
+            entry = self._entries.get(index)
+            if entry is None:
+                return None
+            record, error = entry.record, entry.error
+            observations = dict(entry.observations)
+            span = dict(self._step_spans.get(index, {}))
+        events, bad = self._read_events(layout.events_path(index))
+        shots: dict[str, Any] = {}
+        for kind in OBSERVATION_KINDS:
+            rel = observations[kind]
+            path = self.resolve(rel)
+            shot: dict[str, Any] = {"path": rel, "status": SHOT_NONE if rel is None else
+                                    SHOT_OK if path else SHOT_MISSING}
+            if path is not None:
+                media = IMAGE_TYPES.get(path.suffix.lower())
+                if media is None:
+                    shot["status"] = SHOT_MISSING
+                    shot["reason"] = "not an image type the viewer shows (png, jpeg, webp)"
+                else:
+                    size = png_size(path)
+                    if size:
+                        shot["width"], shot["height"] = size
+                    shot["url"] = (_data_uri(path, media) if inline_images
+                                   else self.shot_url(index, kind, path))
+            shots[kind] = shot
+        return {
+            "i": index,
+            "rel": entry.rel,
+            "step": record,
+            "error": error,
+            "events": events,
+            "bad_events": bad,
+            "span": span or None,
+            "jaeger": jaeger_url(self.jaeger, span.get("trace_id"), span.get("span_id")),
+            "shots": shots,
+        }
+
+    def screenshot(self, index: int, kind: str) -> tuple[Path, str] | None:
+        """The file and media type of a step's screenshot, only if it is inside the bundle."""
+        if kind not in OBSERVATION_KINDS:
+            return None
+        self.scan()
+        with self._lock:
+            entry = self._entries.get(index)
+            rel = entry.observations.get(kind) if entry else None
+        path = self.resolve(rel)
+        if path is None:
+            return None
+        media = IMAGE_TYPES.get(path.suffix.lower())
+        return (path, media) if media else None
+
+    def run_events(self) -> dict[str, Any]:
+        events, bad = self._read_events(layout.events_path(None))
+        return {"events": events, "bad_events": bad}
+
+    def step_indexes(self) -> list[int]:
+        self.scan()
+        with self._lock:
+            return sorted(self._entries)
+
+
+def _data_uri(path: Path, media: str) -> str:
+    return f"data:{media};base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def looks_like_bundle(path: Path) -> bool:
+    return any((path / name).exists() for name in (layout.MANIFEST, layout.TRACE, "steps",
+                                                    layout.LIVE))
+
+
+def dumps(obj: Any) -> bytes:
+    """Compact UTF-8 JSON for the API (the reader already mapped NaN/Infinity to null)."""
+    return _dumps(obj)

@@ -1,0 +1,226 @@
+"""The viewer's HTTP server: static assets shipped in the package plus a small JSON API.
+
+Standard library only (``http.server``). Bound to 127.0.0.1 by default. Every response carries
+a strict Content-Security-Policy, ``nosniff`` and ``no-referrer``; requests whose ``Host``
+header is not the address the server was started on are refused (DNS rebinding).
+
+API (all GET, JSON unless noted):
+
+``/api/index?since=G``       step summaries changed after generation G, run meta, live state
+``/api/step/N``              one step: record, decision events, span ids, screenshot info
+``/api/shot/N/pre|post``     the screenshot itself (image/png, jpeg or webp)
+``/api/run-events``          run-level decision events (``events/run.jsonl``)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import ipaddress
+import re
+import shutil
+import socket
+import threading
+from dataclasses import dataclass
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from augur_sdk.viewer.reader import BundleReader, dumps
+
+CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+       "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
+STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
+                ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
+_STEP_RE = re.compile(r"^/api/step/(\d{1,9})$")
+_SHOT_RE = re.compile(r"^/api/shot/(\d{1,9})/(pre|post)$")
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+
+
+@dataclass(frozen=True)
+class Asset:
+    body: bytes
+    content_type: str
+    etag: str
+
+
+def load_assets() -> dict[str, Asset]:
+    """Every file of ``augur_sdk/viewer/static`` (read once; works from a wheel or a zip)."""
+    assets: dict[str, Asset] = {}
+    for item in resources.files("augur_sdk.viewer").joinpath("static").iterdir():
+        suffix = Path(item.name).suffix
+        if not item.is_file() or suffix not in STATIC_TYPES:
+            continue
+        body = item.read_bytes()
+        etag = '"' + hashlib.sha256(body).hexdigest()[:16] + '"'
+        assets[item.name] = Asset(body, STATIC_TYPES[suffix], etag)
+    return assets
+
+
+def is_loopback(host: str) -> bool:
+    if host in LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class ViewerServer(ThreadingHTTPServer):
+    """Serves one bundle. ``port=0`` picks a free port; :attr:`url` says which."""
+
+    daemon_threads = True
+    allow_reuse_address = True
+
+    def __init__(self, bundle: str | Path, *, host: str = "127.0.0.1", port: int = 0,
+                 jaeger: str | None = None, quiet: bool = True) -> None:
+        self.reader = BundleReader(bundle, jaeger=jaeger)
+        self.assets = load_assets()
+        self.quiet = quiet
+        self.bind_host = host
+        if ":" in host.strip("[]"):
+            self.address_family = socket.AF_INET6
+        super().__init__((host.strip("[]"), port), _Handler)
+        self.reader.scan(force=True)  # warm the index before the first request
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
+    def url(self) -> str:
+        host = self.bind_host.strip("[]")
+        if host in ("0.0.0.0", "::"):
+            host = "127.0.0.1"
+        if ":" in host:
+            host = f"[{host}]"
+        return f"http://{host}:{self.port}/"
+
+    def allowed_host(self, header: str | None) -> bool:
+        """Accept only Host headers naming this server on a loopback name (or any, when the
+        user chose to bind a wildcard address)."""
+        if self.bind_host.strip("[]") in ("0.0.0.0", "::"):
+            return True
+        if not header:
+            return False
+        host, sep, port = header.rpartition(":")
+        if not sep or "]" in port:
+            host, port = header, ""
+        if port and port != str(self.port):
+            return False
+        return is_loopback(host) or host.strip("[]") == self.bind_host.strip("[]")
+
+    def start_background(self) -> threading.Thread:
+        """Serve from a daemon thread (tests, benchmarks); stop with :meth:`stop`."""
+        thread = threading.Thread(target=self.serve_forever, name="augur-view", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: ViewerServer
+    protocol_version = "HTTP/1.1"
+    server_version = "augur-view"
+    sys_version = ""
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+        if not self.server.quiet:
+            super().log_message(format, *args)
+
+    def _headers(self, status: int, content_type: str, length: int,
+                 cache: str = "no-store", extra: dict[str, str] | None = None) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length))
+        self.send_header("Cache-Control", cache)
+        self.send_header("Content-Security-Policy", CSP)
+        self.send_header("X-Content-Type-Options", "nosniff")
+        self.send_header("Referrer-Policy", "no-referrer")
+        self.send_header("X-Frame-Options", "DENY")
+        self.send_header("Cross-Origin-Resource-Policy", "same-origin")
+        self.send_header("Cross-Origin-Opener-Policy", "same-origin")
+        for name, value in (extra or {}).items():
+            self.send_header(name, value)
+        self.end_headers()
+
+    def _send(self, status: int, body: bytes, content_type: str, **kw: Any) -> None:
+        self._headers(status, content_type, len(body), **kw)
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def _json(self, obj: Any, status: int = 200) -> None:
+        self._send(status, dumps(obj), "application/json; charset=utf-8")
+
+    def _error(self, status: HTTPStatus, message: str) -> None:
+        self._send(status, dumps({"error": message}), "application/json; charset=utf-8")
+
+    def do_HEAD(self) -> None:
+        self.do_GET()
+
+    def do_GET(self) -> None:
+        if not self.server.allowed_host(self.headers.get("Host")):
+            self._error(HTTPStatus.FORBIDDEN, "unexpected Host header")
+            return
+        url = urlsplit(self.path)
+        path = url.path
+        try:
+            if path in ("/", "/index.html"):
+                self._asset("index.html")
+            elif path.startswith("/static/"):
+                self._asset(path[len("/static/"):])
+            elif path == "/favicon.ico":
+                self._asset("favicon.svg")
+            elif path == "/api/index":
+                since = parse_qs(url.query).get("since", ["0"])[0]
+                self._json(self.server.reader.index(int(since) if since.isdigit() else 0))
+            elif path == "/api/run-events":
+                self._json(self.server.reader.run_events())
+            elif m := _STEP_RE.match(path):
+                detail = self.server.reader.step_detail(int(m.group(1)))
+                if detail is None:
+                    self._error(HTTPStatus.NOT_FOUND, "no such step")
+                else:
+                    self._json(detail)
+            elif m := _SHOT_RE.match(path):
+                self._shot(int(m.group(1)), m.group(2), bool(url.query))
+            else:
+                self._error(HTTPStatus.NOT_FOUND, "not found")
+        except (BrokenPipeError, ConnectionResetError):
+            pass
+
+    def _asset(self, name: str) -> None:
+        asset = self.server.assets.get(name)
+        if asset is None:
+            self._error(HTTPStatus.NOT_FOUND, "not found")
+            return
+        if self.headers.get("If-None-Match") == asset.etag:
+            self._headers(HTTPStatus.NOT_MODIFIED, asset.content_type, 0, cache="no-cache",
+                          extra={"ETag": asset.etag})
+            return
+        self._send(200, asset.body, asset.content_type, cache="no-cache",
+                   extra={"ETag": asset.etag})
+
+    def _shot(self, index: int, kind: str, versioned: bool) -> None:
+        found = self.server.reader.screenshot(index, kind)
+        if found is None:
+            self._error(HTTPStatus.NOT_FOUND, "screenshot not in the bundle")
+            return
+        path, media = found
+        try:
+            fh = open(path, "rb")  # noqa: SIM115 (closed below; streamed)
+        except OSError:
+            self._error(HTTPStatus.NOT_FOUND, "screenshot not readable")
+            return
+        with fh:
+            size = Path(path).stat().st_size
+            # Versioned URLs (?v=mtime-size) never change content: let the browser keep them.
+            cache = "private, max-age=31536000, immutable" if versioned else "no-cache"
+            self._headers(200, media, size, cache=cache)
+            if self.command != "HEAD":
+                shutil.copyfileobj(fh, self.wfile)
