@@ -182,3 +182,12 @@ def test_late_attach_skipped_steps(tmp_path: Path) -> None:
     assert manifest["missing"] == ["screenshots/0003_pre.png"]
     assert json.loads((out / "steps/0000.json").read_text())["observation_pre"] is None
     assert validate_bundle(out) == []
+
+
+def test_run_without_steps_is_a_valid_bundle(tmp_path: Path) -> None:
+    """A run that records no step still finishes with a valid trace.json (empty steps list)."""
+    out = tmp_path / "b"
+    with DebugSession(run_id="r", client_name="a", capture_mode="trace", out_dir=out):
+        pass
+    assert json.loads((out / "trace.json").read_text())["steps"] == []
+    assert validate_bundle(out) == []

@@ -94,7 +94,7 @@ def stream_trace(
             first = False
             emit("    " + text.replace("\n", "\n    "))
             written += 1
-        emit("]\n}\n" if first else "\n  ]\n}\n")
+        emit("[]\n}\n" if first else "\n  ]\n}\n")
     os.replace(tmp, dest)
     return digest.hexdigest(), written
 
