@@ -177,8 +177,8 @@ def test_masked_regions_are_opaque_and_nothing_else_changes(tmp_path: Path) -> N
 def test_bad_mask_region_raises_before_writing(tmp_path: Path) -> None:
     """An invalid region raises naming it, and no screenshot is written."""
     out = tmp_path / "b"
-    with DebugSession(run_id="r", client_name="a", capture_mode="screenshots", out_dir=out) as s:
-        with pytest.raises(ValueError, match=r"mask_regions\[0\]"):
-            s.attach_observation(step_index=0, kind="pre", png_bytes=make_png(),
-                                 mask_regions=[(10, 10, 5, 5)])
+    with DebugSession(run_id="r", client_name="a", capture_mode="screenshots",
+                      out_dir=out) as s, pytest.raises(ValueError, match=r"mask_regions\[0\]"):
+        s.attach_observation(step_index=0, kind="pre", png_bytes=make_png(),
+                             mask_regions=[(10, 10, 5, 5)])
     assert not (out / "screenshots").exists()
