@@ -24,12 +24,11 @@ from augur_schema import SCHEMA_VERSION
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.sdk.trace import Span, SpanProcessor
-from opentelemetry.trace import SpanKind, StatusCode
 
 from augur_sdk import _internal, codec, gating, images, records
 from augur_sdk.bundle.writer import BundleWriter
 from augur_sdk.capture import CaptureMode, capture_mode_is_explicit, resolve_capture_mode
-from augur_sdk.otel import provider
+from augur_sdk.otel import emit, provider
 from augur_sdk.otel.processors import BundleSpanProcessor, RunSink
 from augur_sdk.redaction import DefaultRedactionPolicy, RedactionPolicy
 from augur_sdk.stream.client import client_for
@@ -231,17 +230,9 @@ class DebugSession:
             sink = RunSink(self._bundle, self._extra_processors, self._stream)
             self._sink = sink
             self._pipeline.router.expect_run(self.debug_session_id, sink)
-            session = self._redacted_session()
-            attrs = codec.run_attributes(session)
-            attrs["augur.redaction.policy_id"] = str(self.redaction_policy.id)
-            span = self._pipeline.tracer.start_span(
-                codec.run_span_name(session["client"]["name"]),
-                context=self._parent_ctx,
-                kind=SpanKind.INTERNAL,
-                attributes=attrs,
-                start_time=records.iso_to_ns(session["started_at"], "started_at"),
-            )
-            self._run_span = span  # type: ignore[assignment]
+            span = emit.start_run_span(self._pipeline.tracer, self._redacted_session(),
+                                       self._parent_ctx, str(self.redaction_policy.id))
+            self._run_span = span
             self._run_ctx = trace.set_span_in_context(span)
 
     def _redacted_session(self) -> dict[str, Any]:
@@ -287,13 +278,7 @@ class DebugSession:
     def _end_run(self, final_status: str) -> dict[str, Any] | None:
         assert self._run_span is not None and self._bundle is not None
         self._end_open_step()
-        session = self._redacted_session()
-        span = self._run_span
-        for key in ("status", "ended_at"):
-            span.set_attribute(f"augur.session.{key}", session[key])
-        if final_status in ("failed", "halted"):
-            span.set_status(StatusCode.ERROR, f"run {final_status}")
-        span.end(end_time=records.iso_to_ns(session["ended_at"], "ended_at"))
+        emit.end_run_span(self._run_span, self._redacted_session())
         return self._bundle.manifest
 
     def _flush_exporters(self) -> None:
@@ -389,28 +374,11 @@ class DebugSession:
             kind: facts for kind, facts in observations.items()
             if step.get(f"observation_{kind}") == facts["path"]
         }
-        start_ns = records.iso_to_ns(step["started_at"], "step.started_at")
-        if isinstance(step.get("ended_at"), str):
-            end_ns = records.iso_to_ns(step["ended_at"], "step.ended_at")
-        elif isinstance(step.get("duration_ms"), int):
-            end_ns = start_ns + step["duration_ms"] * 1_000_000
-        else:
-            end_ns = start_ns
-        end_ns = max(end_ns, start_ns)
         self._end_open_step()
-        attrs = codec.step_attributes(step, run_id=self._public_run_id, seq=self._next_seq(),
-                                      observations=observations)
-        span = self._pipeline.tracer.start_span(
-            codec.step_span_name(step), context=self._run_ctx, kind=SpanKind.INTERNAL,
-            attributes=attrs, start_time=start_ns,
-        )
-        description = codec.step_error_description(step)
-        if description is not None:
-            span.set_status(StatusCode.ERROR, description)
-        verdict = codec.verdict_event_attributes(step)
-        if verdict is not None:
-            span.add_event(codec.VERDICT_EVENT_NAME, verdict, timestamp=end_ns)
-        self._open_step = (span, index, end_ns)  # type: ignore[assignment]
+        span, end_ns = emit.start_step_span(
+            self._pipeline.tracer, self._run_ctx, step, run_id=self._public_run_id,
+            seq=self._next_seq(), observations=observations)
+        self._open_step = (span, index, end_ns)
 
     def record_event(self, event: Mapping[str, Any]) -> None:
         """Record a decision event; it is on disk when this returns.
@@ -428,13 +396,11 @@ class DebugSession:
                 if gated is None:
                     return
                 redacted = self.redaction_policy.apply(gated)
-                attrs = codec.event_attributes(redacted, seq=self._next_seq())
                 index = redacted.get("step_index")
                 target: Span = self._run_span
                 if self._open_step is not None and index == self._open_step[1]:
                     target = self._open_step[0]
-                target.add_event(codec.EVENT_NAME, attrs,
-                                 timestamp=records.iso_to_ns(redacted["ts"], "event.ts"))
+                attrs = emit.add_event(target, redacted, self._next_seq())
                 assert self._sink is not None
                 self._sink.on_event(attrs)
 

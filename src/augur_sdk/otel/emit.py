@@ -1,0 +1,75 @@
+"""Turning (already checked, redacted and gated) records into spans: shared by the live
+session and by ``augur export-otlp``, so a replayed bundle has the live span structure."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.trace import Span
+from opentelemetry.trace import SpanKind, StatusCode
+
+from augur_sdk import codec, records
+
+
+def start_run_span(tracer: trace.Tracer, session: dict[str, Any], parent: Context | None,
+                   policy_id: str) -> Span:
+    attrs = codec.run_attributes(session)
+    attrs["augur.redaction.policy_id"] = policy_id
+    span = tracer.start_span(
+        codec.run_span_name(session["client"]["name"]), context=parent,
+        kind=SpanKind.INTERNAL, attributes=attrs,
+        start_time=records.iso_to_ns(session["started_at"], "started_at"),
+    )
+    return span  # type: ignore[return-value]
+
+
+def end_run_span(span: Span, session: Mapping[str, Any]) -> None:
+    for key in ("status", "ended_at"):
+        if key in session:
+            span.set_attribute(f"augur.session.{key}", session[key])
+    if session.get("status") in ("failed", "halted"):
+        span.set_status(StatusCode.ERROR, f"run {session['status']}")
+    ended = session.get("ended_at")
+    span.end(end_time=records.iso_to_ns(ended, "ended_at") if isinstance(ended, str) else None)
+
+
+def step_times(step: Mapping[str, Any]) -> tuple[int, int]:
+    """(start, end) in ns: ``ended_at``, else start + ``duration_ms``, else start."""
+    start = records.iso_to_ns(step["started_at"], "step.started_at")
+    if isinstance(step.get("ended_at"), str):
+        end = records.iso_to_ns(step["ended_at"], "step.ended_at")
+    elif isinstance(step.get("duration_ms"), int):
+        end = start + step["duration_ms"] * 1_000_000
+    else:
+        end = start
+    return start, max(start, end)
+
+
+def start_step_span(tracer: trace.Tracer, run_ctx: Context, step: dict[str, Any], *,
+                    run_id: str, seq: int,
+                    observations: Mapping[str, Mapping[str, Any]] | None = None,
+                    ) -> tuple[Span, int]:
+    """Start a step's span (left open for later events); return it and its end time."""
+    start, end = step_times(step)
+    attrs = codec.step_attributes(step, run_id=run_id, seq=seq, observations=observations)
+    span: Span = tracer.start_span(  # type: ignore[assignment]
+        codec.step_span_name(step), context=run_ctx, kind=SpanKind.INTERNAL,
+        attributes=attrs, start_time=start,
+    )
+    description = codec.step_error_description(step)
+    if description is not None:  # ERROR only, never OK first: OK is sticky
+        span.set_status(StatusCode.ERROR, description)
+    verdict = codec.verdict_event_attributes(step)
+    if verdict is not None:
+        span.add_event(codec.VERDICT_EVENT_NAME, verdict, timestamp=end)
+    return span, end
+
+
+def add_event(span: Span, event: Mapping[str, Any], seq: int) -> dict[str, Any]:
+    """Add a decision event to ``span``; return the attributes used."""
+    attrs = codec.event_attributes(event, seq=seq)
+    span.add_event(codec.EVENT_NAME, attrs, timestamp=records.iso_to_ns(event["ts"], "event.ts"))
+    return attrs
