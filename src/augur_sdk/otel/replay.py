@@ -1,0 +1,226 @@
+"""``augur export-otlp``: send a recorded bundle's run, steps and events to a collector later.
+
+For runs recorded offline or while the collector was down. The spans are built by the same
+code as a live run (:mod:`augur_sdk.otel.emit`) and, when the bundle's ``otel/spans.jsonl``
+is there, they reuse the recorded trace and span ids: the replayed spans are the ones the
+live run would have sent, nested under the same app span, and the step links in the bundle
+stay valid.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
+from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
+from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+
+from augur_sdk import records
+from augur_sdk.bundle import layout
+from augur_sdk.bundle.writer import sha256_hex
+from augur_sdk.otel import emit
+from augur_sdk.otel.provider import SPAN_LIMITS
+
+
+class ReplayError(Exception):
+    """The bundle cannot be replayed (says why)."""
+
+
+class RecordedIds(IdGenerator):
+    """Hands out the recorded span ids in creation order, then random ones."""
+
+    def __init__(self, trace_id: int | None, span_ids: Sequence[int]) -> None:
+        self._trace_id = trace_id
+        self._span_ids = deque(span_ids)
+        self._random = RandomIdGenerator()
+
+    def generate_span_id(self) -> int:
+        return self._span_ids.popleft() if self._span_ids else self._random.generate_span_id()
+
+    def generate_trace_id(self) -> int:
+        return self._trace_id if self._trace_id is not None else \
+            self._random.generate_trace_id()
+
+
+class CountingExporter(SpanExporter):
+    """Wraps an exporter and counts the spans it delivered or failed to deliver."""
+
+    def __init__(self, inner: SpanExporter) -> None:
+        self.inner = inner
+        self.sent = 0
+        self.failed = 0
+        self._lock = threading.Lock()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        result = self.inner.export(spans)
+        with self._lock:
+            if result is SpanExportResult.SUCCESS:
+                self.sent += len(spans)
+            else:
+                self.failed += len(spans)
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return bool(self.inner.force_flush(timeout_millis))
+
+
+@dataclass
+class ReplayResult:
+    steps: int
+    events: int
+    spans: int
+    sent: int
+    failed: int
+    trace_id: str
+
+
+def _load_bundle(root: Path) -> tuple[dict[str, Any], str]:
+    trace_path = root / layout.TRACE
+    if trace_path.is_file():
+        session = json.loads(trace_path.read_text(encoding="utf-8"))["session"]
+    elif (root / layout.LIVE).is_file():
+        raise ReplayError(f"{root}: unfinished bundle; run `augur recover {root}` first")
+    else:
+        raise ReplayError(f"{root}: no trace.json; not an Augur bundle")
+    manifest = json.loads((root / layout.MANIFEST).read_text(encoding="utf-8"))
+    policy = str(manifest.get("redaction", {}).get("policy_id", "unknown"))
+    return session, policy
+
+
+def _recorded_ids(root: Path) -> tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]:
+    run: dict[str, Any] | None = None
+    steps: dict[int, dict[str, Any]] = {}
+    path = root / layout.SPANS_SIDECAR
+    if not path.is_file():
+        return None, steps
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("kind") == "run":
+            run = entry
+        elif entry.get("kind") == "step" and isinstance(entry.get("step_index"), int):
+            steps[entry["step_index"]] = entry  # a re-recorded step: the last one wins
+    return run, steps
+
+
+def _observation_facts(root: Path, step: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    facts: dict[str, dict[str, Any]] = {}
+    for kind in ("pre", "post"):
+        ref = step.get(f"observation_{kind}")
+        if isinstance(ref, str) and (root / ref).is_file():
+            data = (root / ref).read_bytes()
+            width, height = records.png_dimensions(data)
+            facts[kind] = {"path": ref, "sha256": sha256_hex(data), "bytes": len(data),
+                           "width": width, "height": height}
+    return facts
+
+
+def _read_events(root: Path, rel: str) -> list[dict[str, Any]]:
+    path = root / rel
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_bytes().split(b"\n"):
+        if line.strip():
+            out.append(json.loads(line))
+    return out
+
+
+def replay_bundle(
+    bundle: str | Path,
+    exporter: SpanExporter,
+    *,
+    service_name: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    timeout_s: float = 30.0,
+) -> ReplayResult:
+    """Build the run's spans from the bundle and export them; return what was sent."""
+    root = Path(bundle)
+    session, policy_id = _load_bundle(root)
+    run_ids, step_ids = _recorded_ids(root)
+    step_files = sorted((root / "steps").glob("*.json")) if (root / "steps").is_dir() else []
+    steps = [json.loads(p.read_text(encoding="utf-8")) for p in step_files]
+    steps.sort(key=lambda s: s["step_index"])
+
+    trace_id = int(run_ids["trace_id"], 16) if run_ids else None
+    ordered_span_ids: list[int] = []
+    if run_ids:
+        ordered_span_ids.append(int(run_ids["span_id"], 16))
+        for step in steps:
+            recorded = step_ids.get(step["step_index"])
+            if recorded is None:
+                ordered_span_ids = ordered_span_ids[:1]  # ids no longer line up: stop reusing
+                break
+            ordered_span_ids.append(int(recorded["span_id"], 16))
+    counting = CountingExporter(exporter)
+    resource = Resource.create({"service.name": service_name or session["client"]["name"]})
+    provider = TracerProvider(sampler=ALWAYS_ON, span_limits=SPAN_LIMITS, resource=resource,
+                              shutdown_on_exit=False,
+                              id_generator=RecordedIds(trace_id, ordered_span_ids))
+    provider.add_span_processor(BatchSpanProcessor(counting, max_export_batch_size=128,
+                                                   schedule_delay_millis=200))
+    tracer = provider.get_tracer("augur_sdk")
+
+    parent = None
+    if run_ids and run_ids.get("parent_span_id"):
+        parent = trace.set_span_in_context(NonRecordingSpan(SpanContext(
+            trace_id=int(run_ids["trace_id"], 16), span_id=int(run_ids["parent_span_id"], 16),
+            is_remote=True, trace_flags=TraceFlags(TraceFlags.SAMPLED))))
+    run_span = emit.start_run_span(tracer, session, parent, policy_id)
+    run_ctx = trace.set_span_in_context(run_span)
+    seq = 0
+    n_events = 0
+    for done, step in enumerate(steps, start=1):
+        seq += 1
+        span, end = emit.start_step_span(tracer, run_ctx, step, run_id=session["run_id"],
+                                         seq=seq, observations=_observation_facts(root, step))
+        for event in _read_events(root, layout.events_path(step["step_index"])):
+            seq += 1
+            n_events += 1
+            emit.add_event(span, event, seq)
+        span.end(end_time=end)
+        if progress is not None:
+            progress(done, len(steps))
+    for event in _read_events(root, layout.events_path(None)):
+        seq += 1
+        n_events += 1
+        emit.add_event(run_span, event, seq)
+    emit.end_run_span(run_span, session)
+    provider.force_flush(int(timeout_s * 1000))
+    provider.shutdown()
+    return ReplayResult(steps=len(steps), events=n_events, spans=len(steps) + 1,
+                        sent=counting.sent, failed=counting.failed,
+                        trace_id=f"{run_span.get_span_context().trace_id:032x}")
+
+
+def text_progress(stream: TextIO = sys.stderr, width: int = 30) -> Callable[[int, int], None]:
+    """A one-line progress bar for long bundles."""
+
+    def show(done: int, total: int) -> None:
+        filled = width * done // max(total, 1)
+        stream.write(f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} steps")
+        if done == total:
+            stream.write("\n")
+        stream.flush()
+
+    return show
