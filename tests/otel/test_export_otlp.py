@@ -9,9 +9,10 @@ from pathlib import Path
 from typing import Any
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from support import run_seed_session
 
 from augur_sdk.testing import capture_spans
+
+from support import run_seed_session
 
 
 def _received_spans(server: Any) -> list[Any]:
