@@ -73,14 +73,15 @@ class FakeCUA:
         self.rng = random.Random(seed)
 
     def run(self) -> Any:
-        t = datetime.now(UTC)
+        # Steps happened in the recent past (as when a real agent reports a finished step).
+        t = datetime.now(UTC) - timedelta(seconds=self.steps)
         for i in range(self.steps):
             action, intent, label = self.PLAN[i % len(self.PLAN)]
             ok = i != self.fail_at
             x, y = 100.0 + 40 * (i % 5), 120.0 + 30 * (i % 7)
-            duration = 200 + self.rng.randrange(600)
+            duration = 200 + self.rng.randrange(500)
             start, end = t, t + timedelta(milliseconds=duration)
-            t = end + timedelta(milliseconds=50)
+            t = end + timedelta(milliseconds=20)
             params: dict[str, Any] = {"x": x, "y": y}
             if action == "type":
                 params = {"text": "alice" if "user" in intent else "blue mug"}
