@@ -18,6 +18,8 @@ from typing import Any
 
 from augur_schema import validator_for
 
+from augur_sdk.fastschema import compile_schema
+
 MAX_DEPTH = 64
 
 STEP_STATUSES = ("pending", "running", "succeeded", "failed", "skipped", "recovered")
@@ -134,6 +136,9 @@ def _validator(name: str) -> Any:
 
 
 def _schema_errors(name: str, record: dict[str, Any], prefix: str) -> None:
+    fast = compile_schema(name)
+    if fast is not None and fast(record):
+        return  # valid; jsonschema runs only to explain a failure
     errors = sorted(_validator(name).iter_errors(record), key=lambda e: list(e.absolute_path))
     if not errors:
         return

@@ -54,6 +54,17 @@ DEFAULT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("email", re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")),
 )
 
+def _any_of(patterns: tuple[tuple[str, re.Pattern[str]], ...]) -> re.Pattern[str]:
+    parts = []
+    for _, pattern in patterns:
+        body = pattern.pattern.removeprefix("(?i)")
+        flag = "i" if pattern.flags & re.IGNORECASE else ""
+        parts.append(f"(?{flag}:{body})" if flag else f"(?:{body})")
+    return re.compile("|".join(parts))
+
+
+_DEFAULT_ANY = _any_of(DEFAULT_PATTERNS)
+
 Redactor = Callable[[str], str]
 Dropper = Callable[[str, Any], bool]
 
@@ -97,6 +108,15 @@ class RedactionPolicy:
         """Add a ``(key, value) -> bool`` hook; return True to drop that field."""
         self.droppers.append(fn)
 
+    def _key_sets(self) -> tuple[frozenset[str], frozenset[str]]:
+        source = (self.drop_keys, self.mask_keys)
+        cached = self.__dict__.get("_key_cache")
+        if cached is None or cached[0] is not source[0] or cached[1] is not source[1]:
+            cached = (*source, frozenset(k.lower() for k in source[0]),
+                      frozenset(k.lower() for k in source[1]))
+            self.__dict__["_key_cache"] = cached
+        return cached[2], cached[3]
+
     def with_never_record(self, paths: Iterable[str]) -> RedactionPolicy:
         """A copy of this policy that also never records ``paths``."""
         clone = copy.copy(self)
@@ -114,8 +134,13 @@ class RedactionPolicy:
         return []
 
     def redact_string(self, text: str) -> str:
-        for kind, pattern in self.patterns:
-            text = pattern.sub(f"***REDACTED:{kind}***", text)
+        patterns = self.patterns
+        if patterns:
+            if patterns is DEFAULT_PATTERNS:
+                if _DEFAULT_ANY.search(text) is None:  # one scan for the common, clean case
+                    patterns = ()
+            for kind, pattern in patterns:
+                text = pattern.sub(f"***REDACTED:{kind}***", text)
         for fn in self.redactors:
             text = fn(text)
         return text
@@ -128,8 +153,7 @@ class RedactionPolicy:
 
     def _apply(self, value: Any, key: str | None) -> Any:
         if isinstance(value, dict):
-            drop = {k.lower() for k in self.drop_keys}
-            mask = {k.lower() for k in self.mask_keys}
+            drop, mask = self._key_sets()
             # A ``token`` next to a numeric ``logprob`` is decoded model output, not a secret.
             logprob_entry = isinstance(value.get("logprob"), int | float)
             out: dict[str, Any] = {}
