@@ -92,16 +92,12 @@ def _compile(schema: Any, refs: dict[str, Check]) -> Check:
             checks.append(lambda v, req=tuple(arg): not isinstance(v, dict)
                           or all(k in v for k in req))
         elif key == "properties":
-            props = {name: _compile(sub, refs) for name, sub in arg.items()}
-            checks.append(lambda v, props=props: not isinstance(v, dict) or all(
-                check(v[name]) for name, check in props.items() if name in v))
+            checks.append(_properties({name: _compile(sub, refs) for name, sub in arg.items()}))
         elif key == "additionalProperties":
             known = frozenset(schema.get("properties", {}))
             if "patternProperties" in schema:
                 raise Unsupported("patternProperties")
-            extra = _compile(arg, refs)
-            checks.append(lambda v, known=known, extra=extra: not isinstance(v, dict) or all(
-                extra(item) for k, item in v.items() if k not in known))
+            checks.append(_additional(known, _compile(arg, refs)))
         elif key == "items":
             checks.append(_items(_compile(arg, refs)))
         elif key == "anyOf":
@@ -115,6 +111,16 @@ def _compile(schema: Any, refs: dict[str, Check]) -> Check:
     if len(checks) == 1:
         return checks[0]
     return lambda v: all(check(v) for check in checks)
+
+
+def _properties(props: dict[str, Check]) -> Check:
+    return lambda v: not isinstance(v, dict) or all(
+        check(v[name]) for name, check in props.items() if name in v)
+
+
+def _additional(known: frozenset[str], extra: Check) -> Check:
+    return lambda v: not isinstance(v, dict) or all(
+        extra(item) for k, item in v.items() if k not in known)
 
 
 def _items(item: Check) -> Check:
