@@ -11,10 +11,13 @@ to the bundle and appear on spans only as path, sha256, size and dimensions.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import os
+import signal
 import threading
 import time
 import uuid
+import weakref
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
@@ -41,6 +44,43 @@ _NO_MODE_MESSAGE = (
     "To record it, pass capture_mode=CaptureMode.SCREENSHOTS (or another mode) to "
     "DebugSession, or set AUGUR_CAPTURE_MODE=screenshots."
 )
+
+
+_open_sessions: weakref.WeakSet[DebugSession] = weakref.WeakSet()
+_exit_hooks_installed = False
+_exit_lock = threading.Lock()
+SIGTERM_ENV = "AUGUR_HANDLE_SIGTERM"
+
+
+def _close_open_sessions() -> None:
+    """At interpreter exit, finish every session still open (status ``halted``)."""
+    for session in list(_open_sessions):
+        with _internal.internal_errors("atexit"):
+            session.close(status="halted")
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    # Unwind like Ctrl-C does: `with DebugSession` blocks see an exception and end the run
+    # `halted` with a complete bundle; the exit status is still "terminated by SIGTERM".
+    raise SystemExit(128 + signum)
+
+
+def _install_exit_hooks() -> None:
+    global _exit_hooks_installed
+    with _exit_lock:
+        if _exit_hooks_installed:
+            return
+        _exit_hooks_installed = True
+        atexit.register(_close_open_sessions)
+        if os.environ.get(SIGTERM_ENV, "1") in ("0", "false", "no"):
+            return
+        if threading.current_thread() is not threading.main_thread():
+            return
+        try:
+            if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:  # never replace the app's
+                signal.signal(signal.SIGTERM, _on_sigterm)
+        except (ValueError, OSError):
+            pass
 
 
 def _new_debug_session_id() -> str:
@@ -207,6 +247,8 @@ class DebugSession:
                 raise RuntimeError("DebugSession: already started")
             self._opened = True
             self._parent_ctx = otel_context.get_current()
+            _install_exit_hooks()
+            _open_sessions.add(self)
             if self.capture_mode is CaptureMode.OFF and not self._mode_explicit:
                 _internal.log_once("no-capture-mode", 30, _NO_MODE_MESSAGE,
                                    self._public_run_id)
@@ -255,6 +297,7 @@ class DebugSession:
             if not self._opened:
                 raise RuntimeError("DebugSession.close(): the session was never started")
             self._closed = True
+            _open_sessions.discard(self)
             final = status or self._final_status or "succeeded"
             self._session["status"] = final
             self._session["ended_at"] = records.utcnow_iso()
