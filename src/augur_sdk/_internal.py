@@ -23,6 +23,15 @@ _seen_lock = threading.Lock()
 _seen: set[tuple[str, type[BaseException]]] = set()
 
 
+def _after_fork_in_child() -> None:
+    global _seen_lock
+    _seen_lock = threading.Lock()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def raise_internal_errors() -> bool:
     return os.environ.get(RAISE_ENV, "") not in ("", "0", "false", "no")
 

@@ -83,6 +83,15 @@ def _install_exit_hooks() -> None:
             pass
 
 
+def _after_fork_in_child() -> None:
+    for session in list(_open_sessions):
+        session._detach_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _new_debug_session_id() -> str:
     return f"dbg_{uuid.uuid4().hex[:16]}"
 
@@ -212,6 +221,7 @@ class DebugSession:
         self._open_step: tuple[Span, int, int] | None = None
         self._pending_obs: dict[int, dict[str, dict[str, Any]]] = {}
         self._warned_step_id = False
+        self._restart_after_fork = False
 
     # ── lifecycle ───────────────────────────────────────────────────────────
 
@@ -286,6 +296,33 @@ class DebugSession:
             raise RuntimeError("DebugSession: not started; use `with DebugSession(...) as s:`")
         if self._closed:
             raise RuntimeError("DebugSession: already closed")
+        if self._restart_after_fork:
+            self._restart_after_fork = False
+            if gating.records_anything(self._step_mode):
+                self._start_run()
+
+    def _detach_after_fork(self) -> None:
+        """In a forked child: continue in a bundle of its own, ``<out_dir>.fork-<pid>``.
+
+        The parent keeps its bundle and spans; the child's run gets a new debug session id,
+        the tag ``augur.forked_from`` and a run span that is a child of the parent's run span,
+        so neither process writes the other's files.
+        """
+        self._lock = threading.RLock()  # another thread may have held it at fork time
+        if self._closed or self._run_span is None:
+            return
+        parent_id = self.debug_session_id
+        self._parent_ctx = self._run_ctx
+        self._writer = self._bundle = self._sink = self._stream = None
+        self._run_span = self._run_ctx = self._open_step = None
+        self._pending_obs = {}
+        self._seq = 0
+        self._out_dir = Path(f"{self._out_dir}.fork-{os.getpid()}")
+        self.debug_session_id = _new_debug_session_id()
+        self._session["debug_session_id"] = self.debug_session_id
+        self._tags["augur.forked_from"] = parent_id
+        self._session["tags"] = dict(self._tags)
+        self._restart_after_fork = True
 
     def close(self, status: str | None = None) -> dict[str, Any]:
         """Finish the run and return the manifest (a second call returns the same manifest)."""
@@ -296,6 +333,8 @@ class DebugSession:
                 return dict(self._manifest or {})
             if not self._opened:
                 raise RuntimeError("DebugSession.close(): the session was never started")
+            if self._restart_after_fork:
+                self._require_open()
             self._closed = True
             _open_sessions.discard(self)
             final = status or self._final_status or "succeeded"

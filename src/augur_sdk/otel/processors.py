@@ -149,6 +149,9 @@ class RunRouter(SpanProcessor):
         self._pending: dict[str, RunSink] = {}
         self._by_run_span: dict[int, RunSink] = {}
 
+    def reinit_after_fork(self) -> None:
+        self._lock = threading.Lock()
+
     def expect_run(self, debug_session_id: str, sink: RunSink) -> None:
         with self._lock:
             self._pending[debug_session_id] = sink

@@ -257,6 +257,17 @@ def reset(timeout_s: float | None = None) -> None:
         pipeline.shutdown(DEFAULT_CLOSE_TIMEOUT_S if timeout_s is None else timeout_s)
 
 
+def _after_fork_in_child() -> None:
+    global _lock
+    _lock = threading.Lock()
+    if _pipeline is not None:
+        _pipeline.router.reinit_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def _at_exit() -> None:
     pipeline = _pipeline
     if pipeline is not None and pipeline.exporting and not pipeline.shutdown(
