@@ -6,10 +6,10 @@ import json
 import os
 from pathlib import Path
 
-from support import event_record, step_record
-
 from augur_sdk import DebugSession
 from augur_sdk.validation import validate_bundle
+
+from support import event_record, step_record
 
 
 def test_fork_gives_the_child_its_own_bundle(tmp_path: Path) -> None:
