@@ -248,7 +248,7 @@ def check_observation(step_index: Any, kind: Any, png_bytes: Any) -> tuple[int, 
         raise ValueError(f"kind: must be 'pre' or 'post', got {kind!r}")
     if not isinstance(png_bytes, bytes | bytearray | memoryview):
         raise TypeError(f"png_bytes: expected bytes, got {type(png_bytes).__name__}")
-    data = bytes(png_bytes)
+    data = png_bytes if type(png_bytes) is bytes else bytes(png_bytes)
     png_dimensions(data)
     return index, str(kind), data
 
