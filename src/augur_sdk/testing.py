@@ -2,10 +2,13 @@
 
 * :func:`make_png` builds a real PNG of a given size without an imaging library.
 * :func:`capture_spans` routes every span of ours into an ``InMemorySpanExporter``.
+* :class:`SequentialIds` makes trace and span ids deterministic (1, 2, 3, ...), for snapshot
+  tests of your own integration: ``capture_spans(ids=SequentialIds())``.
 """
 
 from __future__ import annotations
 
+import itertools
 import random
 import struct
 import zlib
@@ -13,6 +16,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from augur_sdk.otel import provider
@@ -39,12 +43,26 @@ def make_png(width: int = 64, height: int = 48, *, seed: int = 0, noise: bool = 
             + _chunk(b"IDAT", zlib.compress(rows, 1 if noise else 6)) + _chunk(b"IEND", b""))
 
 
+class SequentialIds(IdGenerator):
+    """Trace ids and span ids counting up from 1 (deterministic across runs)."""
+
+    def __init__(self) -> None:
+        self._trace = itertools.count(1)
+        self._span = itertools.count(1)
+
+    def generate_trace_id(self) -> int:
+        return next(self._trace)
+
+    def generate_span_id(self) -> int:
+        return next(self._span)
+
+
 @contextmanager
-def capture_spans() -> Iterator[InMemorySpanExporter]:
+def capture_spans(ids: IdGenerator | None = None) -> Iterator[InMemorySpanExporter]:
     """Collect every span augur_sdk creates inside the block (rebuilds the pipeline)."""
     exporter = InMemorySpanExporter()
     provider.reset(timeout_s=1.0)
-    provider.configure(span_processors=[SimpleSpanProcessor(exporter)])
+    provider.configure(span_processors=[SimpleSpanProcessor(exporter)], id_generator=ids)
     try:
         yield exporter
     finally:

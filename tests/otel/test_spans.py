@@ -146,3 +146,18 @@ def test_bundle_rebuilt_from_spans_equals_the_live_bundle(tmp_path: Path) -> Non
             assert (rebuilt / sub / name).read_bytes() == (live / sub / name).read_bytes(), name
     assert json.loads((rebuilt / "trace.json").read_text()) == json.loads(
         (live / "trace.json").read_text())
+
+
+def test_sequential_ids_make_runs_reproducible(tmp_path: Path) -> None:
+    """With testing.SequentialIds, two identical runs produce identical span ids and sidecars."""
+    from augur_sdk.testing import SequentialIds
+
+    sidecars = []
+    for name in ("one", "two"):
+        with capture_spans(ids=SequentialIds()) as exporter:
+            run_seed_session(tmp_path / name, steps=2)
+            ids = sorted((s.context.trace_id, s.context.span_id)
+                         for s in exporter.get_finished_spans())
+        sidecars.append((tmp_path / name / "otel/spans.jsonl").read_text())
+        assert ids == [(1, n) for n in range(1, 4)]
+    assert sidecars[0] == sidecars[1]

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import SpanLimits, SpanProcessor, Tracer, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from augur_sdk import _internal
@@ -60,6 +61,7 @@ class Settings:
     span_processors: list[SpanProcessor] = field(default_factory=list)
     span_exporters: list[SpanExporter] = field(default_factory=list)
     service_name: str | None = None
+    id_generator: IdGenerator | None = None
 
 
 def _env_float(env: Mapping[str, str], *names: str) -> float | None:
@@ -152,7 +154,8 @@ class Pipeline:
             attrs = {}
         resource = Resource.create(attrs)  # merges OTEL_RESOURCE_ATTRIBUTES/OTEL_SERVICE_NAME
         self.provider = TracerProvider(
-            sampler=ALWAYS_ON, span_limits=SPAN_LIMITS, resource=resource, shutdown_on_exit=False
+            sampler=ALWAYS_ON, span_limits=SPAN_LIMITS, resource=resource, shutdown_on_exit=False,
+            id_generator=settings.id_generator,
         )
         self.router = RunRouter()
         self.provider.add_span_processor(SafeSpanProcessor(self.router, "bundle"))
