@@ -103,7 +103,8 @@ class DebugSession:
         run_id: your id for the run (any non-empty string).
         client_name: the agent's name (``gen_ai.agent.name`` on the run span).
         out_dir: the bundle directory; an older bundle there is replaced.
-        client_version, client_git_sha: recorded in the session record.
+        client_version: the agent's version, recorded in the session record.
+        client_git_sha: the agent's git commit, recorded in the session record.
         capture_mode: a :class:`CaptureMode` or its name; else ``$AUGUR_CAPTURE_MODE``,
             else ``off``.
         tags: string key/value pairs on the session record and the run span.
