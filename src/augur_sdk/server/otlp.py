@@ -13,19 +13,17 @@ span is counted and ignored: a collector can fan a whole trace out to the server
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from google.protobuf import json_format
-from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from augur_sdk import codec
 
@@ -34,11 +32,22 @@ JSON = "application/json"
 
 
 class OtlpError(ValueError):
-    """The request cannot be decoded (HTTP 400), or is too large once inflated (413)."""
+    """The request cannot be decoded (HTTP 400/415), or is too large once inflated (413)."""
 
     def __init__(self, message: str, status: int = 400) -> None:
         super().__init__(message)
         self.status = status
+
+
+@dataclass
+class RawSpan:
+    """The parts of a span the receiver needs, from either encoding."""
+
+    attributes: dict[str, Any]
+    events: list[tuple[str, dict[str, Any]]]
+    trace_id: str
+    span_id: str
+    parent_span_id: str
 
 
 @dataclass
@@ -64,7 +73,8 @@ def inflate(body: bytes, encoding: str, limit: int) -> bytes:
     elif encoding == "deflate":
         inflater = zlib.decompressobj()
     else:
-        raise OtlpError(f"unsupported Content-Encoding {encoding!r} (use gzip or none)", 415)
+        raise OtlpError(f"unsupported Content-Encoding {encoding[:40]!r} (use gzip or none)",
+                        415)
     try:
         data = inflater.decompress(body, limit + 1)
     except zlib.error as exc:
@@ -74,61 +84,10 @@ def inflate(body: bytes, encoding: str, limit: int) -> bytes:
     return data
 
 
-_ID_KEYS = ("traceId", "spanId", "parentSpanId", "trace_id", "span_id", "parent_span_id")
+# ── protobuf ────────────────────────────────────────────────────────────────
 
 
-def _hex_ids_to_base64(node: Any) -> None:
-    """OTLP/JSON carries ids as hex; protobuf's JSON mapping expects base64 for bytes."""
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key in _ID_KEYS and isinstance(value, str):
-                try:
-                    node[key] = base64.b64encode(bytes.fromhex(value)).decode("ascii")
-                except ValueError:
-                    raise OtlpError(f"{key}: {value[:40]!r} is not a hex id") from None
-            else:
-                _hex_ids_to_base64(value)
-    elif isinstance(node, list):
-        for item in node:
-            _hex_ids_to_base64(item)
-
-
-def parse_request(body: bytes, content_type: str) -> ExportTraceServiceRequest:
-    media = content_type.split(";", 1)[0].strip().lower()
-    request = ExportTraceServiceRequest()
-    if media == PROTOBUF:
-        try:
-            request.ParseFromString(body)
-        except DecodeError as exc:
-            raise OtlpError(f"not a valid ExportTraceServiceRequest ({exc})") from None
-        return request
-    if media == JSON:
-        try:
-            data = json.loads(body)
-        except ValueError as exc:
-            raise OtlpError(f"malformed JSON ({exc})") from None
-        if not isinstance(data, dict):
-            raise OtlpError("OTLP/JSON body must be an object")
-        _hex_ids_to_base64(data)
-        try:
-            json_format.ParseDict(data, request, ignore_unknown_fields=True)
-        except (json_format.ParseError, binascii.Error) as exc:
-            raise OtlpError(f"not a valid OTLP/JSON trace request ({exc})") from None
-        return request
-    raise OtlpError(f"unsupported Content-Type {media!r} (use {PROTOBUF} or {JSON})", 415)
-
-
-def encode_response(media: str, rejected: int = 0, message: str = "") -> tuple[bytes, str]:
-    response = ExportTraceServiceResponse()
-    if rejected:
-        response.partial_success.rejected_spans = rejected
-        response.partial_success.error_message = message
-    if media == JSON:
-        return json.dumps(json_format.MessageToDict(response)).encode(), JSON
-    return response.SerializeToString(), PROTOBUF
-
-
-def any_value(value: AnyValue) -> Any:
+def _pb_value(value: AnyValue) -> Any:
     which = value.WhichOneof("value")
     if which == "string_value":
         return value.string_value
@@ -141,18 +100,170 @@ def any_value(value: AnyValue) -> Any:
     if which == "bytes_value":
         return value.bytes_value.hex()
     if which == "array_value":
-        return [any_value(v) for v in value.array_value.values]
+        return [_pb_value(v) for v in value.array_value.values]
     if which == "kvlist_value":
-        return attributes(value.kvlist_value.values)
+        return {kv.key: _pb_value(kv.value) for kv in value.kvlist_value.values}
     return None
 
 
-def attributes(kvs: Any) -> dict[str, Any]:
+def _pb_spans(body: bytes) -> Iterator[RawSpan]:
+    request = ExportTraceServiceRequest()
+    try:
+        request.ParseFromString(body)
+    except Exception as exc:  # protobuf's DecodeError; its module is untyped
+        raise OtlpError(f"not a valid ExportTraceServiceRequest ({exc})") from None
+    for resource_spans in request.resource_spans:
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                yield RawSpan(
+                    attributes={kv.key: _pb_value(kv.value) for kv in span.attributes},
+                    events=[(ev.name, {kv.key: _pb_value(kv.value) for kv in ev.attributes})
+                            for ev in span.events],
+                    trace_id=span.trace_id.hex(), span_id=span.span_id.hex(),
+                    parent_span_id=span.parent_span_id.hex())
+
+
+# ── OTLP/JSON ───────────────────────────────────────────────────────────────
+
+
+def _get(obj: Any, camel: str, snake: str | None = None) -> Any:
+    if not isinstance(obj, dict):
+        return None
+    if camel in obj:
+        return obj[camel]
+    return obj.get(snake) if snake else None
+
+
+def _list(obj: Any, camel: str, snake: str | None = None) -> list[Any]:
+    value = _get(obj, camel, snake)
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise OtlpError(f"{camel}: expected a list")
+    return value
+
+
+def _json_int(value: Any) -> int:
+    if isinstance(value, bool):
+        raise OtlpError("intValue: expected an integer")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            return int(value)
+        except ValueError:
+            pass
+    raise OtlpError(f"intValue: {str(value)[:40]!r} is not an integer")
+
+
+def _json_value(value: Any) -> Any:
+    if not isinstance(value, dict) or not value:
+        return None
+    for camel, snake in (("stringValue", "string_value"), ("boolValue", "bool_value"),
+                         ("intValue", "int_value"), ("doubleValue", "double_value"),
+                         ("bytesValue", "bytes_value"), ("arrayValue", "array_value"),
+                         ("kvlistValue", "kvlist_value")):
+        inner = _get(value, camel, snake)
+        if inner is None:
+            continue
+        if camel == "intValue":
+            return _json_int(inner)
+        if camel == "doubleValue":  # a number, or "NaN"/"Infinity" as protobuf writes them
+            if isinstance(inner, bool) or not isinstance(inner, int | float | str):
+                raise OtlpError("doubleValue: expected a number")
+            try:
+                return float(inner)
+            except ValueError:
+                raise OtlpError(f"doubleValue: {str(inner)[:40]!r} is not a number") from None
+        if camel == "bytesValue":
+            try:
+                return base64.b64decode(str(inner), validate=True).hex()
+            except ValueError:
+                raise OtlpError("bytesValue: not base64") from None
+        if camel == "arrayValue":
+            return [_json_value(v) for v in _list(inner, "values")]
+        if camel == "kvlistValue":
+            return _json_attributes(_list(inner, "values"))
+        if camel == "stringValue" and not isinstance(inner, str):
+            raise OtlpError("stringValue: expected a string")
+        if camel == "boolValue" and not isinstance(inner, bool):
+            raise OtlpError("boolValue: expected true or false")
+        return inner
+    return None
+
+
+def _json_attributes(items: Iterable[Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    item: KeyValue
-    for item in kvs:
-        out[item.key] = any_value(item.value)
+    for item in items:
+        key = _get(item, "key")
+        if not isinstance(key, str):
+            raise OtlpError("attribute without a string key")
+        out[key] = _json_value(_get(item, "value"))
     return out
+
+
+def _hex_id(value: Any, name: str, size: int) -> str:
+    if value in (None, ""):
+        return ""
+    if not isinstance(value, str):
+        raise OtlpError(f"{name}: expected a hex string")
+    try:
+        raw = bytes.fromhex(value)
+    except ValueError:
+        raise OtlpError(f"{name}: {value[:40]!r} is not hex (OTLP/JSON ids are hex)") from None
+    if len(raw) != size:
+        raise OtlpError(f"{name}: expected {size} bytes, got {len(raw)}")
+    return raw.hex()
+
+
+def _json_spans(body: bytes) -> Iterator[RawSpan]:
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError) as exc:
+        raise OtlpError(f"malformed JSON ({exc})") from None
+    if not isinstance(data, dict):
+        raise OtlpError("OTLP/JSON body must be an object")
+    for resource_spans in _list(data, "resourceSpans", "resource_spans"):
+        for scope_spans in _list(resource_spans, "scopeSpans", "scope_spans"):
+            for span in _list(scope_spans, "spans"):
+                events = []
+                for event in _list(span, "events"):
+                    name = _get(event, "name")
+                    events.append((name if isinstance(name, str) else "",
+                                   _json_attributes(_list(event, "attributes"))))
+                yield RawSpan(
+                    attributes=_json_attributes(_list(span, "attributes")),
+                    events=events,
+                    trace_id=_hex_id(_get(span, "traceId", "trace_id"), "traceId", 16),
+                    span_id=_hex_id(_get(span, "spanId", "span_id"), "spanId", 8),
+                    parent_span_id=_hex_id(_get(span, "parentSpanId", "parent_span_id"),
+                                           "parentSpanId", 8))
+
+
+def raw_spans(body: bytes, media: str) -> list[RawSpan]:
+    """Every span of the request (``media`` is the Content-Type without parameters)."""
+    if media == PROTOBUF:
+        return list(_pb_spans(body))
+    if media == JSON:
+        return list(_json_spans(body))
+    raise OtlpError(f"unsupported Content-Type {media[:60]!r} (use {PROTOBUF} or {JSON})", 415)
+
+
+def encode_response(media: str, rejected: int = 0, message: str = "") -> tuple[bytes, str]:
+    """An ``ExportTraceServiceResponse`` in the request's encoding."""
+    if media == JSON:
+        body: dict[str, Any] = {}
+        if rejected:
+            body["partialSuccess"] = {"rejectedSpans": str(rejected), "errorMessage": message}
+        return json.dumps(body).encode("utf-8"), JSON
+    response = ExportTraceServiceResponse()
+    if rejected:
+        response.partial_success.rejected_spans = rejected
+        response.partial_success.error_message = message
+    return response.SerializeToString(), PROTOBUF
+
+
+# ── our spans ───────────────────────────────────────────────────────────────
 
 
 def _seq(attrs: dict[str, Any]) -> int:
@@ -160,42 +271,37 @@ def _seq(attrs: dict[str, Any]) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def augur_spans(request: ExportTraceServiceRequest) -> tuple[list[AugurSpan], int, list[str]]:
-    """(our spans, number of other spans ignored, problems with spans of ours)."""
+def augur_spans(spans: Iterable[RawSpan]) -> tuple[list[AugurSpan], int, list[str]]:
+    """(our spans: steps in recording order, run spans last; how many other spans were
+    ignored; problems with spans of ours, each of which is rejected)."""
     found: list[AugurSpan] = []
     ignored = 0
     problems: list[str] = []
-    for resource_spans in request.resource_spans:
-        for scope_spans in resource_spans.scope_spans:
-            for span in scope_spans.spans:
-                attrs = attributes(span.attributes)
-                kind = codec.record_kind(attrs)
-                if kind not in (codec.SESSION, codec.STEP):
-                    ignored += 1
-                    continue
-                run_id = attrs.get("augur.run_id")
-                if not isinstance(run_id, str):
-                    problems.append(f"{kind} span without augur.run_id")
-                    continue
-                try:
-                    if kind == codec.SESSION:
-                        record = codec.decode_session(attrs)
-                    else:
-                        record = codec.decode_step(attrs)
-                    events = [
-                        (_seq(ev_attrs), codec.decode_event(ev_attrs))
-                        for ev_attrs in (attributes(ev.attributes) for ev in span.events
-                                         if ev.name == codec.EVENT_NAME)
-                    ]
-                except ValueError as exc:  # a *_json attribute that is not JSON
-                    problems.append(f"{kind} span of run {run_id[:80]!r}: {exc}")
-                    continue
-                ids = {"trace_id": span.trace_id.hex(), "span_id": span.span_id.hex()}
-                if span.parent_span_id:
-                    ids["parent_span_id"] = span.parent_span_id.hex()
-                policy = attrs.get("augur.redaction.policy_id")
-                found.append(AugurSpan(
-                    kind=kind, run_id=run_id, record=record, seq=_seq(attrs), ids=ids,
-                    events=events, policy_id=policy if isinstance(policy, str) else None))
+    for span in spans:
+        kind = codec.record_kind(span.attributes)
+        if kind not in (codec.SESSION, codec.STEP):
+            ignored += 1
+            continue
+        run_id = span.attributes.get("augur.run_id")
+        if not isinstance(run_id, str):
+            problems.append(f"{kind} span without augur.run_id")
+            continue
+        try:
+            if kind == codec.SESSION:
+                record = codec.decode_session(span.attributes)
+            else:
+                record = codec.decode_step(span.attributes)
+            events = [(_seq(attrs), codec.decode_event(attrs))
+                      for name, attrs in span.events if name == codec.EVENT_NAME]
+        except (ValueError, TypeError) as exc:  # a *_json attribute that is not JSON
+            problems.append(f"{kind} span of run {run_id[:80]!r}: {exc}")
+            continue
+        ids = {"trace_id": span.trace_id, "span_id": span.span_id}
+        if span.parent_span_id:
+            ids["parent_span_id"] = span.parent_span_id
+        policy = span.attributes.get("augur.redaction.policy_id")
+        found.append(AugurSpan(kind=kind, run_id=run_id, record=record,
+                               seq=_seq(span.attributes), ids=ids, events=events,
+                               policy_id=policy if isinstance(policy, str) else None))
     found.sort(key=lambda s: (s.kind == codec.SESSION, s.seq))
     return found, ignored, problems

@@ -1,0 +1,82 @@
+"""``augur serve``: run the open ingest server (needs the ``server`` extra)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from pathlib import Path
+
+_MISSING_EXTRA = ("augur serve: the server needs its extra dependencies "
+                  "(starlette, uvicorn, python-multipart): pip install 'augur-otel[server]'")
+
+
+def serve(args: argparse.Namespace) -> int:
+    try:
+        from augur_sdk.server.config import ConfigError, ServerConfig, load_tokens
+        from augur_sdk.server.paths import BadName
+        from augur_sdk.server.runner import run_server
+    except ImportError as exc:
+        print(f"{_MISSING_EXTRA} ({exc})", file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+    logging.getLogger("augur_sdk.server").setLevel(logging.INFO)
+    try:
+        tokens = load_tokens(args.tokens)
+        config = ServerConfig(
+            data_dir=args.data, tokens=tokens, host=args.host, port=args.port,
+            max_body_bytes=int(args.max_body_mb * 2**20), max_inflight=args.max_inflight,
+            rate_limit=args.rate_limit, rate_burst=args.rate_burst,
+            commands_hold_s=args.commands_hold, reopen_window_s=args.reopen_window,
+            fsync=args.fsync,
+        )
+    except (ConfigError, BadName) as exc:
+        print(f"augur serve: {exc}", file=sys.stderr)
+        return 2
+    try:
+        run_server(config, port_file=args.port_file, log_level=args.log_level,
+                   access_log=args.access_log)
+    except OSError as exc:
+        print(f"augur serve: cannot listen on {args.host}:{args.port}: {exc.strerror or exc}",
+              file=sys.stderr)
+        return 1
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = sub.add_parser(
+        "serve", help="run the Augur ingest server (streaming protocol + OTLP/HTTP)",
+        description="Receives runs from AUGUR_DSN clients (augur_sdk, augur-sdk 0.6.1) and "
+                    "OTLP/HTTP traces at /v1/traces, and writes each run as an Augur bundle "
+                    "in DATA/<tenant>/<run_id>/. Tokens: --tokens FILE "
+                    '({"tenants": {"acme": ["token", ...]}}) and/or AUGUR_SERVER_TOKENS='
+                    '"acme:token,...". See docs/server.md.')
+    p.add_argument("--data", type=Path, default=Path("augur-data"),
+                   help="data directory (default: ./augur-data)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to bind (default 127.0.0.1; anything else is reachable "
+                        "from other machines)")
+    p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any free)")
+    p.add_argument("--tokens", type=Path, default=None, metavar="FILE",
+                   help="JSON file of per-tenant tokens")
+    p.add_argument("--max-body-mb", type=float, default=32.0,
+                   help="largest request body in MiB, after decompression (default 32)")
+    p.add_argument("--max-inflight", type=int, default=64,
+                   help="concurrent writing requests before answering 429 (default 64)")
+    p.add_argument("--rate-limit", type=float, default=None, metavar="RPS",
+                   help="requests per second per tenant (default: unlimited)")
+    p.add_argument("--rate-burst", type=int, default=0,
+                   help="burst size of the rate limit (default 2 x RPS)")
+    p.add_argument("--commands-hold", type=float, default=10.0, metavar="SECONDS",
+                   help="how long GET /runs/{run}/commands is held open (default 10)")
+    p.add_argument("--reopen-window", type=float, default=300.0, metavar="SECONDS",
+                   help="late data this soon after a run finished is merged into it; later "
+                        "data for the same run id starts a new bundle (default 300)")
+    p.add_argument("--fsync", action="store_true", help="fsync every file written")
+    p.add_argument("--port-file", type=Path, default=None,
+                   help="write the bound port to this file once listening")
+    p.add_argument("--log-level", default="warning",
+                   choices=["critical", "error", "warning", "info", "debug"],
+                   help="uvicorn's log level (default warning)")
+    p.add_argument("--access-log", action="store_true", help="log every request")
+    p.set_defaults(func=serve)

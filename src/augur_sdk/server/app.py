@@ -1,0 +1,379 @@
+"""The ASGI application of ``augur serve`` (Starlette).
+
+Ingest (the Augur streaming protocol; served at ``/`` and under ``/api/v1``, so a DSN may
+use either as its base), the OTLP/HTTP receiver at ``/v1/traces``, and a read-only JSON API
+under ``/api/`` for the viewer. Disk work runs on worker threads, one run at a time per run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from augur_sdk._version import __version__
+from augur_sdk.records import utcnow_iso
+from augur_sdk.server import otlp
+from augur_sdk.server.checks import RunError
+from augur_sdk.server.config import ServerConfig
+from augur_sdk.server.guards import (
+    BodyLimit,
+    Caller,
+    RateLimiter,
+    authenticate,
+    json_object,
+    parse_json,
+    path_segments,
+    read_body,
+    too_many,
+)
+from augur_sdk.server.paths import BadName, check_kind, check_run_id, check_tenant, parse_index
+from augur_sdk.server.runs import Run
+from augur_sdk.server.store import ClientRegistry, RunStore
+from augur_sdk.validation import validate_bundle
+
+logger = logging.getLogger("augur_sdk.server")
+
+Op = Callable[[Run], dict[str, Any]]
+
+
+class ServerState:
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.store = RunStore(config)
+        self.clients = ClientRegistry()
+        self.limiter = (RateLimiter(config.rate_limit, config.burst)
+                        if config.rate_limit else None)
+        self.inflight = 0
+        self.stopping = False  # set on shutdown: held command polls return at once
+
+
+def _state(request: Request) -> ServerState:
+    state: ServerState = request.app.state.augur
+    return state
+
+
+def _error(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=headers)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
+
+
+async def _run_op(request: Request, tenant: str, run_id: str, op: Op) -> JSONResponse:
+    """Admit (429 when busy), then run ``op`` on a worker thread under the run's lock."""
+    state = _state(request)
+    if state.inflight >= state.config.max_inflight:
+        raise too_many(state.config.retry_after_s, "the server is busy; retry later")
+    if state.limiter is not None:
+        wait = state.limiter.wait_s(tenant)
+        if wait > 0:
+            raise too_many(wait, "rate limit of this tenant reached; retry later")
+    key = request.headers.get("idempotency-key") or None
+
+    def work() -> dict[str, Any]:
+        with state.store.use(tenant, run_id) as run:
+            return run.call(key, lambda: op(run))
+
+    state.inflight += 1
+    try:
+        body = await run_in_threadpool(work)
+    except RunError as exc:
+        if exc.status >= 500:
+            logger.error("augur serve: %s/%s: %s", tenant, run_id, exc.message)
+        return _error(exc.status, exc.message)
+    except BadName as exc:
+        return _error(400, str(exc))
+    except Exception:  # a bug of ours: say so in JSON, keep serving, log the traceback
+        logger.exception("augur serve: internal error on %s/%s", tenant, run_id)
+        return _error(500, "internal server error")
+    finally:
+        state.inflight -= 1
+    return JSONResponse(body)
+
+
+# ── ingest: the Augur streaming protocol ────────────────────────────────────
+
+
+async def heartbeat(request: Request) -> Response:
+    state = _state(request)
+    caller = authenticate(request, state.config)
+    beat = json_object(await read_body(request, state.config.max_body_bytes))
+    contact = {key: str(beat.get(key) or "")[:200]
+               for key in ("client_name", "client_version", "capture_mode")}
+    state.clients.seen(caller.tenant, {
+        key: str(beat[key])[:200] for key in ("client_id", "client_name", "client_version",
+                                              "capture_mode", "run_id", "last_event")
+        if beat.get(key) is not None})
+    run_id = beat.get("run_id")
+    if run_id is None:
+        return JSONResponse({"ok": True, "server_time": utcnow_iso()})
+    run_id = _checked(check_run_id, run_id)
+    return await _run_op(request, caller.tenant, run_id, lambda run: run.heartbeat(contact))
+
+
+async def post_manifest(request: Request) -> Response:
+    state = _state(request)
+    caller = authenticate(request, state.config)
+    manifest = json_object(await read_body(request, state.config.max_body_bytes))
+    run_id = _checked(check_run_id, manifest.get("run_id"), "manifest.run_id")
+    return await _run_op(request, caller.tenant, run_id, lambda run: run.post_manifest(manifest))
+
+
+def _checked(check: Callable[..., Any], *args: Any) -> Any:
+    try:
+        return check(*args)
+    except BadName as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+async def _screenshot_bytes(request: Request, body: bytes) -> bytes:
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media == "multipart/form-data":
+        limit = _state(request).config.max_body_bytes
+        async with request.form(max_files=4, max_fields=16, max_part_size=limit) as form:
+            image = form.get("image")
+            if not isinstance(image, UploadFile):
+                raise HTTPException(400, "multipart field 'image' (a PNG file) is missing")
+            return await image.read()
+    if media in ("image/png", "application/octet-stream"):
+        return body
+    raise HTTPException(415, "send the PNG as multipart/form-data field 'image' "
+                             "(or as an image/png body)")
+
+
+_RUN_PATHS = {
+    ("session",): "PUT", ("steps", "*"): "PUT", ("steps", "*", "judge-decisions"): "POST",
+    ("events",): "POST", ("screenshots", "*", "*"): "POST", ("trace",): "PUT",
+    ("costs",): "PUT", ("modelio", "*"): "POST", ("side-effects",): "POST",
+    ("reasoning",): "POST", ("outcomes",): "POST", ("eval-candidates",): "POST",
+    ("logs",): "POST", ("commands",): "GET",
+}
+_SIMPLE_POSTS: dict[str, Callable[[Run, Any], dict[str, Any]]] = {
+    "side-effects": Run.add_side_effect, "reasoning": Run.add_reasoning,
+    "outcomes": Run.add_outcome, "eval-candidates": Run.add_eval_candidate,
+    "logs": Run.add_log,
+}
+
+
+def _route_shape(rest: list[str]) -> tuple[str, ...]:
+    """``["steps", "3", "judge-decisions"]`` -> ``("steps", "*", "judge-decisions")``."""
+    if not rest or rest[0] not in ("steps", "screenshots", "modelio"):
+        return tuple(rest)
+    return (rest[0], *["*" if i == 1 or rest[0] == "screenshots" else seg
+                       for i, seg in enumerate(rest[1:], start=1)])
+
+
+async def run_request(request: Request) -> Response:
+    """Every ``/runs/{run}/...`` route; segments are checked before anything is read."""
+    state = _state(request)
+    caller = authenticate(request, state.config)
+    segments = path_segments(request, ("runs",))
+    if not segments:
+        raise HTTPException(404, "not found")
+    run_id = _checked(check_run_id, segments[0])
+    rest = segments[1:]
+    expected = _RUN_PATHS.get(_route_shape(rest))
+    if expected is None:
+        raise HTTPException(404, "not found")
+    if request.method != expected:
+        raise HTTPException(405, f"use {expected}", headers={"Allow": expected})
+    tenant = caller.tenant
+
+    if rest == ["commands"]:
+        return await _commands(request, tenant, run_id)
+    index = 0
+    if rest[0] in ("steps", "screenshots"):
+        index = _checked(parse_index, rest[1])
+    body = await read_body(request, state.config.max_body_bytes)
+    op: Op
+    match rest:
+        case ["screenshots", _, kind]:
+            kind = _checked(check_kind, kind)
+            data = await _screenshot_bytes(request, body)
+            op = lambda run: run.put_screenshot(index, kind, data)  # noqa: E731
+        case ["steps", _]:
+            step = parse_json(body)
+            op = lambda run: run.put_step(index, step)  # noqa: E731
+        case ["steps", _, "judge-decisions"]:
+            decision = parse_json(body)
+            op = lambda run: run.add_judge_decision(index, decision)  # noqa: E731
+        case ["session"]:
+            session = parse_json(body)
+            op = lambda run: run.put_session(session)  # noqa: E731
+        case ["events"]:
+            payload = json_object(body)
+            op = lambda run: run.add_events(payload.get("events"),  # noqa: E731
+                                            payload.get("step_index"))
+        case ["trace"]:
+            trace = parse_json(body)
+            op = lambda run: run.put_trace(trace)  # noqa: E731
+        case ["costs"]:
+            costs = parse_json(body)
+            op = lambda run: run.put_costs(costs)  # noqa: E731
+        case ["modelio", name]:
+            record = parse_json(body)
+            op = lambda run: run.add_modelio(name, record)  # noqa: E731
+        case [kind_name]:
+            record = parse_json(body)
+            handler = _SIMPLE_POSTS[kind_name]
+            op = lambda run: handler(run, record)  # noqa: E731
+        case _:  # pragma: no cover - _RUN_PATHS and the cases agree
+            raise HTTPException(404, "not found")
+    return await _run_op(request, tenant, run_id, op)
+
+
+async def _commands(request: Request, tenant: str, run_id: str) -> Response:
+    """The intervention long-poll: this server issues no commands, so after holding the
+    poll (so the client does not spin) it answers with an empty list."""
+    state = _state(request)
+    cursor = request.query_params.get("cursor")
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + state.config.commands_hold_s
+    while not state.stopping and not await request.is_disconnected():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            break
+        await asyncio.sleep(min(remaining, 0.25))
+    return JSONResponse({"commands": [], "cursor": cursor})
+
+
+# ── OTLP/HTTP ───────────────────────────────────────────────────────────────
+
+
+async def otlp_traces(request: Request) -> Response:
+    state = _state(request)
+    caller = authenticate(request, state.config)
+    limit = state.config.max_body_bytes
+    raw = await read_body(request, limit)
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    try:
+        data = otlp.inflate(raw, request.headers.get("content-encoding", ""), limit)
+        spans, _ignored, problems = otlp.augur_spans(otlp.raw_spans(data, media))
+    except otlp.OtlpError as exc:
+        return _error(exc.status, str(exc))
+    by_run: dict[str, list[otlp.AugurSpan]] = {}
+    for span in spans:
+        try:
+            by_run.setdefault(check_run_id(span.run_id, "augur.run_id"), []).append(span)
+        except BadName as exc:
+            problems.append(str(exc))
+    rejected = len(problems)
+    for run_id, run_spans in by_run.items():
+        response = await _run_op(request, caller.tenant, run_id, _span_op(run_spans))
+        if response.status_code >= 500 or response.status_code == 429:
+            return response  # the exporter retries the whole request
+        if response.status_code >= 400:
+            rejected += len(run_spans)
+            problems.append(bytes(response.body).decode("utf-8", "replace"))
+    body, content_type = otlp.encode_response(
+        otlp.JSON if media == otlp.JSON else otlp.PROTOBUF, rejected, "; ".join(problems[:5]))
+    return Response(body, media_type=content_type)
+
+
+def _span_op(spans: list[otlp.AugurSpan]) -> Op:
+    def apply(run: Run) -> dict[str, Any]:
+        written = 0
+        for span in spans:  # steps in recording order, the run span last
+            if span.kind == "session":
+                ok = run.otlp_run(span.record, span.policy_id, span.events, span.ids)
+            else:
+                ok = run.otlp_step(span.record, span.seq, span.events, span.ids)
+            written += ok
+        return {"ok": True, "written": written}
+
+    return apply
+
+
+# ── the JSON API (read-only) ────────────────────────────────────────────────
+
+
+def _tenants_for(caller: Caller, store: RunStore) -> list[str]:
+    return store.tenants() if caller.all_tenants else [caller.tenant]
+
+
+async def api_runs(request: Request) -> Response:
+    state = _state(request)
+    caller = authenticate(request, state.config)
+    status = request.query_params.get("status")
+    try:
+        limit = max(1, min(int(request.query_params.get("limit", "500")), 10_000))
+    except ValueError:
+        raise HTTPException(400, "limit: expected an integer") from None
+    runs = await run_in_threadpool(state.store.list_runs, _tenants_for(caller, state.store),
+                                   status=status, limit=limit)
+    return JSONResponse({"runs": runs})
+
+
+async def api_run(request: Request) -> Response:
+    state = _state(request)
+    caller = authenticate(request, state.config)
+    segments = path_segments(request, ("api", "runs"))
+    if len(segments) != 2:
+        raise HTTPException(404, "use /api/runs/{tenant}/{run_id}")
+    tenant = _checked(check_tenant, segments[0])
+    run_id = _checked(check_run_id, segments[1])
+    if not caller.all_tenants and tenant != caller.tenant:
+        raise HTTPException(403, "this token does not belong to that tenant")
+    info = await run_in_threadpool(state.store.describe, tenant, run_id)
+    if info is None:
+        raise HTTPException(404, "no such run")
+    if request.query_params.get("validate") in ("1", "true", "yes"):
+        root, _ = state.store.paths(tenant, run_id)
+        issues = await run_in_threadpool(validate_bundle, root)
+        info["validation"] = {
+            "valid": not issues,
+            "issues": [{"where": i.where, "message": i.message, "path": i.path,
+                        "code": i.code} for i in issues[:200]],
+        }
+    return JSONResponse(info)
+
+
+async def api_clients(request: Request) -> Response:
+    state = _state(request)
+    caller = authenticate(request, state.config)
+    tenants = None if caller.all_tenants else [caller.tenant]
+    return JSONResponse({"clients": state.clients.list(tenants)})
+
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"ok": True, "version": __version__})
+
+
+def create_app(config: ServerConfig) -> Starlette:
+    """The ``augur serve`` application for ``config`` (see ``docs/server.md``)."""
+    config.data_dir.mkdir(parents=True, exist_ok=True)
+    ingest = [
+        Route("/heartbeat", heartbeat, methods=["POST"]),
+        Route("/runs", post_manifest, methods=["POST"]),
+        Route("/runs/{rest:path}", run_request, methods=["GET", "PUT", "POST"]),
+    ]
+    routes = [
+        *ingest,
+        *[Route("/api/v1" + r.path, r.endpoint, methods=sorted(r.methods or ()))
+          for r in ingest],
+        Route("/v1/traces", otlp_traces, methods=["POST"]),
+        Route("/api/runs", api_runs, methods=["GET"]),
+        Route("/api/runs/{rest:path}", api_run, methods=["GET"]),
+        Route("/api/clients", api_clients, methods=["GET"]),
+        Route("/healthz", healthz, methods=["GET"]),
+    ]
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(BodyLimit, limit=config.max_body_bytes)],
+        exception_handlers={HTTPException: _http_error},
+    )
+    app.state.augur = ServerState(config)
+    return app

@@ -1,0 +1,77 @@
+"""Run the app under uvicorn: bind (port 0 picks a free port), report the address, warn when
+a server that accepts every request is reachable from other machines, stop cleanly on
+SIGINT/SIGTERM."""
+
+from __future__ import annotations
+
+import logging
+import socket
+from pathlib import Path
+from types import FrameType
+
+import uvicorn
+
+from augur_sdk.bundle.files import atomic_write
+from augur_sdk.server.app import ServerState, create_app
+from augur_sdk.server.config import ServerConfig, is_loopback
+
+logger = logging.getLogger("augur_sdk.server")
+
+
+class _Server(uvicorn.Server):
+    """Tells the app that shutdown began, so held command polls answer at once."""
+
+    def __init__(self, config: uvicorn.Config, state: ServerState) -> None:
+        super().__init__(config)
+        self._augur_state = state
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        self._augur_state.stopping = True
+        super().handle_exit(sig, frame)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # proto=IPPROTO_TCP: asyncio sets TCP_NODELAY on accepted connections only then; without
+    # it every keep-alive request waits ~40 ms (Nagle against delayed ACK).
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.bind((host.strip("[]"), port))
+    sock.set_inheritable(True)
+    return sock
+
+
+def security_warnings(config: ServerConfig) -> list[str]:
+    if config.tokens.open and not is_loopback(config.host):
+        return [f"augur serve: listening on {config.host}, reachable from other machines, "
+                f"with no token configured: anyone who can reach it can write runs. Set "
+                f"--tokens FILE or AUGUR_SERVER_TOKENS."]
+    return []
+
+
+def run_server(config: ServerConfig, *, port_file: Path | None = None,
+               log_level: str = "info", access_log: bool = False) -> None:
+    """Serve until SIGINT/SIGTERM."""
+    sock = bind(config.host, config.port)
+    host, port = sock.getsockname()[:2]
+    config.port = int(port)
+    app = create_app(config)
+    state: ServerState = app.state.augur
+    for message in security_warnings(config):
+        logger.warning(message)
+    if config.tokens.open:
+        logger.info("augur serve: no token configured; every request is accepted")
+    shown = f"[{host}]" if ":" in str(host) else str(host)
+    logger.info("augur serve: listening on http://%s:%d (data: %s, %d token(s))",
+                   shown, port, config.data_dir, len(config.tokens))
+    if port_file is not None:
+        atomic_write(port_file, f"{port}\n".encode())
+    uv_config = uvicorn.Config(app, log_level=log_level, access_log=access_log,
+                               timeout_graceful_shutdown=5, lifespan="off",
+                               server_header=False)
+    server = _Server(uv_config, state)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        sock.close()

@@ -1,0 +1,212 @@
+"""The data directory: ``<data>/<tenant>/<run_id>/`` bundles, the server's small per-run
+index files (``<data>/<tenant>/.augur-server/<run_id>.json``), the runs kept in memory, and
+the run list of the JSON API.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import OrderedDict
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from augur_sdk.bundle import layout
+from augur_sdk.records import ns_to_iso
+from augur_sdk.server.checks import read_json
+from augur_sdk.server.config import ServerConfig
+from augur_sdk.server.paths import BadName, check_run_id, check_tenant, contained
+from augur_sdk.server.runs import FAILED_STATUSES, Run
+
+INDEX_DIR = ".augur-server"
+
+RUNNING = "running"
+FINISHED = "finished"
+FAILED = "failed"
+
+
+def run_status(finished: bool, session: dict[str, Any] | None) -> str:
+    if not finished:
+        return RUNNING
+    if isinstance(session, dict) and session.get("status") in FAILED_STATUSES:
+        return FAILED
+    return FINISHED
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def _count_steps(root: Path) -> int:
+    try:
+        with os.scandir(root / "steps") as entries:
+            return sum(1 for e in entries if e.name.endswith(".json") and e.is_file())
+    except OSError:
+        return 0
+
+
+class RunStore:
+    """Hands out :class:`Run` objects (one per ``tenant/run_id``), keeps at most
+    ``max_cached_runs`` idle ones in memory, and describes runs for the JSON API."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.data_dir = config.data_dir
+        self._lock = threading.Lock()
+        self._runs: OrderedDict[tuple[str, str], Run] = OrderedDict()
+
+    def paths(self, tenant: str, run_id: str) -> tuple[Path, Path]:
+        check_tenant(tenant)
+        check_run_id(run_id)
+        root = contained(self.data_dir, tenant, run_id)
+        index = contained(self.data_dir, tenant, INDEX_DIR, f"{run_id}.json")
+        return root, index
+
+    @contextmanager
+    def use(self, tenant: str, run_id: str) -> Iterator[Run]:
+        """The run's state, kept from eviction while the block runs."""
+        check_tenant(tenant)
+        check_run_id(run_id)
+        key = (tenant, run_id)
+        with self._lock:
+            run = self._runs.get(key)
+            if run is not None:
+                self._runs.move_to_end(key)
+                run.users += 1
+        if run is None:
+            root, index = self.paths(tenant, run_id)  # resolves on disk: once per load
+            with self._lock:
+                run = self._runs.get(key)
+                if run is None:
+                    run = Run(tenant, run_id, root, index, self.config)
+                    self._runs[key] = run
+                self._runs.move_to_end(key)
+                run.users += 1
+        try:
+            yield run
+        finally:
+            with self._lock:
+                run.users -= 1
+                self._evict()
+
+    def _evict(self) -> None:
+        excess = len(self._runs) - self.config.max_cached_runs
+        if excess <= 0:
+            return
+        for key in [k for k, r in self._runs.items() if r.users == 0][:excess]:
+            del self._runs[key]
+
+    def cached(self) -> int:
+        with self._lock:
+            return len(self._runs)
+
+    # ── the run list ────────────────────────────────────────────────────────
+
+    def tenants(self) -> list[str]:
+        try:
+            names = sorted(p.name for p in self.data_dir.iterdir() if p.is_dir())
+        except OSError:
+            return []
+        out = []
+        for name in names:
+            try:
+                out.append(check_tenant(name))
+            except BadName:
+                continue
+        return out
+
+    def describe(self, tenant: str, run_id: str) -> dict[str, Any] | None:
+        root, index_path = self.paths(tenant, run_id)
+        index = read_json(index_path)
+        has_live = (root / layout.LIVE).exists()
+        has_manifest = (root / layout.MANIFEST).is_file()
+        if not isinstance(index, dict) and not has_live and not has_manifest:
+            return None
+        if isinstance(index, dict):
+            session = index.get("session") if isinstance(index.get("session"), dict) else None
+            finished = bool(index.get("finished")) and not has_live
+        else:
+            live = read_json(root / layout.LIVE)
+            session = live.get("session") if isinstance(live, dict) else None
+            finished = not has_live
+            index = {}
+        session = session or {}
+        status = run_status(finished, session)
+        steps = index.get("step_count") if finished else None
+        if not isinstance(steps, int):
+            steps = _count_steps(root)
+        last = max(_mtime(index_path), _mtime(root), _mtime(root / "steps"),
+                   _mtime(root / "events"), _mtime(root / "screenshots"))
+        client = session.get("client") if isinstance(session.get("client"), dict) else {}
+        info: dict[str, Any] = {
+            "tenant": tenant,
+            "run_id": run_id,
+            "status": status,
+            "session_status": session.get("status"),
+            "stale": status == RUNNING and time.time() - last > self.config.stale_after_s,
+            "source": index.get("source"),
+            "debug_session_id": session.get("debug_session_id"),
+            "client": client,
+            "capture_mode": session.get("capture_mode"),
+            "started_at": session.get("started_at"),
+            "ended_at": session.get("ended_at"),
+            "step_count": steps,
+            "client_step_count": index.get("client_step_count"),
+            "tags": session.get("tags") or {},
+            "last_activity_at": ns_to_iso(int(last * 1e9)) if last else None,
+            "placeholder_session": bool(index.get("placeholder")) if index else False,
+        }
+        if isinstance(session.get("costs"), dict):
+            info["costs"] = session["costs"]
+        return info
+
+    def list_runs(self, tenants: list[str], *, status: str | None = None,
+                  limit: int = 500) -> list[dict[str, Any]]:
+        runs: list[dict[str, Any]] = []
+        for tenant in tenants:
+            base = self.data_dir / tenant
+            try:
+                names = [p.name for p in base.iterdir() if p.is_dir()]
+            except OSError:
+                continue
+            for name in names:
+                try:
+                    info = self.describe(tenant, name)
+                except BadName:
+                    continue
+                if info is not None and (status is None or info["status"] == status):
+                    runs.append(info)
+        runs.sort(key=lambda r: r.get("last_activity_at") or "", reverse=True)
+        return runs[:limit]
+
+
+class ClientRegistry:
+    """Recent heartbeats per client id (bounded), for ``GET /api/clients``."""
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._lock = threading.Lock()
+        self._clients: OrderedDict[tuple[str, str], dict[str, Any]] = OrderedDict()
+        self._limit = limit
+
+    def seen(self, tenant: str, beat: dict[str, Any]) -> None:
+        key = (tenant, str(beat.get("client_id") or "?"))
+        entry = {k: beat.get(k) for k in ("client_id", "client_name", "client_version",
+                                          "capture_mode", "run_id", "last_event")}
+        entry["tenant"] = tenant
+        entry["last_seen_at"] = ns_to_iso(time.time_ns())
+        with self._lock:
+            self._clients[key] = entry
+            self._clients.move_to_end(key)
+            while len(self._clients) > self._limit:
+                self._clients.popitem(last=False)
+
+    def list(self, tenants: list[str] | None) -> list[dict[str, Any]]:
+        with self._lock:
+            entries = list(self._clients.values())
+        return [e for e in reversed(entries) if tenants is None or e["tenant"] in tenants]

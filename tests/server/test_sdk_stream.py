@@ -1,0 +1,38 @@
+"""Our SDK streaming (``dsn=`` / ``AUGUR_DSN``) to ``augur serve`` on loopback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from serverkit import ACME, event_files, read_json, screenshot_files, step_files
+
+from augur_sdk.validation import validate_bundle
+
+from support import run_seed_session
+
+
+@pytest.mark.parametrize("base", ["", "/api/v1"])
+def test_sdk_seed_run_streamed_equals_the_local_bundle(server: Any, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch,
+                                                       base: str) -> None:
+    """Our SDK's streamed seed-page run validates and is byte-identical to the local bundle."""
+    run = f"sdk_stream{base.replace('/', '_')}"
+    monkeypatch.setenv("AUGUR_DSN", f"{server.url}{base}?token={ACME}&tenant=acme")
+    run_seed_session(tmp_path / "local", steps=5, run_id=run)
+    info = server.wait_status(run, "finished")
+    root, local = server.run_dir(run), tmp_path / "local"
+    assert validate_bundle(root) == []
+    assert step_files(root) == step_files(local)
+    assert event_files(root) == event_files(local)
+    assert screenshot_files(root) == screenshot_files(local)
+    assert (root / "trace.json").read_bytes() == (local / "trace.json").read_bytes()
+    for name in sorted((local / "events").glob("*.jsonl")):
+        assert (root / "events" / name.name).read_bytes() == name.read_bytes()
+    local_manifest = read_json(local / "manifest.json")
+    manifest = read_json(root / "manifest.json")
+    for key in ("run_id", "debug_session_id", "client", "capture_mode", "step_count",
+                "redaction"):
+        assert manifest[key] == local_manifest[key], key
+    assert info["placeholder_session"] is False and info["tags"] == {"env": "test"}

@@ -1,0 +1,42 @@
+"""The run store without HTTP: eviction of idle run state and resuming from disk."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from serverkit import event_files, session_record, step_files
+
+from augur_sdk.server.config import ServerConfig
+from augur_sdk.server.runs import Run
+from augur_sdk.server.store import RunStore
+from augur_sdk.validation import validate_bundle
+
+from support import event_record, step_record
+
+
+def apply(store: RunStore, run_id: str, op: Callable[[Run], Any]) -> None:
+    with store.use("acme", run_id) as run:
+        run.call(None, lambda: op(run))
+
+
+def test_evicted_runs_resume_from_disk(tmp_path: Path) -> None:
+    """With room for one run in memory, two interleaved runs still end complete and valid."""
+    store = RunStore(ServerConfig(tmp_path, max_cached_runs=1))
+    runs = ("evict_a", "evict_b")
+    for i in range(3):
+        for run_id in runs:
+            step = step_record(run_id, i)
+            apply(store, run_id, lambda run, i=i, step=step: run.put_step(i, step))
+            apply(store, run_id, lambda run, i=i: run.add_events([event_record(i)], None))
+            assert store.cached() == 1
+    for run_id in runs:
+        trace = {"session": session_record(run_id),
+                 "steps": [step_record(run_id, i) for i in range(3)]}
+        apply(store, run_id, lambda run, trace=trace: run.put_trace(trace))
+        root = tmp_path / "acme" / run_id
+        assert validate_bundle(root) == []
+        assert step_files(root) == {f"{i:04d}.json": s for i, s in enumerate(trace["steps"])}
+        assert event_files(root) == {f"{i:04d}.jsonl": [event_record(i)] for i in range(3)}
+    assert sorted(r["run_id"] for r in store.list_runs(["acme"])) == list(runs)
