@@ -164,3 +164,22 @@ def test_recover_refuses_a_bundle_still_being_written(tmp_path: Path) -> None:
     time.sleep(0.05)
     recover_bundle(out)
     assert validate_bundle(out) == []
+
+
+def test_recover_after_a_kill_while_clearing_an_older_run(tmp_path: Path) -> None:
+    """A producer killed while removing an older run's files (live.json says 'preparing'):
+    recover removes the rest, so no stale step of the older run survives."""
+    out = tmp_path / "b"
+    run_seed_session(out, steps=3, run_id="old")
+    live = {"state": "preparing", "pid": 999999, "host": "elsewhere",
+            "redaction_policy": "default-pii-v1",
+            "session": {"schema_version": "0.1", "debug_session_id": "dbg_new", "run_id": "new",
+                        "client": {"name": "a"}, "capture_mode": "trace",
+                        "started_at": "2026-05-19T00:00:00Z", "status": "running"}}
+    (out / "live.json").write_text(json.dumps(live))
+    (out / "trace.json").unlink()  # as if the clearing had got this far
+    recover_bundle(out)
+    assert validate_bundle(out) == []
+    trace = json.loads((out / "trace.json").read_text())
+    assert trace["session"]["run_id"] == "new" and trace["steps"] == []
+    assert not (out / "steps").exists() and not (out / "screenshots").exists()

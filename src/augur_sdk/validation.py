@@ -110,7 +110,13 @@ def _check_step_id(step: dict[str, Any], run_id: str, rel: str) -> list[Validati
     return []
 
 
-def _check_events(root: Path, rel: str, finished: bool) -> list[ValidationIssue]:
+# JSONL files under events/ that hold other records than decision events (augur-sdk 0.6.1
+# writes reasoning traces to events/reasoning.jsonl).
+_EVENTS_FILE_SCHEMAS = {"reasoning.jsonl": "reasoning_trace"}
+
+
+def _check_events(root: Path, rel: str, finished: bool,
+                  schema: str = "decision_event") -> list[ValidationIssue]:
     issues: list[ValidationIssue] = []
     data = (root / rel).read_bytes()
     lines = data.split(b"\n")
@@ -126,9 +132,10 @@ def _check_events(root: Path, rel: str, finished: bool) -> list[ValidationIssue]
         except ValueError as exc:
             issues.append(ValidationIssue(rel, f"line {lineno}: not JSON ({exc})"))
             continue
-        for issue in _schema_issues("decision_event", event, rel):
+        for issue in _schema_issues(schema, event, rel):
             issues.append(ValidationIssue(rel, f"line {lineno}: {issue.message}", issue.path))
-        if expected_index is not None and isinstance(event, dict) and \
+        if schema == "decision_event" and expected_index is not None and \
+                isinstance(event, dict) and \
                 event.get("step_index") != expected_index:
             issues.append(ValidationIssue(
                 rel, f"line {lineno}: step_index {event.get('step_index')!r} in the file of "
@@ -225,7 +232,9 @@ def validate_bundle(bundle_dir: str | os.PathLike[str]) -> list[ValidationIssue]
 
     if (root / "events").is_dir():
         for path in sorted((root / "events").glob("*.jsonl")):
-            issues += _check_events(root, path.relative_to(root).as_posix(), finished=True)
+            rel = path.relative_to(root).as_posix()
+            schema = _EVENTS_FILE_SCHEMAS.get(path.name, "decision_event")
+            issues += _check_events(root, rel, finished=True, schema=schema)
 
     signatures = manifest.get("signatures") or {}
     for rel, expected in sorted(signatures.items()):

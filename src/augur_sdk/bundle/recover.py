@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from augur_sdk.bundle import layout
-from augur_sdk.bundle.writer import BundleWriter
+from augur_sdk.bundle.writer import BundleWriter, clear_owned_entries
 from augur_sdk.records import ns_to_iso
 from augur_sdk.validation import RUNNING, live_state
 
@@ -45,6 +45,9 @@ def recover_bundle(bundle_dir: str | Path, *, force: bool = False) -> dict[str, 
     session = dict(session)
     session["status"] = "halted"
     session["ended_at"] = _last_write_time(root)
+    if live.get("state") == "preparing":
+        # Killed while an older run's files were being removed: finish removing them.
+        clear_owned_entries(root, keep=frozenset({layout.LIVE}))
     writer = BundleWriter(root, policy_id=str(live.get("redaction_policy", "unknown")))
     writer.adopt_existing(session)
     writer.extra_producer_facts["recovered"] = True

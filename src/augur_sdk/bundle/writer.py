@@ -48,11 +48,13 @@ def schema_files() -> Iterator[tuple[str, bytes]]:
             yield f"{layout.SCHEMA_DIR}/{name}.schema.json", path.read_bytes()
 
 
-def clear_owned_entries(root: Path) -> None:
+def clear_owned_entries(root: Path, keep: frozenset[str] = frozenset()) -> None:
     """Remove what an earlier run left in ``root`` (only entries a producer owns)."""
     if not root.exists():
         return
     for name in layout.OWNED_ENTRIES:
+        if name in keep:
+            continue
         target = root / name
         if target.is_dir() and not target.is_symlink():
             shutil.rmtree(target)
@@ -149,9 +151,16 @@ class BundleWriter:
         with self._lock:
             self._session = dict(session)
             self._started = True
+            # The live marker goes first, saying "preparing": a kill while an older run's files
+            # are being removed leaves a folder that `augur recover` knows to finish clearing,
+            # so no stale step of the older run can be taken for this run's.
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
-                clear_owned_entries(self.root)
+            except OSError as exc:
+                self._fail("setup", exc)
+            self._write_live(state="preparing")
+            try:
+                clear_owned_entries(self.root, keep=frozenset({layout.LIVE}))
             except OSError as exc:
                 self._fail("setup", exc)
             self._write_live()
@@ -162,8 +171,9 @@ class BundleWriter:
             )
             self._write(layout.MANIFEST, layout.dumps(manifest).encode(), "manifest", sign=False)
 
-    def _write_live(self) -> None:
+    def _write_live(self, state: str = "recording") -> None:
         live = {
+            "state": state,
             "pid": os.getpid(),
             "host": socket.gethostname(),
             "producer": f"augur-otel {__version__}",

@@ -56,6 +56,9 @@ class Request:
     fields: dict[str, tuple[str, bytes, str]] | None = None
     kind: str = "record"
     enqueued: float = field(default_factory=time.monotonic)
+    # One key per logical request, kept across retries: a server can drop the duplicate when
+    # a retried POST's first answer was lost.
+    idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
 
     @property
     def size(self) -> int:
@@ -107,6 +110,8 @@ class StreamClient:
         )
         self._headers = {"Authorization": f"Bearer {dsn.token}",
                          "User-Agent": f"augur-otel/{__version__}"}
+        if dsn.tenant:
+            self._headers["X-Augur-Tenant"] = dsn.tenant
         self._rng = random.Random()
         self._start_threads()
 
@@ -169,14 +174,15 @@ class StreamClient:
         while not self._stop.is_set():
             attempt += 1
             wait: float
+            headers = {**self._headers, "Idempotency-Key": request.idempotency_key}
             try:
                 if request.fields is not None:
                     resp = self._http.request(request.method, url, fields=request.fields,
-                                              headers=self._headers)
+                                              headers=headers)
                 else:
                     resp = self._http.request(
                         request.method, url, body=request.body,
-                        headers={**self._headers, "Content-Type": request.content_type})
+                        headers={**headers, "Content-Type": request.content_type})
                 status = resp.status
                 if status < 300:
                     return "sent"
