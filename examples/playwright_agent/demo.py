@@ -1,0 +1,150 @@
+"""Record a real computer-use run: a scripted agent drives headless Chromium (Playwright)
+through a local demo shop (sign in, search, checkout, a failure and its recovery), and the
+seed page's loop records every step with augur_sdk.
+
+Run:   python examples/playwright_agent/demo.py          (writes ./augur-runs/<run_id>/)
+Needs: pip install -e ".[demo]"  and Debian's chromium at /usr/bin/chromium (CHROMIUM_PATH)
+Env:   AUGUR_OUT (default augur-runs), AUGUR_CAPTURE_MODE (default screenshots),
+       OTEL_EXPORTER_OTLP_ENDPOINT (also send the run's spans to a collector)
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from agent import CHROMIUM, Model, PlaywrightAgent
+from webapp import DemoShop
+
+from augur_sdk import CaptureMode, DebugSession
+
+
+def record_run(
+    my_cua: PlaywrightAgent,
+    *,
+    out_base: str,
+    capture_mode: CaptureMode | str = CaptureMode.SCREENSHOTS,
+    tags: dict[str, str] | None = None,
+) -> tuple[str, str]:
+    """The seed page's loop over ``my_cua.run()``; returns (run_id, bundle path)."""
+    run_id = f"run_{time.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}"
+    with DebugSession(
+        run_id=run_id,
+        client_name="playwright-demo-agent",
+        client_version="1.0.0",
+        client_git_sha=os.environ.get("GIT_SHA", ""),
+        capture_mode=capture_mode,
+        out_dir=f"{out_base}/{run_id}",
+        tags={"env": "demo", "task_id": "buy-blue-mug", **(tags or {})},
+    ) as session:
+        for i, step in enumerate(my_cua.run()):
+            # 1. Stage screenshots (no-op when capture_mode < screenshots)
+            pre = session.attach_observation(step_index=i, kind="pre", png_bytes=step.pre_png)
+            post = session.attach_observation(step_index=i, kind="post", png_bytes=step.post_png)
+            # 2. Record the step
+            session.record_step({
+                "step_id": f"{run_id}/step/{i:04d}",
+                "step_index": i,
+                "step_type": step.action_type,
+                "intent": step.intent,
+                "status": "succeeded" if step.ok else "failed",
+                "failure_class": step.failure_class,  # optional
+                "started_at": step.started_at,  # ISO-8601 UTC
+                "ended_at": step.ended_at,
+                "duration_ms": step.duration_ms,
+                "observation_pre": pre,
+                "observation_post": post,
+                "action": {
+                    "type": step.action_type,
+                    "params": step.action_params,
+                    "coordinate_space": "viewport_css_px",
+                    "dispatch_backend": "playwright",
+                },
+                "grounding": {
+                    "provider": step.grounding.provider,
+                    "target_label": step.grounding.label,
+                    "coordinates": {"x": step.grounding.x, "y": step.grounding.y},
+                    "confidence": step.grounding.confidence,
+                    "evidence": step.grounding.evidence_text,
+                    "provenance": "screenshot",  # ALWAYS for CUA contract
+                },
+                "verdict": {
+                    "status": step.verdict,
+                    "reason": step.verdict_reason,
+                },
+                # two more StepTrace fields this agent fills in
+                "recovery_decision": step.recovery_decision,  # on a failed step
+                "latency": step.latency,  # per layer, ms
+            })
+            # 3. Optionally surface decision events
+            for ev in step.decision_events:
+                session.record_event({
+                    "ts": ev.ts,
+                    "step_index": i,
+                    "layer": ev.layer,
+                    "kind": ev.kind,
+                    "summary": ev.summary,
+                    "detail": ev.detail,
+                })
+            print(f"  step {i:2d}  {'ok  ' if step.ok else 'FAIL'}  {step.intent}"
+                  + (f"  [{step.failure_class}]" if step.failure_class else ""), flush=True)
+        if my_cua.halted:
+            session.set_status("halted")
+    return run_id, f"{out_base}/{run_id}"
+
+
+def run_demo(
+    *,
+    out_base: str,
+    model: Model | None = None,
+    capture_mode: CaptureMode | str = CaptureMode.SCREENSHOTS,
+    tags: dict[str, str] | None = None,
+) -> tuple[str, str]:
+    """Serve a fresh demo shop, start the agent on it, record the run (see ``record_run``)."""
+    with DemoShop() as shop, PlaywrightAgent(shop.url, model=model) as my_cua:
+        return record_run(my_cua, out_base=out_base, capture_mode=capture_mode, tags=tags)
+
+
+def check_requirements() -> bool:
+    """Chromium and Playwright for Python are there; otherwise say how to get them."""
+    problems = []
+    if not os.path.exists(CHROMIUM):
+        problems.append(f"no Chromium at {CHROMIUM}. Install Debian's chromium (sudo apt-get "
+                        "install chromium, or run .ci/install-chromium.sh as root), or point "
+                        "CHROMIUM_PATH at a Chromium binary")
+    if importlib.util.find_spec("playwright") is None:
+        problems.append("Playwright for Python is missing: pip install -e '.[demo]' "
+                        "(no browser download needed)")
+    for problem in problems:
+        print(f"demo: {problem}", file=sys.stderr)
+    return not problems
+
+
+def print_next_steps(bundle: str) -> None:
+    print(f"\nbundle:   {bundle}")
+    print(f"view it:  augur view {bundle}")
+    print(f"check it: augur validate {bundle}")
+    if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
+            "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        print("spans:    sent over OTLP too (trace id in otel/spans.jsonl)")
+
+
+def main() -> int:
+    if not check_requirements():
+        return 2
+    out_base = os.environ.get("AUGUR_OUT", "augur-runs")
+    mode = os.environ.get("AUGUR_CAPTURE_MODE") or CaptureMode.SCREENSHOTS
+    print("recording a Playwright agent run on a local demo shop ...", flush=True)
+    started = time.monotonic()
+    _, bundle = run_demo(out_base=out_base, capture_mode=mode)
+    print(f"done in {time.monotonic() - started:.1f} s")
+    print_next_steps(bundle)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
