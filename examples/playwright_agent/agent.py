@@ -20,12 +20,14 @@ can flag the distance), and "Place order" is covered by a dialog's backdrop on t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -198,6 +200,9 @@ class PlaywrightAgent:
         self.model: Model = model or DemoModel()
         self.halted = False
         self.succeeded = False
+        # Set to DebugSession.step_scope to run each step (and so its model call) inside its
+        # step span; the consumer records the step before the generator resumes.
+        self.step_scope: Callable[[int], AbstractContextManager[None]] | None = None
         self._pw: Any = None
         self._browser: Any = None
         self.page: Any = None
@@ -231,8 +236,10 @@ class PlaywrightAgent:
         index = 0
         while queue:
             task = queue.popleft()
-            step, follow_up = self._step(index, task)
-            yield step
+            scope = self.step_scope(index) if self.step_scope else contextlib.nullcontext()
+            with scope:
+                step, follow_up = self._step(index, task)
+                yield step
             index += 1
             if step.recovery_decision is not None:
                 if step.recovery_decision["type"] == "halt":

@@ -29,8 +29,13 @@ def record_run(
     out_base: str,
     capture_mode: CaptureMode | str = CaptureMode.SCREENSHOTS,
     tags: dict[str, str] | None = None,
+    nest_steps: bool = False,
 ) -> tuple[str, str]:
-    """The seed page's loop over ``my_cua.run()``; returns (run_id, bundle path)."""
+    """The seed page's loop over ``my_cua.run()``; returns (run_id, bundle path).
+
+    ``nest_steps`` runs each step inside ``session.step_scope(i)``, so spans the agent's own
+    code creates during a step (its model call) are children of that step's span.
+    """
     run_id = f"run_{time.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}"
     with DebugSession(
         run_id=run_id,
@@ -41,6 +46,8 @@ def record_run(
         out_dir=f"{out_base}/{run_id}",
         tags={"env": "demo", "task_id": "buy-blue-mug", **(tags or {})},
     ) as session:
+        if nest_steps:
+            my_cua.step_scope = session.step_scope
         for i, step in enumerate(my_cua.run()):
             # 1. Stage screenshots (no-op when capture_mode < screenshots)
             pre = session.attach_observation(step_index=i, kind="pre", png_bytes=step.pre_png)
@@ -103,10 +110,12 @@ def run_demo(
     model: Model | None = None,
     capture_mode: CaptureMode | str = CaptureMode.SCREENSHOTS,
     tags: dict[str, str] | None = None,
+    nest_steps: bool = False,
 ) -> tuple[str, str]:
     """Serve a fresh demo shop, start the agent on it, record the run (see ``record_run``)."""
     with DemoShop() as shop, PlaywrightAgent(shop.url, model=model) as my_cua:
-        return record_run(my_cua, out_base=out_base, capture_mode=capture_mode, tags=tags)
+        return record_run(my_cua, out_base=out_base, capture_mode=capture_mode, tags=tags,
+                          nest_steps=nest_steps)
 
 
 def check_requirements() -> bool:

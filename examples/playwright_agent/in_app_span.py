@@ -182,7 +182,7 @@ def main(argv: list[str] | None = None) -> int:
                     "url.path": f"/jobs/{JOB_ID}", "job.id": JOB_ID},
     ) as job_span:
         run_id, bundle = run_demo(out_base=out_base, model=TracedModel(DemoModel(), tracer),
-                                  capture_mode=mode, tags={"job_id": JOB_ID})
+                                  capture_mode=mode, tags={"job_id": JOB_ID}, nest_steps=True)
         job_span.set_attribute("augur.run_id", run_id)  # the app notes which run it started
     provider.shutdown()  # the app flushes its own pipeline
 

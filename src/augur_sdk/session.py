@@ -11,6 +11,7 @@ to the bundle and appear on spans only as path, sha256, size and dimensions.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import atexit
 import os
 import signal
@@ -18,7 +19,7 @@ import threading
 import time
 import uuid
 import weakref
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -221,6 +222,7 @@ class DebugSession:
         self._run_ctx: otel_context.Context | None = None
         self._open_step: tuple[Span, int, int] | None = None
         self._pending_obs: dict[int, dict[str, dict[str, Any]]] = {}
+        self._scopes: dict[int, Span] = {}
         self._warned_step_id = False
         self._restart_after_fork = False
 
@@ -457,11 +459,68 @@ class DebugSession:
             kind: facts for kind, facts in observations.items()
             if step.get(f"observation_{kind}") == facts["path"]
         }
+        scope = self._scopes.get(index)
+        if scope is not None and scope.is_recording():
+            # The step span was opened by step_scope(): fill it in, and let the bundle and
+            # stream see the record now (they skipped the span when it started empty).
+            if self._open_step is not None and self._open_step[0] is not scope:
+                self._end_open_step()
+            end_ns = emit.fill_step_span(scope, step, run_id=self._public_run_id,
+                                         seq=self._next_seq(), observations=observations)
+            assert self._sink is not None
+            self._sink.on_step_filled(scope)
+            self._open_step = (scope, index, end_ns)
+            return
         self._end_open_step()
         span, end_ns = emit.start_step_span(
             self._pipeline.tracer, self._run_ctx, step, run_id=self._public_run_id,
             seq=self._next_seq(), observations=observations)
         self._open_step = (span, index, end_ns)
+
+    @contextlib.contextmanager
+    def step_scope(self, step_index: int, step_type: str | None = None) -> Iterator[None]:
+        """Open step ``step_index``'s span now and make it the current span until the block ends.
+
+        Spans your code creates inside the block (a model call instrumented by your own
+        OpenTelemetry setup, an HTTP request) become children of the step span. Call
+        ``record_step`` for this index inside the block; the span then carries the record as
+        usual and ends when the block does::
+
+            with session.step_scope(i, "click"):
+                plan = call_model(screenshot)      # your instrumented call: a child span
+                session.record_step({...})
+        """
+        index = records._require_index(step_index, "step_index")
+        if step_type is not None and not isinstance(step_type, str):
+            raise TypeError("step_type: expected a string")
+        token = None
+        span: Span | None = None
+        with self._lock:
+            self._require_open()
+            if self._run_span is not None and self._pipeline is not None:
+                with _internal.internal_errors("step_scope"):
+                    self._end_open_step()
+                    assert self._run_ctx is not None
+                    span = emit.start_scope_span(self._pipeline.tracer, self._run_ctx, index,
+                                                 step_type, run_id=self._public_run_id)
+                    self._scopes[index] = span
+                    token = otel_context.attach(trace.set_span_in_context(span))
+        try:
+            yield
+        except BaseException as exc:
+            if span is not None:
+                span.record_exception(exc)
+            raise
+        finally:
+            if token is not None:
+                otel_context.detach(token)
+            with self._lock:
+                if span is not None:
+                    self._scopes.pop(index, None)
+                    if self._open_step is not None and self._open_step[0] is span:
+                        self._open_step = None
+                    with _internal.internal_errors("step_scope"):
+                        span.end()
 
     def record_event(self, event: Mapping[str, Any]) -> None:
         """Record a decision event; it is on disk when this returns.

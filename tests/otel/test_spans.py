@@ -161,3 +161,41 @@ def test_sequential_ids_make_runs_reproducible(tmp_path: Path) -> None:
         sidecars.append((tmp_path / name / "otel/spans.jsonl").read_text())
         assert ids == [(1, n) for n in range(1, 4)]
     assert sidecars[0] == sidecars[1]
+
+
+def test_step_scope_makes_the_step_span_the_parent_of_app_spans(tmp_path: Path) -> None:
+    """Inside step_scope, a span the app creates (a model call) is a child of the step span;
+    the step file is written when record_step returns; the bundle still rebuilds from spans."""
+    app_exporter = InMemorySpanExporter()
+    app_provider = TracerProvider()
+    app_provider.add_span_processor(SimpleSpanProcessor(app_exporter))
+    app_tracer = app_provider.get_tracer("app")
+    out = tmp_path / "b"
+    with capture_spans() as exporter:
+        with DebugSession(run_id="run_test", client_name="a", capture_mode="trace",
+                          out_dir=out) as s:
+            for i in range(2):
+                with s.step_scope(i, "click"):
+                    with app_tracer.start_as_current_span("chat demo-model"):
+                        pass
+                    assert not (out / f"steps/{i:04d}.json").exists()
+                    s.record_step(step_record("run_test", i, status="failed" if i else
+                                              "succeeded"))
+                    assert (out / f"steps/{i:04d}.json").exists()
+                    s.record_event(event_record(i, 0))
+        spans = exporter.get_finished_spans()
+    run, steps = _split(spans)
+    models = app_exporter.get_finished_spans()
+    assert len(steps) == 2 and len(models) == 2
+    for step_span, model in zip(steps, models, strict=True):
+        assert model.parent is not None and model.parent.span_id == step_span.context.span_id
+        assert step_span.parent is not None and step_span.parent.span_id == run.context.span_id
+        assert step_span.attributes["augur.record"] == "step"  # type: ignore[index]
+        assert [e.name for e in step_span.events] == ["gen_ai.evaluation.result",
+                                                      "augur.decision_event"]
+    assert steps[1].status.status_code is StatusCode.ERROR
+    rebuilt_root = tmp_path / "rebuilt"
+    BundleSpanExporter(rebuilt_root).export(spans)
+    (rebuilt,) = rebuilt_root.iterdir()
+    for rel in ("steps/0000.json", "steps/0001.json", "events/0001.jsonl"):
+        assert (rebuilt / rel).read_bytes() == (out / rel).read_bytes()

@@ -68,6 +68,37 @@ def start_step_span(tracer: trace.Tracer, run_ctx: Context, step: dict[str, Any]
     return span, end
 
 
+SCOPE = "step_scope"
+
+
+def start_scope_span(tracer: trace.Tracer, run_ctx: Context, step_index: int,
+                     step_type: str | None, *, run_id: str) -> Span:
+    """A step span opened before its record exists (see ``DebugSession.step_scope``)."""
+    span: Span = tracer.start_span(  # type: ignore[assignment]
+        codec.step_span_name({"step_type": step_type or "step"}), context=run_ctx,
+        kind=SpanKind.INTERNAL,
+        attributes={"gen_ai.operation.name": "execute_tool", codec.RECORD_KIND_ATTR: SCOPE,
+                    "augur.run_id": run_id, "augur.step_index": step_index},
+    )
+    return span
+
+
+def fill_step_span(span: Span, step: dict[str, Any], *, run_id: str, seq: int,
+                   observations: Mapping[str, Mapping[str, Any]] | None = None) -> int:
+    """Give a scope span its step record; return the record's end time (ns)."""
+    _start, end = step_times(step)
+    span.update_name(codec.step_span_name(step))
+    span.set_attributes(codec.step_attributes(step, run_id=run_id, seq=seq,
+                                              observations=observations))
+    description = codec.step_error_description(step)
+    if description is not None:
+        span.set_status(StatusCode.ERROR, description)
+    verdict = codec.verdict_event_attributes(step)
+    if verdict is not None:
+        span.add_event(codec.VERDICT_EVENT_NAME, verdict, timestamp=end)
+    return end
+
+
 def add_event(span: Span, event: Mapping[str, Any], seq: int) -> dict[str, Any]:
     """Add a decision event to ``span``; return the attributes used."""
     attrs = codec.event_attributes(event, seq=seq)

@@ -122,6 +122,12 @@ class RunSink:
         for proc in self.extras:
             proc.on_end(span)
 
+    def on_step_filled(self, span: Span) -> None:
+        """A ``step_scope`` span just got its record: the live consumers write it now."""
+        for live in self.live:
+            with _internal.internal_errors(f"{type(live).__name__}.on_step_filled"):
+                live.on_start(span, None)
+
     def on_event(self, attributes: Mapping[str, Any]) -> None:
         for live in self.live:
             with _internal.internal_errors(f"{type(live).__name__}.on_event"):
