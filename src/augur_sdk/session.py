@@ -11,8 +11,8 @@ to the bundle and appear on spans only as path, sha256, size and dimensions.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import atexit
+import contextlib
 import os
 import signal
 import threading
