@@ -16,6 +16,7 @@ from augur_sdk._version import __version__
 _COMMAND_MODULES = (
     "augur_sdk.cli.bundle_commands",  # validate, recover
     "augur_sdk.cli.serve",  # serve
+    "augur_sdk.cli.view",  # view
     "augur_sdk.cli.export_otlp",  # export-otlp
 )
 

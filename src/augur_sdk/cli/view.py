@@ -17,6 +17,16 @@ DEFAULT_PORT = 7357
 JAEGER_ENV = "AUGUR_JAEGER_URL"
 
 
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
+    return port
+
+
 def _fail(message: str, code: int = 2) -> int:
     print(f"augur view: {message}", file=sys.stderr)
     return code
@@ -90,7 +100,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; anything else exposes the "
                         "run to the network)")
-    p.add_argument("--port", type=int, default=None,
+    p.add_argument("--port", type=_port, default=None,
                    help=f"port (default {DEFAULT_PORT}, or a free one if taken; 0 = any free)")
     p.add_argument("--no-open", action="store_true", help="do not open a browser")
     p.add_argument("--jaeger-url", default=None, metavar="URL",

@@ -10,29 +10,17 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import os
 from pathlib import Path
 from typing import Any
 
 from augur_sdk.bundle.files import atomic_write
-from augur_sdk.viewer.reader import BundleReader
-from augur_sdk.viewer.server import load_assets
-
-STYLE_TAG = '<link rel="stylesheet" href="static/app.css">'
-SCRIPT_TAG = '<script src="static/app.js"></script>'
-ICON_TAG = '<link rel="icon" href="static/favicon.svg">'
+from augur_sdk.viewer.reader import BundleReader, script_json
+from augur_sdk.viewer.server import ICON_TAG, SCRIPT_TAG, STYLE_TAG, load_assets
 
 
 def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
-
-
-def _script_json(obj: Any) -> str:
-    """JSON that cannot end its ``<script>`` element early (``</script>``, ``<!--``)."""
-    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
-            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))
 
 
 def build_payload(reader: BundleReader) -> dict[str, Any]:
@@ -66,8 +54,9 @@ def render_html(payload: dict[str, Any]) -> str:
         '<head>\n<meta http-equiv="Content-Security-Policy" content="' + csp + '">', 1)
     html = html.replace(STYLE_TAG, f"<style>{css}</style>")
     html = html.replace(ICON_TAG, "")
-    data = f'<script type="application/json" id="augur-data">{_script_json(payload)}</script>'
-    return html.replace(SCRIPT_TAG, f"{data}\n<script>{js}</script>")
+    data = f'<script type="application/json" id="augur-data">{script_json(payload)}</script>'
+    html = html.replace(SCRIPT_TAG, "")  # inline scripts cannot be deferred: it goes last
+    return html.replace("</body>", f"{data}\n<script>{js}</script>\n</body>", 1)
 
 
 def export_html(bundle: str | os.PathLike[str], dest: str | os.PathLike[str], *,

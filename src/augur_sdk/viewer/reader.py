@@ -12,6 +12,7 @@ generation number. A client asks for ``since=<generation>`` and gets only what c
 from __future__ import annotations
 
 import base64
+import gc
 import json
 import math
 import os
@@ -33,6 +34,12 @@ FAR_PX = 20.0
 SCAN_INTERVAL_S = 0.2
 """Scans closer together than this reuse the previous one (many clients, one disk walk)."""
 
+RACY_MTIME_NS = 2_000_000_000
+"""A folder changed less than this long ago is listed again even if its mtime looks known."""
+
+RECENT_EVENT_FILES = 32
+"""While a run is written, the event files of this many latest steps are checked each scan."""
+
 MAX_SUMMARY_TEXT = 2000
 MAX_EVENTS_PER_STEP = 5000
 
@@ -49,14 +56,28 @@ _HEX_RE = re.compile(r"^[0-9a-f]{1,64}$")
 SHOT_OK, SHOT_NONE, SHOT_MISSING = "ok", "none", "missing"
 
 
+_DECODER = json.JSONDecoder(parse_constant=lambda _name: None)
+
+
 def _loads(text: str | bytes) -> Any:
     """``json.loads`` that turns NaN/Infinity into null (a browser's JSON.parse rejects them)."""
-    return json.loads(text, parse_constant=lambda _name: None)
+    return _DECODER.decode(text.decode("utf-8") if isinstance(text, bytes) else text)
+
+
+def _record_problem(record: Any, rel: str, index: int) -> str | None:
+    if not isinstance(record, dict):
+        return f"{rel}: step {index} is not a JSON object"
+    if record.get("step_index") not in (index, None):
+        return f"{rel} says step_index {record.get('step_index')!r}; shown as step {index}"
+    return None
+
+
+def _json(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
 
 
 def _dumps(obj: Any) -> bytes:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"),
-                      allow_nan=False).encode("utf-8")
+    return _json(obj).encode("utf-8")
 
 
 def _text(value: Any, limit: int = MAX_SUMMARY_TEXT) -> str | None:
@@ -151,42 +172,40 @@ def summarize(index: int, step: Any) -> dict[str, Any]:
     dist = None
     if click is not None and target is not None:
         dist = round(math.hypot(click[0] - target[0], click[1] - target[1]), 2)
-    return {
+    summary = {
         "i": index,
-        "id": _text(record.get("step_id"), 300),
         "type": _text(record.get("step_type"), 100),
         "status": _text(record.get("status"), 50),
         "fc": _text(record.get("failure_class"), 200),
         "intent": _text(record.get("intent")),
         "action": _text(action.get("type"), 100),
-        "space": _text(action.get("coordinate_space"), 50),
         "label": _text(grounding.get("target_label"), 300),
-        "provider": _text(grounding.get("provider"), 200),
-        "evidence": _text(grounding.get("evidence"), 500),
-        "provenance": _text(grounding.get("provenance"), 50),
         "conf": _number(grounding.get("confidence")),
         "verdict": _text(verdict.get("status"), 50),
         "vreason": _text(verdict.get("reason"), 500),
-        "dur": _number(record.get("duration_ms")),
-        "t": _text(record.get("started_at"), 60),
         "click": list(click) if click else None,
         "target": list(target) if target else None,
         "dist": dist,
         "far": dist is not None and dist > FAR_PX,
     }
+    if summary["action"] == summary["type"]:
+        summary["action"] = None
+    # Absent = null/false: a 5,000-step index stays small (about 250 bytes a step).
+    return {k: v for k, v in summary.items() if k == "i" or v not in (None, False, "")}
 
 
 @dataclass
 class _Entry:
     index: int
     rel: str  # "steps/NNNN.json", or "trace.json" for bundles without steps/
-    file_token: tuple[int, int]
+    file_token: Any  # inode of the step file, or (trace.json token, position)
     token: tuple[Any, ...] = ()
     record: Any = None
     error: str | None = None
     observations: dict[str, str | None] = field(default_factory=dict)
     summary: dict[str, Any] = field(default_factory=dict)
     gen: int = 0
+    timing: tuple[Any, Any, float | None] = (None, None, None)  # started, ended, duration_ms
 
 
 class BundleReader:
@@ -209,6 +228,11 @@ class BundleReader:
         self._spans_inode: tuple[int, int] | None = None
         self._step_spans: dict[int, dict[str, str]] = {}
         self._run_span: dict[str, str] | None = None
+        self._full_json: tuple[tuple[int, int], str] = ((-1, -1), "[]")
+        self._listings: dict[str, tuple[tuple[int, int], list[os.DirEntry[str]]]] = {}
+        self._shot_listing: list[os.DirEntry[str]] = []
+        self._finished_token: tuple[int, int, int] | None = None
+        self._json_files: dict[str, tuple[tuple[int, int, int], Any]] = {}
 
     # ── the incremental index ───────────────────────────────────────────────
 
@@ -218,44 +242,71 @@ class BundleReader:
             if not force and now - self._last_scan < SCAN_INTERVAL_S:
                 return
             self._last_scan = now
-            self._scan_locked()
+            # Parsing thousands of records allocates millions of objects: without this the
+            # cyclic GC runs over and over for nothing (it made a 5,000-step index 3x slower).
+            enabled = gc.isenabled()
+            gc.disable()
+            try:
+                self._scan_locked()
+            finally:
+                if enabled:
+                    gc.enable()
 
     def _listdir(self, rel: str) -> list[os.DirEntry[str]]:
+        """The entries of a bundle folder, listed again only when the folder changed.
+
+        Every file the SDK writes lands by rename or creation, which changes the folder's
+        mtime; a folder modified in the last two seconds is always listed again, so a
+        coarse mtime cannot hide a change (appends to events/ do not touch it: see
+        :meth:`_scan_event_sizes_locked`).
+        """
+        try:
+            st = os.stat(self.root / rel)
+        except OSError:
+            self._listings.pop(rel, None)
+            return []
+        token = (st.st_ino, st.st_mtime_ns)
+        cached = self._listings.get(rel)
+        if cached is not None and cached[0] == token and \
+                time.time_ns() - st.st_mtime_ns > RACY_MTIME_NS:
+            return cached[1]
         try:
             with os.scandir(self.root / rel) as it:
-                return list(it)
+                listing = list(it)
         except OSError:
             return []
+        self._listings[rel] = (token, listing)
+        return listing
 
     def _scan_locked(self) -> None:
-        files: dict[int, tuple[str, tuple[int, int]]] = {}
-        for entry in self._listdir("steps"):
-            m = _STEP_FILE_RE.match(entry.name)
-            if m is None:
-                continue
-            try:
-                st = entry.stat()
-            except OSError:
-                continue
-            files[int(m.group(1))] = (f"steps/{entry.name}", (st.st_mtime_ns, st.st_size))
-        self._shot_names = {e.name for e in self._listdir("screenshots")}
-        self._event_sizes = {}
-        for entry in self._listdir("events"):
-            m = _EVENTS_FILE_RE.match(entry.name)
-            if m is not None:
-                try:
-                    self._event_sizes[int(m.group(1))] = entry.stat().st_size
-                except OSError:
-                    continue
+        live = (self.root / layout.LIVE).exists()
+        if not live and self._entries and self._finished_token == self._trace_stat():
+            return  # finished and unchanged since the last scan: nothing can have moved
+        files: dict[int, tuple[str, Any]] = {}  # step index -> (file, change token)
         records: dict[int, Any] = {}
+        # A finished bundle is read from trace.json (one file instead of thousands), unless
+        # its steps were already indexed from steps/ while it was being written.
+        from_trace = not live and all(e.rel == layout.TRACE for e in self._entries.values())
+        if from_trace:
+            files, records = self._trace_files_locked()
         if not files:
-            self._load_trace_locked()
-            for position, step in enumerate(self._trace_steps):
-                index = _dict(step).get("step_index")
-                key = index if isinstance(index, int) and not isinstance(index, bool) \
-                    and index >= 0 else position
-                files[key] = (layout.TRACE, self._trace_token or (0, 0))
-                records[key] = step
+            for dirent in self._listdir("steps"):
+                m = _STEP_FILE_RE.match(dirent.name)
+                if m is not None:
+                    # Step files are only ever replaced by rename: a new inode = a new version.
+                    files[int(m.group(1))] = (f"steps/{dirent.name}", dirent.inode())
+        if not files and not from_trace:
+            files, records = self._trace_files_locked()
+
+        shot_listing = self._listdir("screenshots")
+        shots_changed = shot_listing is not self._shot_listing
+        if shots_changed:
+            self._shot_listing = shot_listing
+            shot_names = {e.name for e in shot_listing}
+            shots_changed = shot_names != self._shot_names
+            self._shot_names = shot_names
+        events_changed = self._scan_event_sizes_locked() if live else set()
+
         if any(i not in files for i in self._entries):
             # The directory was reused by a new run (or files vanished): start over.
             self._entries.clear()
@@ -266,36 +317,85 @@ class BundleReader:
                 entry = _Entry(index, rel, file_token)
                 if index in records:
                     entry.record = records[index]
+                    entry.error = _record_problem(entry.record, rel, index)
                 else:
-                    self._read_step(entry)
+                    entry.record, entry.error = self._read_record(rel, index)
                 entry.observations = {
                     kind: self._observation_ref(entry.record, kind) for kind in OBSERVATION_KINDS
                 }
+                entry.summary = summarize(index, entry.record)
+                rec = _dict(entry.record)
+                entry.timing = (_text(rec.get("started_at"), 60), _text(rec.get("ended_at"), 60),
+                                _number(rec.get("duration_ms")))
+                if entry.error:
+                    entry.summary["err"] = entry.error
+                if rel != layout.TRACE:
+                    entry.record = None  # re-read on demand: memory stays flat in step count
                 self._entries[index] = entry
+            elif not shots_changed and index not in events_changed:
+                continue
             token = (file_token, *(self._shot_status(entry.observations[k])
-                                   for k in OBSERVATION_KINDS), self._event_sizes.get(index))
+                                   for k in OBSERVATION_KINDS), self._event_sizes.get(index, 0))
             if token != entry.token:
                 self._gen += 1
                 entry.token, entry.gen = token, self._gen
-                summary = summarize(index, entry.record)
-                summary["pre"], summary["post"] = token[1], token[2]
-                summary["evs"] = token[3] or 0
-                summary["err"] = entry.error
+                summary = dict(entry.summary)
                 summary["g"] = entry.gen
+                if token[1] == SHOT_MISSING or token[2] == SHOT_MISSING:
+                    summary["missing"] = [k for k, st in zip(OBSERVATION_KINDS, token[1:3],
+                                                             strict=True) if st == SHOT_MISSING]
+                else:
+                    summary.pop("missing", None)
                 entry.summary = summary
         self._read_spans_locked()
+        self._finished_token = None if live else self._trace_stat()
 
-    def _read_step(self, entry: _Entry) -> None:
+    def _trace_stat(self) -> tuple[int, int, int] | None:
         try:
-            entry.record = _loads((self.root / entry.rel).read_bytes())
+            st = (self.root / layout.TRACE).stat()
+        except OSError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def _trace_files_locked(self) -> tuple[dict[int, tuple[str, Any]], dict[int, Any]]:
+        self._load_trace_locked()
+        files: dict[int, tuple[str, Any]] = {}
+        records: dict[int, Any] = {}
+        for position, step in enumerate(self._trace_steps):
+            index = _dict(step).get("step_index")
+            key = index if isinstance(index, int) and not isinstance(index, bool) \
+                and index >= 0 else position
+            files[key] = (layout.TRACE, (self._trace_token, position))
+            records[key] = step
+        return files, records
+
+    def _scan_event_sizes_locked(self) -> set[int]:
+        """Sizes of events/NNNN.jsonl (appended in place, so the listing alone says nothing):
+        stat only new files and those of the most recent steps; return the changed indexes."""
+        found: dict[int, os.DirEntry[str]] = {}
+        for entry in self._listdir("events"):
+            m = _EVENTS_FILE_RE.match(entry.name)
+            if m is not None:
+                found[int(m.group(1))] = entry
+        recent = set(sorted(found)[-RECENT_EVENT_FILES:])
+        changed: set[int] = set()
+        for index, entry in found.items():
+            if index in recent or index not in self._event_sizes:
+                try:
+                    size = entry.stat().st_size
+                except OSError:
+                    continue
+                if size != self._event_sizes.get(index):
+                    self._event_sizes[index] = size
+                    changed.add(index)
+        return changed
+
+    def _read_record(self, rel: str, index: int) -> tuple[Any, str | None]:
+        try:
+            record = _DECODER.decode((self.root / rel).read_bytes().decode("utf-8"))
         except (OSError, ValueError, RecursionError) as exc:
-            entry.record, entry.error = None, f"{entry.rel} could not be read: {exc}"
-            return
-        if not isinstance(entry.record, dict):
-            entry.record, entry.error = None, f"{entry.rel} is not a JSON object"
-        elif entry.record.get("step_index") not in (entry.index, None):
-            entry.error = (f"{entry.rel} says step_index "
-                           f"{entry.record.get('step_index')!r}; shown as step {entry.index}")
+            return None, f"{rel} could not be read: {exc}"
+        return record, _record_problem(record, rel, index)
 
     @staticmethod
     def _observation_ref(record: Any, kind: str) -> str | None:
@@ -380,18 +480,56 @@ class BundleReader:
 
     def index(self, since: int = 0) -> dict[str, Any]:
         """Summaries changed after generation ``since`` (all of them for 0), plus run meta."""
+        result: dict[str, Any] = _DECODER.decode(self.index_json(since))
+        return result
+
+    def index_json(self, since: int = 0) -> str:
+        """:meth:`index` as JSON text; the full index is serialized once per generation."""
         self.scan()
         with self._lock:
-            changed = [e.summary for e in sorted(self._entries.values(), key=lambda e: e.index)
-                       if e.gen > since]
-            return {"gen": self._gen, "epoch": self._epoch, "count": len(self._entries),
-                    "steps": changed, "meta": self._meta_locked()}
+            key = (self._gen, self._epoch)
+            if since <= 0 and self._full_json[0] == key:
+                steps = self._full_json[1]
+            else:
+                steps = _json([e.summary for e in sorted(self._entries.values(),
+                                                         key=lambda e: e.index)
+                               if e.gen > since])
+                if since <= 0:
+                    self._full_json = (key, steps)
+            head = _json({"gen": self._gen, "epoch": self._epoch, "count": len(self._entries),
+                          "meta": self._meta_locked()})
+        return head[:-1] + ',"steps":' + steps + "}"
+
+    def default_step(self) -> int | None:
+        """Where the page opens without a deep link: the latest step of a running bundle,
+        else the first failure, else the first step."""
+        with self._lock:
+            if not self._entries:
+                return None
+            order = sorted(self._entries)
+        if self.state()[0] == RUNNING:
+            return order[-1]
+        for i in order:
+            summary = self._entries[i].summary
+            if summary.get("status") == "failed" or summary.get("verdict") == "failed":
+                return i
+        return order[0]
 
     def _read_json_file(self, rel: str) -> Any:
+        """A small JSON file of the bundle, parsed again only when it changed (the manifest
+        of a big run holds thousands of signatures)."""
+        path = self.root / rel
         try:
-            return _loads((self.root / rel).read_bytes())
+            st = path.stat()
+            token = (st.st_ino, st.st_mtime_ns, st.st_size)
+            cached = self._json_files.get(rel)
+            if cached is not None and cached[0] == token:
+                return cached[1]
+            value = _loads(path.read_bytes())
         except (OSError, ValueError, RecursionError):
             return None
+        self._json_files[rel] = (token, value)
+        return value
 
     def _trace_session_head(self) -> Any:
         """The session record at the top of ``trace.json`` without parsing the steps."""
@@ -447,6 +585,10 @@ class BundleReader:
             "jaeger": self.jaeger,
             "jaeger_run": jaeger_url(self.jaeger, run_span.get("trace_id")),
             "recover_cmd": f"augur recover {self.root}",
+            "steps_ms": sum(e.timing[2] or 0 for e in self._entries.values()),
+            "last_step": dict(zip(("started_at", "ended_at", "duration_ms"),
+                                  self._entries[max(self._entries)].timing, strict=True))
+            if self._entries else None,
             "far_px": FAR_PX,
         }
 
@@ -483,16 +625,27 @@ class BundleReader:
             version = "0"
         return f"api/shot/{index}/{kind}?v={version}"
 
-    def step_detail(self, index: int, *, inline_images: bool = False) -> dict[str, Any] | None:
-        """Everything about one step: the record, its events, span ids, its screenshots."""
-        self.scan()
+    def _entry(self, index: int) -> _Entry | None:
+        """A step's index entry; scans (throttled) only when the step is not known yet."""
         with self._lock:
             entry = self._entries.get(index)
-            if entry is None:
-                return None
+        if entry is None:
+            self.scan()
+            with self._lock:
+                entry = self._entries.get(index)
+        return entry
+
+    def step_detail(self, index: int, *, inline_images: bool = False) -> dict[str, Any] | None:
+        """Everything about one step: the record, its events, span ids, its screenshots."""
+        entry = self._entry(index)
+        if entry is None:
+            return None
+        with self._lock:
             record, error = entry.record, entry.error
             observations = dict(entry.observations)
             span = dict(self._step_spans.get(index, {}))
+        if record is None and entry.rel != layout.TRACE:
+            record, error = self._read_record(entry.rel, index)
         events, bad = self._read_events(layout.events_path(index))
         shots: dict[str, Any] = {}
         for kind in OBSERVATION_KINDS:
@@ -528,10 +681,8 @@ class BundleReader:
         """The file and media type of a step's screenshot, only if it is inside the bundle."""
         if kind not in OBSERVATION_KINDS:
             return None
-        self.scan()
-        with self._lock:
-            entry = self._entries.get(index)
-            rel = entry.observations.get(kind) if entry else None
+        entry = self._entry(index)
+        rel = entry.observations.get(kind) if entry else None
         path = self.resolve(rel)
         if path is None:
             return None
@@ -560,3 +711,11 @@ def looks_like_bundle(path: Path) -> bool:
 def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON for the API (the reader already mapped NaN/Infinity to null)."""
     return _dumps(obj)
+
+
+def script_json(obj: Any) -> str:  # a str is taken as JSON text already
+    """JSON to embed in ``<script type="application/json">``: no ``<``, ``>`` or ``&`` can
+    end the element early or open a comment (they are written as ``\\u003c`` etc.)."""
+    text = obj if isinstance(obj, str) else _json(obj)
+    return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+            .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from augur_sdk.viewer.reader import BundleReader, dumps
+from augur_sdk.viewer.reader import BundleReader, dumps, script_json
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -37,6 +37,9 @@ STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; ch
 _STEP_RE = re.compile(r"^/api/step/(\d{1,9})$")
 _SHOT_RE = re.compile(r"^/api/shot/(\d{1,9})/(pre|post)$")
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
+STYLE_TAG = '<link rel="stylesheet" href="static/app.css">'
+SCRIPT_TAG = '<script src="static/app.js" defer></script>'
+ICON_TAG = '<link rel="icon" href="static/favicon.svg">'
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class ViewerServer(ThreadingHTTPServer):
             self.address_family = socket.AF_INET6
         super().__init__((host.strip("[]"), port), _Handler)
         self.reader.scan(force=True)  # warm the index before the first request
+        self.reader.index_json(0)
 
     @property
     def port(self) -> int:
@@ -129,7 +133,7 @@ class _Handler(BaseHTTPRequestHandler):
     server_version = "augur-view"
     sys_version = ""
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (stdlib signature)
+    def log_message(self, format: str, *args: Any) -> None:
         if not self.server.quiet:
             super().log_message(format, *args)
 
@@ -171,14 +175,15 @@ class _Handler(BaseHTTPRequestHandler):
         path = url.path
         try:
             if path in ("/", "/index.html"):
-                self._asset("index.html")
+                self._page()
             elif path.startswith("/static/"):
                 self._asset(path[len("/static/"):])
             elif path == "/favicon.ico":
                 self._asset("favicon.svg")
             elif path == "/api/index":
                 since = parse_qs(url.query).get("since", ["0"])[0]
-                self._json(self.server.reader.index(int(since) if since.isdigit() else 0))
+                body = self.server.reader.index_json(int(since) if since.isdigit() else 0)
+                self._send(200, body.encode("utf-8"), "application/json; charset=utf-8")
             elif path == "/api/run-events":
                 self._json(self.server.reader.run_events())
             elif m := _STEP_RE.match(path):
@@ -193,6 +198,21 @@ class _Handler(BaseHTTPRequestHandler):
                 self._error(HTTPStatus.NOT_FOUND, "not found")
         except (BrokenPipeError, ConnectionResetError):
             pass
+
+    def _page(self) -> None:
+        """index.html with the step index and the default step's details inlined: the first
+        paint needs no further round trip."""
+        reader = self.server.reader
+        html = self.server.assets["index.html"].body.decode("utf-8")
+        index = reader.index_json(0)
+        first = reader.default_step()
+        detail = reader.step_detail(first) if first is not None else None
+        initial = '{"index":' + index + ',"detail":' + dumps(detail).decode("utf-8") + "}"
+        # app.js is deferred from <head> (fetched while this block is parsed), so the data
+        # can sit at the end of <body>.
+        html = html.replace("</body>", '<script type="application/json" id="augur-initial">'
+                            f"{script_json(initial)}</script>\n</body>", 1)
+        self._send(200, html.encode("utf-8"), "text/html; charset=utf-8")
 
     def _asset(self, name: str) -> None:
         asset = self.server.assets.get(name)
