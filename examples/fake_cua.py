@@ -78,7 +78,7 @@ class FakeCUA:
         for i in range(self.steps):
             action, intent, label = self.PLAN[i % len(self.PLAN)]
             ok = i != self.fail_at
-            x, y = 100.0 + 40 * (i % 5), 120.0 + 30 * (i % 7)
+            x, y = 40.0 + 50 * (i % 5), 40.0 + 20 * (i % 7)  # inside the 320x200 screenshot
             duration = 200 + self.rng.randrange(500)
             start, end = t, t + timedelta(milliseconds=duration)
             t = end + timedelta(milliseconds=20)
@@ -96,7 +96,7 @@ class FakeCUA:
                 action_type=action, intent=intent, ok=ok,
                 failure_class=None if ok else "no_state_change",
                 started_at=_iso(start), ended_at=_iso(end), duration_ms=duration,
-                pre_png=make_png(160, 100, seed=2 * i), post_png=make_png(160, 100, seed=2 * i + 1),
+                pre_png=make_png(320, 200, seed=2 * i), post_png=make_png(320, 200, seed=2 * i + 1),
                 action_params=params,
                 grounding=Grounding("fake-vlm", label, x, y, 0.93 if ok else 0.41,
                                     f"button text '{label}'"),
