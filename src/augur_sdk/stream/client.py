@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import urllib3
+from urllib3.filepost import encode_multipart_formdata
 
 from augur_sdk import _internal
 from augur_sdk._version import __version__
@@ -59,6 +60,7 @@ class Request:
     # One key per logical request, kept across retries: a server can drop the duplicate when
     # a retried POST's first answer was lost.
     idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    accounted: int = 0
 
     @property
     def size(self) -> int:
@@ -146,7 +148,7 @@ class StreamClient:
             with self._lock:
                 queue.popleft()
                 self._queued_count -= 1
-                self._queued_bytes -= request.size
+                self._queued_bytes -= request.accounted
                 stats = self._runs.setdefault(request.run_id, RunStats())
                 stats.pending -= 1
                 if outcome == "sent":
@@ -175,14 +177,14 @@ class StreamClient:
             attempt += 1
             wait: float
             headers = {**self._headers, "Idempotency-Key": request.idempotency_key}
+            if request.fields is not None:
+                # Encode the multipart body once, not on every retry (it is MBs for a PNG).
+                request.body, request.content_type = encode_multipart_formdata(request.fields)
+                request.fields = None
             try:
-                if request.fields is not None:
-                    resp = self._http.request(request.method, url, fields=request.fields,
-                                              headers=headers)
-                else:
-                    resp = self._http.request(
-                        request.method, url, body=request.body,
-                        headers={**headers, "Content-Type": request.content_type})
+                resp = self._http.request(
+                    request.method, url, body=request.body,
+                    headers={**headers, "Content-Type": request.content_type})
                 status = resp.status
                 if status < 300:
                     return "sent"
@@ -219,13 +221,14 @@ class StreamClient:
             if self._stop.is_set():
                 stats.dropped["closed"] += 1
                 return False
+            request.accounted = request.size  # fixed at enqueue (the body may be re-encoded)
             if (self._queued_count >= self.options.max_queue
-                    or self._queued_bytes + request.size > self.options.max_queue_bytes):
+                    or self._queued_bytes + request.accounted > self.options.max_queue_bytes):
                 stats.dropped["queue_full"] += 1
                 return False
             self._queues[hash(request.run_id) % len(self._queues)].append(request)
             self._queued_count += 1
-            self._queued_bytes += request.size
+            self._queued_bytes += request.accounted
             stats.pending += 1
             self._lock.notify_all()
             return True
