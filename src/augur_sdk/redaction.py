@@ -135,10 +135,10 @@ class RedactionPolicy:
 
     def redact_string(self, text: str) -> str:
         patterns = self.patterns
+        # One scan for the common, clean case of the default patterns.
+        if patterns is DEFAULT_PATTERNS and _DEFAULT_ANY.search(text) is None:
+            patterns = ()
         if patterns:
-            if patterns is DEFAULT_PATTERNS:
-                if _DEFAULT_ANY.search(text) is None:  # one scan for the common, clean case
-                    patterns = ()
             for kind, pattern in patterns:
                 text = pattern.sub(f"***REDACTED:{kind}***", text)
         for fn in self.redactors:
