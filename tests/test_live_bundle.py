@@ -191,3 +191,12 @@ def test_run_without_steps_is_a_valid_bundle(tmp_path: Path) -> None:
         pass
     assert json.loads((out / "trace.json").read_text())["steps"] == []
     assert validate_bundle(out) == []
+
+
+def test_a_reference_outside_screenshots_that_is_absent_is_listed_missing(tmp_path: Path) -> None:
+    """A step naming a bundle-relative file that never arrives is listed in manifest.missing."""
+    out = tmp_path / "b"
+    with DebugSession(run_id="r", client_name="a", capture_mode="screenshots", out_dir=out) as s:
+        s.record_step(step_record("r", 0, pre="crops/0000_pre.png"))
+    assert json.loads((out / "manifest.json").read_text())["missing"] == ["crops/0000_pre.png"]
+    assert validate_bundle(out) == []

@@ -60,6 +60,14 @@ def require_pillow() -> Any:
 def mask_png(data: bytes, regions: list[dict[str, Any]]) -> bytes:
     """The PNG with each region filled opaque black; every other pixel unchanged."""
     image_mod = require_pillow()
+    try:
+        return _mask(image_mod, data, regions)
+    except (OSError, ValueError, SyntaxError, AttributeError, image_mod.DecompressionBombError) \
+            as exc:
+        raise ValueError(f"png_bytes: cannot be decoded to mask it ({exc})") from None
+
+
+def _mask(image_mod: Any, data: bytes, regions: list[dict[str, Any]]) -> bytes:
     with image_mod.open(io.BytesIO(data)) as img:
         img.load()
         mode = img.mode

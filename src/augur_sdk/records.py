@@ -149,12 +149,28 @@ def _schema_errors(name: str, record: dict[str, Any], prefix: str) -> None:
     raise ValueError(f"{where}: {err.message}{more}")
 
 
+MAX_STEP_INDEX = 10**9
+
+
 def _require_index(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{field}: expected a non-negative int, got {type(value).__name__}")
-    if value < 0:
-        raise ValueError(f"{field}: expected a non-negative int, got {value}")
+    if value < 0 or value > MAX_STEP_INDEX:
+        raise ValueError(f"{field}: expected an int from 0 to {MAX_STEP_INDEX}, got {value}")
     return int(value)
+
+
+def _check_observation_ref(value: Any, field: str) -> None:
+    """A step's screenshot reference must stay inside the bundle."""
+    if value is None:
+        return
+    if not isinstance(value, str):
+        return  # the schema reports the type
+    parts = value.split("/")
+    if value.startswith(("/", "\\")) or "\\" in value or ".." in parts or ":" in parts[0] \
+            or not value.strip():
+        raise ValueError(f"{field}: {value!r} must be a bundle-relative path such as "
+                         "'screenshots/0003_pre.png' (use what attach_observation returned)")
 
 
 def _drop_nones(obj: dict[str, Any], keep: frozenset[str] = frozenset()) -> None:
@@ -185,6 +201,8 @@ def check_step(step: Any) -> dict[str, Any]:
     for key in ("started_at", "ended_at"):
         if isinstance(record.get(key), str):
             iso_to_ns(record[key], f"step.{key}")
+    for key in ("observation_pre", "observation_post"):
+        _check_observation_ref(record.get(key), f"step.{key}")
     _schema_errors("step_trace", record, "step")
     return record
 

@@ -51,7 +51,10 @@ DEFAULT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     ("aws_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
     ("cookie_header", re.compile(r"(?i)\b(?:set-)?cookie\s*:\s*[^\r\n]+")),
     ("password_kv", re.compile(r"(?i)\b(?:password|passwd|pwd)\s*[:=]\s*[^\s,;&\"']+")),
-    ("email", re.compile(r"[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}")),
+    # The lookbehind starts a match only where a local part starts, and the bounds keep the
+    # scan linear: without them a long token with no "@" took seconds (quadratic).
+    ("email", re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@"
+                         r"[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}")),
 )
 
 def _any_of(patterns: tuple[tuple[str, re.Pattern[str]], ...]) -> re.Pattern[str]:

@@ -606,6 +606,8 @@ class DebugSession:
 
     def add_tag(self, key: str, value: str) -> None:
         """Add or change a tag on the session record (and the run span)."""
+        if not isinstance(key, str):
+            raise TypeError(f"tags: key {key!r} is not a string")
         tags = records.check_tags({key: value})
         with self._lock:
             self._require_open()

@@ -143,6 +143,13 @@ def _check_events(root: Path, rel: str, finished: bool,
     return issues
 
 
+def _inside(root: Path, ref: str) -> bool:
+    try:
+        return (root / ref).resolve().is_relative_to(root.resolve())
+    except (OSError, ValueError):
+        return False
+
+
 def validate_bundle(bundle_dir: str | os.PathLike[str]) -> list[ValidationIssue]:
     """Return every problem found in the bundle at ``bundle_dir`` (empty list: valid)."""
     root = Path(bundle_dir)
@@ -159,6 +166,8 @@ def validate_bundle(bundle_dir: str | os.PathLike[str]) -> list[ValidationIssue]
         issues.append(ValidationIssue(
             str(root), "unfinished: its producer stopped before close() (crash or kill); "
             f"repair it with: augur recover {root}", code=UNFINISHED))
+    if state is not None and not (root / layout.MANIFEST).exists():
+        return issues  # killed before its first manifest: unfinished, nothing more to say
     manifest = _read_json(root, layout.MANIFEST, issues)
     if not isinstance(manifest, dict):
         if state is None:
@@ -217,6 +226,10 @@ def validate_bundle(bundle_dir: str | os.PathLike[str]) -> list[ValidationIssue]
     for index, step in sorted(steps_on_disk.items()):
         for key in ("observation_pre", "observation_post"):
             ref = step.get(key)
+            if isinstance(ref, str) and not _inside(root, ref):
+                issues.append(ValidationIssue(
+                    layout.step_path(index), f"{ref!r} points outside the bundle", key))
+                continue
             if isinstance(ref, str) and not (root / ref).is_file() and \
                     ref not in declared_missing:
                 issues.append(ValidationIssue(

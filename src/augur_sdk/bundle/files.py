@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import threading
 from pathlib import Path
@@ -44,11 +45,23 @@ def append_line(path: Path, line: bytes, *, fsync: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
     try:
-        written = os.write(fd, line)
-        if written != len(line):
-            raise OSError(f"short write to {path}: {written} of {len(line)} bytes")
-        if fsync:
-            os.fsync(fd)
+        start = os.lseek(fd, 0, os.SEEK_END)
+        done = 0
+        try:
+            while done < len(line):
+                written = os.write(fd, line[done:])
+                if written <= 0:
+                    raise OSError(errno.ENOSPC, f"no space left writing {path}")
+                done += written
+            if fsync:
+                os.fsync(fd)
+        except BaseException:
+            # Roll back a partial line so the next append does not land mid-record.
+            try:
+                os.ftruncate(fd, start)
+            except OSError:
+                pass
+            raise
     finally:
         os.close(fd)
 

@@ -74,8 +74,23 @@ def stream_trace(
     holding one step in memory at a time.
     """
     digest = hashlib.sha256()
-    written = 0
+    written_box = [0]
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        _stream_trace_into(tmp, root, session, step_files, digest, written_box)
+        os.replace(tmp, dest)
+    except BaseException:
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
+        raise
+    return digest.hexdigest(), written_box[0]
+
+
+def _stream_trace_into(tmp: Path, root: Path, session: dict[str, Any], step_files: list[str],
+                       digest: Any, written_box: list[int]) -> None:
+    written = 0
     with open(tmp, "wb") as fh:
 
         def emit(text: str) -> None:
@@ -97,8 +112,7 @@ def stream_trace(
             emit("    " + text.replace("\n", "\n    "))
             written += 1
         emit("[]\n}\n" if first else "\n  ]\n}\n")
-    os.replace(tmp, dest)
-    return digest.hexdigest(), written
+    written_box[0] = written
 
 
 class BundleWriter:
@@ -250,6 +264,7 @@ class BundleWriter:
         """Write ``trace.json``, ``AGENT.md``, ``producer.json`` and the final manifest."""
         with self._lock:
             self._session = dict(session)
+            self._index_steps_on_disk()
             signatures = dict(self._signatures)
             step_files = [layout.step_path(i) for i in sorted(self._steps)]
             try:
@@ -280,9 +295,9 @@ class BundleWriter:
                 policy_id=self.policy_id, signatures=signatures, missing=missing,
             )
             if self._write(layout.MANIFEST, layout.dumps(manifest).encode(), "manifest",
-                           sign=False) and not self.lost_total():
-                # Only a bundle whose every write landed loses its "being written" marker;
-                # otherwise `augur validate` keeps reporting it and `augur recover` can retry.
+                           sign=False):
+                # Finished: lost writes, if any, are recorded in producer.json (validate
+                # reports the bundle "incomplete"), so the "being written" marker goes.
                 try:
                     (self.root / layout.LIVE).unlink(missing_ok=True)
                 except OSError as exc:
@@ -298,6 +313,25 @@ class BundleWriter:
     def lost_total(self) -> int:
         return sum(self.lost.values())
 
+    def _index_steps_on_disk(self) -> None:
+        """Add step files that landed but were not indexed (a signal between the rename and
+        the index update): trace.json must list every step file on disk."""
+        steps_dir = self.root / "steps"
+        if not steps_dir.is_dir():
+            return
+        for path in steps_dir.glob("*.json"):
+            stem = path.stem
+            if not stem.isdigit() or int(stem) in self._steps:
+                continue
+            try:
+                data = path.read_bytes()
+                step = json.loads(data)
+            except (OSError, ValueError):
+                continue
+            rel = path.relative_to(self.root).as_posix()
+            self._signatures[rel] = sha256_hex(data)
+            self._steps[int(stem)] = (step.get("observation_pre"), step.get("observation_post"))
+
     def producer_facts(self) -> dict[str, Any]:
         return {
             "producer": f"augur-otel {__version__}",
@@ -312,7 +346,7 @@ class BundleWriter:
         missing = []
         for refs in self._steps.values():
             for ref in refs:
-                if isinstance(ref, str) and ref.startswith("screenshots/") and (
+                if isinstance(ref, str) and (
                     ref not in signatures and not (self.root / ref).exists()
                 ):
                     missing.append(ref)
