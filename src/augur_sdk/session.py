@@ -223,6 +223,7 @@ class DebugSession:
         self._open_step: tuple[Span, int, int] | None = None
         self._pending_obs: dict[int, dict[str, dict[str, Any]]] = {}
         self._scopes: dict[int, Span] = {}
+        self._span_hashes: dict[int, list[tuple[str, Any]]] = {}
         self._warned_step_id = False
         self._restart_after_fork = False
 
@@ -319,6 +320,7 @@ class DebugSession:
         self._writer = self._bundle = self._sink = self._stream = None
         self._run_span = self._run_ctx = self._open_step = None
         self._pending_obs = {}
+        self._span_hashes = {}
         self._seq = 0
         self._out_dir = Path(f"{self._out_dir}.fork-{os.getpid()}")
         self.debug_session_id = _new_debug_session_id()
@@ -421,6 +423,7 @@ class DebugSession:
         if self._open_step is not None:
             span, _index, end_ns = self._open_step
             self._open_step = None
+            self._set_hashes(span)
             span.end(end_time=end_ns)
 
     def record_step(self, step: Mapping[str, Any]) -> None:
@@ -459,6 +462,10 @@ class DebugSession:
             kind: facts for kind, facts in observations.items()
             if step.get(f"observation_{kind}") == facts["path"]
         }
+        # Screenshot digests may still be computing: they go on the span when it ends.
+        hashes = [(kind, facts["sha256"]) for kind, facts in observations.items()]
+        observations = {kind: {k: v for k, v in facts.items() if k != "sha256"}
+                        for kind, facts in observations.items()}
         scope = self._scopes.get(index)
         if scope is not None and scope.is_recording():
             # The step span was opened by step_scope(): fill it in, and let the bundle and
@@ -467,6 +474,7 @@ class DebugSession:
                 self._end_open_step()
             end_ns = emit.fill_step_span(scope, step, run_id=self._public_run_id,
                                          seq=self._next_seq(), observations=observations)
+            self._span_hashes[id(scope)] = hashes
             assert self._sink is not None
             self._sink.on_step_filled(scope)
             self._open_step = (scope, index, end_ns)
@@ -475,7 +483,13 @@ class DebugSession:
         span, end_ns = emit.start_step_span(
             self._pipeline.tracer, self._run_ctx, step, run_id=self._public_run_id,
             seq=self._next_seq(), observations=observations)
+        self._span_hashes[id(span)] = hashes
         self._open_step = (span, index, end_ns)
+
+    def _set_hashes(self, span: Span) -> None:
+        for kind, digest in self._span_hashes.pop(id(span), ()):
+            with _internal.internal_errors("screenshot hash"):
+                span.set_attribute(f"augur.observation.{kind}.sha256", digest.result())
 
     @contextlib.contextmanager
     def step_scope(self, step_index: int, step_type: str | None = None) -> Iterator[None]:
@@ -520,6 +534,7 @@ class DebugSession:
                     if self._open_step is not None and self._open_step[0] is span:
                         self._open_step = None
                     with _internal.internal_errors("step_scope"):
+                        self._set_hashes(span)
                         span.end()
 
     def record_event(self, event: Mapping[str, Any]) -> None:
@@ -580,7 +595,7 @@ class DebugSession:
                         self._writer.write_observation_record(path, {
                             "artifact": path, "media_type": "image/png", "width": width,
                             "height": height, "coordinate_space": "screenshot_px",
-                            "hashes": {"sha256": facts["sha256"]},
+                            "hashes": {"sha256": facts["sha256"].result()},
                             "redaction": {"applied": True,
                                           "policy_id": str(self.redaction_policy.id),
                                           "regions": regions},

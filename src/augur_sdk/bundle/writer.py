@@ -23,6 +23,7 @@ import socket
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -133,6 +134,9 @@ class BundleWriter:
         self.finished = False
         self.extra_producer_facts: dict[str, Any] = {}
         self.masked: dict[str, list[dict[str, Any]]] = {}
+        self._pending_hashes: dict[str, Future[str]] = {}
+        self._hash_slots = threading.BoundedSemaphore(4)
+        self._hasher: ThreadPoolExecutor | None = None
 
     # ── low-level, failure-counting I/O ─────────────────────────────────────
 
@@ -208,12 +212,40 @@ class BundleWriter:
         rel = layout.screenshot_path(step_index, kind)
         width, height = png_dimensions(data)
         with self._lock:
-            if not self._write(rel, data, "screenshots"):
+            if not self._write(rel, data, "screenshots", sign=False):
                 return None
-        return {
-            "path": rel, "sha256": self._signatures[rel], "bytes": len(data),
-            "width": width, "height": height,
-        }
+            digest = self._hash_later(data)
+            self._pending_hashes[rel] = digest
+        return {"path": rel, "sha256": digest, "bytes": len(data), "width": width,
+                "height": height}
+
+    def _hash_later(self, data: bytes) -> Future[str]:
+        """sha256 of a screenshot on a helper thread (hashlib releases the GIL, so it runs
+        on another core while the agent goes on). At most 4 wait at once (memory stays
+        flat); past that the hash is taken inline."""
+        if self._hash_slots.acquire(blocking=False):
+            if self._hasher is None:
+                self._hasher = ThreadPoolExecutor(max_workers=1,
+                                                  thread_name_prefix="augur-hash")
+
+            def work() -> str:
+                try:
+                    return sha256_hex(data)
+                finally:
+                    self._hash_slots.release()
+
+            try:
+                return self._hasher.submit(work)
+            except RuntimeError:  # interpreter shutting down
+                self._hash_slots.release()
+        done: Future[str] = Future()
+        done.set_result(sha256_hex(data))
+        return done
+
+    def _resolve_hashes(self) -> None:
+        for rel, digest in list(self._pending_hashes.items()):
+            self._signatures[rel] = digest.result()
+        self._pending_hashes.clear()
 
     def write_observation_record(self, rel_png: str, record: dict[str, Any]) -> None:
         """``screenshots/NNNN_kind.json`` (observation schema) next to a masked PNG."""
@@ -264,6 +296,9 @@ class BundleWriter:
         """Write ``trace.json``, ``AGENT.md``, ``producer.json`` and the final manifest."""
         with self._lock:
             self._session = dict(session)
+            self._resolve_hashes()
+            if self._hasher is not None:
+                self._hasher.shutdown(wait=False)
             self._index_steps_on_disk()
             signatures = dict(self._signatures)
             step_files = [layout.step_path(i) for i in sorted(self._steps)]
