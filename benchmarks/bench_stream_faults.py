@@ -1,0 +1,122 @@
+"""Streaming against misbehaving servers: the agent's per-call cost, threads, sockets, memory
+and close() time, next to the same run without a DSN (issue 5's fault benchmark).
+
+    .venv/bin/python benchmarks/bench_stream_faults.py [--steps 300] [--png-kb 256]
+
+Each mode runs in its own worker process against tests/fault_server.py on 127.0.0.1 (closed
+port, accept-and-never-answer, always 500, 429 with Retry-After, 256 KiB/s), stopped by pid.
+The "ok" server logs every request body as JSON, so it is itself slow: with large
+screenshots its queue fills and the client drops and counts, which the table shows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKER = r"""
+import json, os, resource, sys, threading, time
+from augur_sdk import DebugSession
+from augur_sdk.testing import make_png
+steps, png_kb, out, dsn = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4] or ""
+side = int((png_kb * 1024 / 3) ** 0.5)
+pngs = [make_png(side, side, seed=s, noise=True) for s in range(4)]
+calls = {"record_step": [], "attach_observation": [], "record_event": []}
+pc = time.perf_counter_ns
+max_threads = max_fds = 0
+with DebugSession(run_id="bench", client_name="bench", capture_mode="screenshots",
+                  out_dir=out, dsn=dsn, close_timeout_s=5.0) as s:
+    for i in range(steps):
+        t = pc(); pre = s.attach_observation(step_index=i, kind="pre", png_bytes=pngs[i % 4]); calls["attach_observation"].append(pc() - t)
+        t = pc(); post = s.attach_observation(step_index=i, kind="post", png_bytes=pngs[(i + 1) % 4]); calls["attach_observation"].append(pc() - t)
+        t = pc(); s.record_step({"step_id": f"bench/step/{i:04d}", "step_index": i, "step_type": "click",
+                                 "status": "succeeded", "started_at": "2026-05-19T00:00:00Z",
+                                 "observation_pre": pre, "observation_post": post,
+                                 "intent": "click OK"}); calls["record_step"].append(pc() - t)
+        t = pc(); s.record_event({"ts": "2026-05-19T00:00:00.1Z", "step_index": i, "layer": "planner",
+                                  "kind": "decision", "summary": "ok"}); calls["record_event"].append(pc() - t)
+        max_threads = max(max_threads, threading.active_count())
+        max_fds = max(max_fds, len(os.listdir("/proc/self/fd")))
+    t_close = pc()
+close_s = (pc() - t_close) / 1e9
+stream = {}
+if os.path.exists(os.path.join(out, "stream.json")):
+    stream = json.load(open(os.path.join(out, "stream.json")))
+print(json.dumps({"calls": calls, "close_s": close_s, "threads": max_threads, "fds": max_fds,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "sent": stream.get("sent"), "dropped": sum((stream.get("dropped") or {}).values())}))
+"""
+
+
+def free_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def run(mode: str, steps: int, png_kb: int, work: Path) -> dict[str, object]:
+    server = None
+    dsn = ""
+    try:
+        if mode == "closed":
+            dsn = f"http://127.0.0.1:{free_port()}/api?token=t"
+        elif mode != "no DSN":
+            port_file = work / f"{mode}.port"
+            server = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fault_server.py"),
+                                       mode, str(port_file), str(work / f"{mode}.log")])
+            while not port_file.exists():
+                time.sleep(0.02)
+            dsn = f"http://127.0.0.1:{port_file.read_text()}/api?token=t"
+        out = work / mode.replace(" ", "_")
+        proc = subprocess.run([sys.executable, "-c", WORKER, str(steps), str(png_kb), str(out),
+                               dsn], capture_output=True, text=True, check=True, timeout=900)
+        return json.loads(proc.stdout)
+    finally:
+        if server is not None:
+            os.kill(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--png-kb", type=int, default=256)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="augur-stream-bench-"))
+    modes = ["no DSN", "ok", "closed", "hang", "error500", "throttle429", "slow"]
+    try:
+        run("no DSN", args.steps, args.png_kb, work)  # warm-up (page cache, imports), discarded
+        results = {mode: run(mode, args.steps, args.png_kb, work) for mode in modes}
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    base = results["no DSN"]["calls"]  # type: ignore[index]
+    print(f"{args.steps} screenshot steps, 2 x {args.png_kb} KB PNG + 1 event each; "
+          f"per-call p50 in µs (ratio to no DSN)")
+    print("| server | record_step | attach_observation | record_event | close s | max threads "
+          "| max fds | peak RSS MB | sent | dropped |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for mode, r in results.items():
+        cells = []
+        for call in ("record_step", "attach_observation", "record_event"):
+            p50 = statistics.median(r["calls"][call]) / 1000  # type: ignore[index]
+            ratio = p50 / (statistics.median(base[call]) / 1000)
+            cells.append(f"{p50:,.0f} ({ratio:.2f}x)")
+        print(f"| {mode} | " + " | ".join(cells) + f" | {r['close_s']:.2f} | {r['threads']} | "
+              f"{r['fds']} | {r['rss_mb']:.0f} | {r['sent']} | {r['dropped']} |")
+
+
+if __name__ == "__main__":
+    main()
