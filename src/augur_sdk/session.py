@@ -456,6 +456,11 @@ class DebugSession:
         assert self._pipeline is not None and self._run_ctx is not None
         mode = self._step_mode
         step = gating.gate_step(self.redaction_policy.apply(record), mode)
+        conventional = f"{self.run_id}/step/{record['step_index']:04d}"
+        if record["step_id"] == conventional:
+            # Redact the run id as a unit: a pattern must not swallow "/step/NNNN" too, or the
+            # step id would no longer follow the convention of the (redacted) run id.
+            step["step_id"] = f"{self._public_run_id}/step/{record['step_index']:04d}"
         index = int(step["step_index"])
         observations = self._pending_obs.pop(index, {})
         observations = {

@@ -433,7 +433,7 @@ def test_masking_a_malformed_png_raises_a_clear_error(tmp_path: Path, data: byte
                              mask_regions=[(0, 0, 5, 5)])
 
 
-@pytest.mark.xfail(strict=True, reason=( "bug: the redaction patterns for bearer tokens / api_key= run to the end of the value, " "so in step_id '<run_id>/step/NNNN' they swallow '/step/NNNN'; the redacted run_id and " "step_id then break the step_id convention and the bundle fails validation"))
+# fixed: was a strict xfail before the fix; kept as a regression test
 @pytest.mark.parametrize("run_id", ["Bearer abc123", "api_key=abc123", "password=hunter2"])
 def test_credential_shaped_run_id_keeps_step_ids_valid(tmp_path: Path, run_id: str) -> None:
     """A run_id that redaction rewrites still yields step_ids that follow '<run_id>/step/NNNN'."""
