@@ -220,12 +220,12 @@ class BundleWriter:
                 "height": height}
 
     def _hash_later(self, data: bytes) -> Future[str]:
-        """sha256 of a screenshot on a helper thread (hashlib releases the GIL, so it runs
+        """sha256 of a screenshot on helper threads (hashlib releases the GIL, so it runs
         on another core while the agent goes on). At most 4 wait at once (memory stays
         flat); past that the hash is taken inline."""
         if self._hash_slots.acquire(blocking=False):
             if self._hasher is None:
-                self._hasher = ThreadPoolExecutor(max_workers=1,
+                self._hasher = ThreadPoolExecutor(max_workers=2,
                                                   thread_name_prefix="augur-hash")
 
             def work() -> str:
