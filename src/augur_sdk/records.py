@@ -22,7 +22,6 @@ from augur_sdk.fastschema import compile_schema
 
 MAX_DEPTH = 64
 
-STEP_STATUSES = ("pending", "running", "succeeded", "failed", "skipped", "recovered")
 RUN_STATUSES = ("running", "succeeded", "failed", "cancelled", "halted")
 OBSERVATION_KINDS = ("pre", "post")
 

@@ -199,18 +199,6 @@ class Pipeline:
             done.set()
         return done
 
-    def flush(self, timeout_s: float) -> bool:
-        """Flush exporters within ``timeout_s`` (True if everything finished in time)."""
-        if not self.exporting:
-            return True
-        millis = int(timeout_s * 1000)
-
-        def flush_all() -> None:
-            for proc in self.exporting:
-                proc.force_flush(millis)
-
-        return run_bounded(flush_all, timeout_s, "flush")
-
     def shutdown(self, timeout_s: float) -> bool:
         return run_bounded(self.provider.shutdown, timeout_s, "shutdown")
 
@@ -231,10 +219,6 @@ def configure(**options: object) -> None:
             setattr(_settings, key, value)
 
 
-def settings() -> Settings:
-    return _settings
-
-
 def get_pipeline(service_name: str) -> Pipeline:
     global _pipeline, _atexit_registered
     with _lock:
@@ -244,10 +228,6 @@ def get_pipeline(service_name: str) -> Pipeline:
                 atexit.register(_at_exit)
                 _atexit_registered = True
         return _pipeline
-
-
-def current_pipeline() -> Pipeline | None:
-    return _pipeline
 
 
 def reset(timeout_s: float | None = None) -> None:

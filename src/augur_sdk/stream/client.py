@@ -289,9 +289,6 @@ class StreamClient:
         with self._lock:
             self._lock.notify_all()
 
-    def thread_count(self) -> int:
-        return sum(t.is_alive() for t in self._threads)
-
 
 _clients_lock = threading.Lock()
 _clients: dict[tuple[str, str], StreamClient] = {}
