@@ -599,13 +599,18 @@
     }
   }
 
+  // The hash we last wrote or handled. When location.hash differs from it, a link was
+  // followed whose hashchange event is still queued: that link wins, so the debounced write
+  // must not overwrite it (it would swallow the navigation).
   let hashTimer = null;
+  let ownHash = location.hash;
   function updateHash() {
     clearTimeout(hashTimer);
     hashTimer = setTimeout(() => {
-      if (S.sel === null) return;
+      if (S.sel === null || location.hash !== ownHash) return;
       const hash = `#step=${S.sel}&tab=${S.tab}`;
       if (location.hash !== hash) history.replaceState(null, '', hash);
+      ownHash = hash;
     }, 120);
   }
 
@@ -1120,6 +1125,7 @@
   for (const b of document.querySelectorAll('.dialog-close')) b.addEventListener('click', () => b.closest('dialog').close());
   $('shot').addEventListener('dblclick', () => { S.actual = !S.actual; layoutShot(); });
   window.addEventListener('hashchange', () => {
+    ownHash = location.hash;
     const link = parseHash();
     if (link.tab && link.tab !== S.tab) setTab(link.tab);
     if (link.step !== null && link.step !== S.sel && S.pos.has(link.step)) select(link.step, { keepTab: true });
