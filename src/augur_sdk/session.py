@@ -564,7 +564,7 @@ class DebugSession:
                     target = self._open_step[0]
                 attrs = emit.add_event(target, redacted, self._next_seq())
                 assert self._sink is not None
-                self._sink.on_event(attrs)
+                self._sink.on_event(attrs, target is self._run_span)
 
     def attach_observation(
         self,

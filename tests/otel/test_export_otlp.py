@@ -8,11 +8,13 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from augur_sdk import DebugSession
 from augur_sdk.testing import capture_spans
 
-from support import run_seed_session
+from support import event_record, run_seed_session, step_record
 
 
 def _received_spans(server: Any) -> list[Any]:
@@ -32,11 +34,35 @@ def _shape(names_parents_events: list[tuple[str, str, str, list[str]]]) -> list[
     return sorted(names_parents_events)
 
 
-def test_replay_matches_the_live_span_structure(tmp_path: Path, fault_server) -> None:  # type: ignore[no-untyped-def]
-    """Names, ids, parent links, attributes, status and events equal the live spans'."""
+def run_with_events_outside_their_step(out: Path) -> None:
+    """Events the live run puts on the run span although they name a step: one recorded
+    before its step exists, and a late one for an older step; plus the seed's order."""
+    run_id = "run_test"
+    with DebugSession(run_id=run_id, client_name="testagent", capture_mode="screenshots",
+                      out_dir=out) as session:
+        session.record_event(event_record(None, 0, layer="runner"))
+        for i in range(4):
+            session.record_event(event_record(i, 0))  # before its step: on the run span
+            session.record_step(step_record(run_id, i, status="failed" if i == 1 else
+                                            "succeeded"))
+            session.record_event(event_record(i, 1, layer="verifier"))  # on the step span
+            if i >= 2:
+                session.record_event(event_record(i - 2, 2, layer="step_recovery"))  # older step
+
+
+RECORDERS = {
+    "seed order": lambda out: run_seed_session(out, steps=4, fail_at=1),
+    "events outside their step": run_with_events_outside_their_step,
+}
+
+
+@pytest.mark.parametrize("recorder", sorted(RECORDERS))
+def test_replay_matches_the_live_span_structure(tmp_path: Path, fault_server, recorder: str) -> None:  # type: ignore[no-untyped-def]
+    """Names, ids, parent links, attributes, status and events (each on the span it was on
+    live, with its attributes) equal the live spans'."""
     out = tmp_path / "b"
     with capture_spans() as exporter:  # the live run, recorded with no collector configured
-        run_seed_session(out, steps=4, fail_at=1)
+        RECORDERS[recorder](out)
         live = exporter.get_finished_spans()
     receiver = fault_server("ok")
     proc = subprocess.run(
@@ -67,6 +93,12 @@ def test_replay_matches_the_live_span_structure(tmp_path: Path, fault_server) ->
             assert getattr(got, got.WhichOneof("value")) == value, key
         assert [e.name for e in span.events] == [e.name for e in original.events]
         assert [e.time_unix_nano for e in span.events] == [e.timestamp for e in original.events]
+        for got_event, want_event in zip(span.events, original.events, strict=True):
+            got_attrs = {kv.key: getattr(kv.value, kv.value.WhichOneof("value"))
+                         for kv in got_event.attributes if kv.key != "augur.seq"}
+            want_attrs = {k: v for k, v in (want_event.attributes or {}).items()
+                          if k != "augur.seq"}
+            assert got_attrs == want_attrs
 
 
 def test_export_without_endpoint_says_so(tmp_path: Path) -> None:

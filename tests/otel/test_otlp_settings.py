@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+import augur_sdk
+from augur_sdk.otel import provider
 from augur_sdk.otel.provider import Settings, make_otlp_exporter, resolve_otlp
 
 
@@ -48,3 +52,32 @@ def test_unsupported_protocol_falls_back_to_http(caplog) -> None:  # type: ignor
                                         "OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"})
     assert got is not None and got.protocol == "http/protobuf"
     assert any("http/json" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(("explicit", "env", "want"), [
+    (None, {}, "myagent"),
+    (None, {"OTEL_RESOURCE_ATTRIBUTES": "deployment.environment=prod"}, "myagent"),
+    (None, {"OTEL_RESOURCE_ATTRIBUTES": "team=cua, service.name=from-attrs"}, "from-attrs"),
+    (None, {"OTEL_SERVICE_NAME": "from-env",
+            "OTEL_RESOURCE_ATTRIBUTES": "service.name=from-attrs"}, "from-env"),
+    ("explicit", {"OTEL_SERVICE_NAME": "from-env"}, "explicit"),
+])
+def test_service_name_precedence_on_the_real_resource(monkeypatch: pytest.MonkeyPatch,
+                                                      explicit: str | None,
+                                                      env: dict[str, str], want: str) -> None:
+    """service.name: configure(service_name=) > OTEL_SERVICE_NAME > OTEL_RESOURCE_ATTRIBUTES >
+    client_name; other resource attributes from the environment are kept."""
+    for name in ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    provider.reset(timeout_s=1.0)
+    try:
+        if explicit is not None:
+            augur_sdk.configure(service_name=explicit)
+        resource = provider.get_pipeline("myagent").provider.resource
+        assert resource.attributes["service.name"] == want
+        if "deployment.environment" in env.get("OTEL_RESOURCE_ATTRIBUTES", ""):
+            assert resource.attributes["deployment.environment"] == "prod"
+    finally:
+        provider.reset(timeout_s=1.0)

@@ -35,6 +35,8 @@ from augur_sdk.bundle import layout
 from augur_sdk.bundle.files import append_line, atomic_write
 from augur_sdk.records import png_dimensions, utcnow_iso
 
+RUN_EVENT = "run_event"  # sidecar line: an event that went on the run span
+
 
 def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
@@ -126,7 +128,7 @@ class BundleWriter:
         self._lock = threading.RLock()
         self._signatures: dict[str, str] = {}
         self._steps: dict[int, tuple[str | None, str | None]] = {}
-        self._event_files: set[str] = set()
+        self._event_lines: Counter[str] = Counter()  # events file -> lines appended
         self._first_failed: int | None = None
         self.lost: Counter[str] = Counter()
         self._session: dict[str, Any] | None = None
@@ -284,11 +286,31 @@ class BundleWriter:
             return False
         return True
 
-    def append_event(self, event: dict[str, Any]) -> None:
-        rel = layout.events_path(event.get("step_index"))
+    def append_event(self, event: dict[str, Any], *, run_span_seq: int | None = None) -> None:
+        """Append a decision event to its events file.
+
+        ``run_span_seq``: the event went on the run span, as the ``augur.seq``-th record (a
+        run-level event, or a step's event recorded while that step's span was not open).
+        The sidecar says so, so that ``augur export-otlp`` puts it where the live run did.
+        """
+        index = event.get("step_index")
+        rel = layout.events_path(index)
         with self._lock:
-            if self._append(rel, event, "events"):
-                self._event_files.add(rel)
+            if not self._append(rel, event, "events"):
+                return
+            line = self._event_lines[rel]
+            self._event_lines[rel] = line + 1
+            if run_span_seq is not None:
+                self.note_run_event(index, line, run_span_seq)
+
+    def note_run_event(self, step_index: int | None, line: int, seq: int) -> None:
+        """Sidecar: line ``line`` of the events file of ``step_index`` (None: run-level) is
+        an event of the run span, recorded as the ``seq``-th record."""
+        entry: dict[str, Any] = {"kind": RUN_EVENT, "line": line, "seq": seq}
+        if isinstance(step_index, int):
+            entry["step_index"] = step_index
+        with self._lock:
+            self._append(layout.SPANS_SIDECAR, entry, "span_ids")
 
     # ── finishing ───────────────────────────────────────────────────────────
 
@@ -311,7 +333,7 @@ class BundleWriter:
             except OSError as exc:
                 self._fail("trace", exc)
                 count = len(step_files)
-            for rel in [*sorted(self._event_files), layout.SPANS_SIDECAR]:
+            for rel in [*sorted(self._event_lines), layout.SPANS_SIDECAR]:
                 try:
                     signatures[rel] = sha256_hex((self.root / rel).read_bytes())
                 except FileNotFoundError:
@@ -431,12 +453,15 @@ class BundleWriter:
                         self._first_failed = index
                 elif (rel.startswith("events/") and rel.endswith(".jsonl")) or \
                         rel == layout.SPANS_SIDECAR:
-                    self._trim_torn_line(rel)
+                    lines = self._trim_torn_line(rel)
                     if rel.startswith("events/"):
-                        self._event_files.add(rel)
+                        self._event_lines[rel] = lines
 
-    def _trim_torn_line(self, rel: str) -> None:
+    def _trim_torn_line(self, rel: str) -> int:
+        """Drop a torn final line; return how many whole lines the file holds."""
         path = self.root / rel
         data = path.read_bytes()
         if data and not data.endswith(b"\n"):
-            atomic_write(path, data[: data.rfind(b"\n") + 1])
+            data = data[: data.rfind(b"\n") + 1]
+            atomic_write(path, data)
+        return data.count(b"\n")

@@ -27,11 +27,12 @@ def _seq(attributes: Any) -> int:
 
 
 def run_items(run: ReadableSpan, children: Iterable[ReadableSpan]) -> list[tuple[int, str, Any]]:
-    """The run's steps and events in recording order: (seq, "step"|"event", payload)."""
+    """The run's steps and events in recording order: (seq, kind, payload), kind "step",
+    "event" (on its step's span) or "run_event" (on the run span)."""
     items: list[tuple[int, str, Any]] = []
     for event in run.events:
         if event.name == codec.EVENT_NAME:
-            items.append((_seq(event.attributes), "event",
+            items.append((_seq(event.attributes), "run_event",
                           codec.decode_event(event.attributes or {})))
     for span in children:
         if codec.record_kind(span.attributes) != codec.STEP:
@@ -55,11 +56,11 @@ def write_bundle_from_spans(
                                                             "unknown")))
     writer.begin(session)
     writer.write_run_span_ids(span_ids(run))
-    for _seq_no, kind, payload in run_items(run, children):
+    for seq, kind, payload in run_items(run, children):
         if kind == "step":
             writer.write_step(codec.decode_step(payload.attributes or {}), span_ids(payload))
         else:
-            writer.append_event(payload)
+            writer.append_event(payload, run_span_seq=seq if kind == "run_event" else None)
     return writer.finish(session)
 
 

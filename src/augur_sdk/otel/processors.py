@@ -74,8 +74,10 @@ class BundleSpanProcessor(SpanProcessor):
         elif kind == codec.STEP:
             self.writer.write_step(codec.decode_step(attrs), span_ids(span))
 
-    def on_event(self, attributes: Mapping[str, Any]) -> None:
-        self.writer.append_event(codec.decode_event(attributes))
+    def on_event(self, attributes: Mapping[str, Any], on_run_span: bool = False) -> None:
+        seq = attributes.get(codec.SEQ_ATTR) if on_run_span else None
+        self.writer.append_event(codec.decode_event(attributes),
+                                 run_span_seq=seq if isinstance(seq, int) else None)
 
     def on_session_update(self, span: ReadableSpan) -> None:
         self.writer.update_session(codec.decode_session(span.attributes or {}))
@@ -90,7 +92,7 @@ class LiveProcessor(Protocol):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None: ...
     def on_end(self, span: ReadableSpan) -> None: ...
-    def on_event(self, attributes: Mapping[str, Any]) -> None: ...
+    def on_event(self, attributes: Mapping[str, Any], on_run_span: bool = False) -> None: ...
     def on_session_update(self, span: ReadableSpan) -> None: ...
 
 
@@ -128,10 +130,10 @@ class RunSink:
             with _internal.internal_errors(f"{type(live).__name__}.on_step_filled"):
                 live.on_start(span, None)
 
-    def on_event(self, attributes: Mapping[str, Any]) -> None:
+    def on_event(self, attributes: Mapping[str, Any], on_run_span: bool = False) -> None:
         for live in self.live:
             with _internal.internal_errors(f"{type(live).__name__}.on_event"):
-                live.on_event(attributes)
+                live.on_event(attributes, on_run_span)
 
     def on_session_update(self, span: ReadableSpan) -> None:
         for live in self.live:

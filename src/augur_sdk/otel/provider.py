@@ -144,15 +144,30 @@ def run_bounded(fn: object, timeout_s: float, what: str) -> bool:
     return done.is_set()
 
 
+def resolve_service_name(explicit: str | None, client_name: str,
+                         env: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The ``service.name`` we set on our resource ({} leaves it to the environment):
+    ``configure(service_name=)`` > ``OTEL_SERVICE_NAME`` > ``service.name`` in
+    ``OTEL_RESOURCE_ATTRIBUTES`` > the session's ``client_name``."""
+    env = os.environ if env is None else env
+    if explicit:
+        return {"service.name": explicit}
+    if env.get("OTEL_SERVICE_NAME"):
+        return {}
+    for item in env.get("OTEL_RESOURCE_ATTRIBUTES", "").split(","):
+        key, _, value = item.partition("=")
+        if key.strip() == "service.name" and value.strip():
+            return {}
+    return {"service.name": client_name}
+
+
 class Pipeline:
     """The process's provider, router and exporters."""
 
     def __init__(self, settings: Settings, service_name: str) -> None:
         self.settings = settings
-        attrs = {"service.name": settings.service_name or service_name}
-        if os.environ.get("OTEL_SERVICE_NAME"):
-            attrs = {}
-        resource = Resource.create(attrs)  # merges OTEL_RESOURCE_ATTRIBUTES/OTEL_SERVICE_NAME
+        # Resource.create merges OTEL_RESOURCE_ATTRIBUTES/OTEL_SERVICE_NAME under these.
+        resource = Resource.create(resolve_service_name(settings.service_name, service_name))
         self.provider = TracerProvider(
             sampler=ALWAYS_ON, span_limits=SPAN_LIMITS, resource=resource, shutdown_on_exit=False,
             id_generator=settings.id_generator,

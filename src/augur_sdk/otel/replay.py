@@ -14,7 +14,7 @@ import sys
 import threading
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -32,7 +32,7 @@ from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from augur_sdk import records
 from augur_sdk.bundle import layout
-from augur_sdk.bundle.writer import sha256_hex
+from augur_sdk.bundle.writer import RUN_EVENT, sha256_hex
 from augur_sdk.otel import emit
 from augur_sdk.otel.provider import SPAN_LIMITS
 
@@ -105,22 +105,36 @@ def _load_bundle(root: Path) -> tuple[dict[str, Any], str]:
     return session, policy
 
 
-def _recorded_ids(root: Path) -> tuple[dict[str, Any] | None, dict[int, dict[str, Any]]]:
+@dataclass
+class _Sidecar:
+    """What ``otel/spans.jsonl`` recorded: the span ids, and which events of a step went on
+    the run span (recorded while their step's span was not open)."""
+
     run: dict[str, Any] | None = None
-    steps: dict[int, dict[str, Any]] = {}
+    steps: dict[int, dict[str, Any]] = field(default_factory=dict)
+    # (step_index or None, line in its events file) -> augur.seq, for events on the run span
+    run_events: dict[tuple[int | None, int], int] = field(default_factory=dict)
+
+
+def _read_sidecar(root: Path) -> _Sidecar:
+    found = _Sidecar()
     path = root / layout.SPANS_SIDECAR
     if not path.is_file():
-        return None, steps
+        return found
     for line in path.read_text(encoding="utf-8").splitlines():
         try:
             entry = json.loads(line)
         except ValueError:
             continue
-        if entry.get("kind") == "run":
-            run = entry
-        elif entry.get("kind") == "step" and isinstance(entry.get("step_index"), int):
-            steps[entry["step_index"]] = entry  # a re-recorded step: the last one wins
-    return run, steps
+        kind, index = entry.get("kind"), entry.get("step_index")
+        if kind == "run":
+            found.run = entry
+        elif kind == "step" and isinstance(index, int):
+            found.steps[index] = entry  # a re-recorded step: the last one wins
+        elif kind == RUN_EVENT and isinstance(entry.get("line"), int) and \
+                isinstance(entry.get("seq"), int) and isinstance(index, int | None):
+            found.run_events[(index, entry["line"])] = entry["seq"]
+    return found
 
 
 def _observation_facts(root: Path, step: dict[str, Any]) -> dict[str, dict[str, Any]]:
@@ -157,7 +171,8 @@ def replay_bundle(
     """Build the run's spans from the bundle and export them; return what was sent."""
     root = Path(bundle)
     session, policy_id = _load_bundle(root)
-    run_ids, step_ids = _recorded_ids(root)
+    sidecar = _read_sidecar(root)
+    run_ids, step_ids = sidecar.run, sidecar.steps
     step_files = sorted((root / "steps").glob("*.json")) if (root / "steps").is_dir() else []
     steps = [json.loads(p.read_text(encoding="utf-8")) for p in step_files]
     steps.sort(key=lambda s: s["step_index"])
@@ -190,18 +205,29 @@ def replay_bundle(
     run_ctx = trace.set_span_in_context(run_span)
     seq = 0
     n_events = 0
+    # Events the live run put on the run span: run-level ones, and a step's events that
+    # arrived while its span was not open. They go on in recording order (the sidecar's
+    # seq; a bundle without those lines: every run-level event, in file order).
+    on_run: list[tuple[int, int, dict[str, Any]]] = []
+    for line, event in enumerate(_read_events(root, layout.events_path(None))):
+        on_run.append((sidecar.run_events.get((None, line), 1 << 62), len(on_run), event))
     for done, step in enumerate(steps, start=1):
         seq += 1
+        index = step["step_index"]
         span, end = emit.start_step_span(tracer, run_ctx, step, run_id=session["run_id"],
                                          seq=seq, observations=_observation_facts(root, step))
-        for event in _read_events(root, layout.events_path(step["step_index"])):
+        for line, event in enumerate(_read_events(root, layout.events_path(index))):
+            if (index, line) in sidecar.run_events:
+                on_run.append((sidecar.run_events[(index, line)], len(on_run), event))
+                continue
             seq += 1
             n_events += 1
             emit.add_event(span, event, seq)
         span.end(end_time=end)
         if progress is not None:
             progress(done, len(steps))
-    for event in _read_events(root, layout.events_path(None)):
+    on_run.sort(key=lambda item: item[:2])
+    for _seq, _n, event in on_run:
         seq += 1
         n_events += 1
         emit.add_event(run_span, event, seq)

@@ -41,7 +41,7 @@ class StreamSpanProcessor(SpanProcessor):
     def _put_session(self, session: dict[str, Any]) -> None:
         self.client.send_json(self.run_id, "PUT", f"{self._run_path}/session", session)
 
-    def on_event(self, attributes: Mapping[str, Any]) -> None:
+    def on_event(self, attributes: Mapping[str, Any], on_run_span: bool = False) -> None:
         event = codec.decode_event(attributes)
         body: dict[str, Any] = {"events": [event]}
         if event.get("step_index") is not None:
