@@ -17,7 +17,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
 
 from augur_sdk import DebugSession, configure
-from augur_sdk.testing import capture_spans
+from augur_sdk.testing import capture_spans, make_png
 from augur_sdk.validation import validate_bundle
 
 from support import event_record, step_record
@@ -138,24 +138,37 @@ def test_hostile_environment_changes_nothing(tmp_path: Path,
     assert run.parent is not None and run.parent.span_id == 0x5678  # still nested
 
 
-@pytest.mark.parametrize("collector", ["closed", "hang"])
-def test_dead_collector_never_slows_record_step(tmp_path: Path, collector: str,
-                                                closed_port: int, fault_server) -> None:  # type: ignore[no-untyped-def]
-    """(c) With a closed port or a collector that never answers, record_step never waits on
-    the network and close() returns within its (configurable) budget."""
+@pytest.mark.parametrize(("protocol", "collector", "budget_s"), [
+    ("http/protobuf", "closed", 1.0), ("http/protobuf", "hang", 1.0),
+    ("grpc", "closed", 1.0), ("grpc", "hang", 1.0),
+    ("http/protobuf", "hang", None),  # the default budget, 5 s
+])
+def test_dead_collector_never_slows_record_step(tmp_path: Path, protocol: str, collector: str,
+                                                budget_s: float | None, closed_port: int,
+                                                fault_server) -> None:  # type: ignore[no-untyped-def]
+    """(c) With a closed port or a collector that never answers (OTLP/HTTP or gRPC), no call
+    waits on the network and close() returns within its (configurable, default 5 s) budget."""
     port = closed_port if collector == "closed" else fault_server("hang").port
-    configure(otlp_endpoint=f"http://127.0.0.1:{port}", otlp_timeout_s=5.0, close_timeout_s=1.0)
+    options: dict[str, object] = {"otlp_endpoint": f"http://127.0.0.1:{port}",
+                                  "otlp_protocol": protocol, "otlp_timeout_s": 10.0}
+    if budget_s is not None:
+        options["close_timeout_s"] = budget_s
+    configure(**options)
+    png = make_png(32, 24, seed=1)
     slowest = 0.0
-    with DebugSession(run_id="r", client_name="a", capture_mode="trace",
+    with DebugSession(run_id="r", client_name="a", capture_mode="screenshots",
                       out_dir=tmp_path / "b") as s:
         for i in range(300):  # > one export batch, so exports start during the run
             t0 = time.monotonic()
-            s.record_step(step_record("r", i))
+            pre = s.attach_observation(step_index=i, kind="pre", png_bytes=png)
+            s.record_step(step_record("r", i, pre=pre))
+            s.record_event(event_record(i))
             slowest = max(slowest, time.monotonic() - t0)
         t_close = time.monotonic()
     close_s = time.monotonic() - t_close
-    assert slowest < 1.0  # an export on this thread would take the 5 s OTLP timeout
-    assert close_s < 1.0 + 1.5  # budget + slack for finishing the bundle on a loaded machine
+    assert slowest < 1.0  # an export on this thread would take the 10 s OTLP timeout
+    budget = 5.0 if budget_s is None else budget_s
+    assert close_s < budget + 1.5  # budget + slack for finishing the bundle on a loaded machine
     assert validate_bundle(tmp_path / "b") == []
 
 
