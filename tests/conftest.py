@@ -63,8 +63,10 @@ def fault_server(tmp_path: Path) -> Iterator[Callable[[str], FaultServer]]:
     started: list[subprocess.Popen[bytes]] = []
 
     def start(mode: str) -> FaultServer:
-        port_file = tmp_path / f"{mode}.port"
-        log = tmp_path / f"{mode}.log"
+        # Files per call: a second server of the same mode must not read the first's port.
+        name = f"{mode.replace(':', '_')}-{len(started)}"
+        port_file = tmp_path / f"{name}.port"
+        log = tmp_path / f"{name}.log"
         proc = subprocess.Popen([sys.executable, str(ROOT / "tests" / "fault_server.py"), mode,
                                  str(port_file), str(log)])
         started.append(proc)

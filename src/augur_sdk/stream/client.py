@@ -61,6 +61,9 @@ class Request:
     # a retried POST's first answer was lost.
     idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
     accounted: int = 0
+    # The run's counters at enqueue: a request finishing after ``forget_run`` must not count
+    # into a later run that reuses the run id (nor re-create the forgotten entry).
+    stats: RunStats | None = field(default=None, repr=False)
 
     @property
     def size(self) -> int:
@@ -149,7 +152,9 @@ class StreamClient:
                 queue.popleft()
                 self._queued_count -= 1
                 self._queued_bytes -= request.accounted
-                stats = self._runs.setdefault(request.run_id, RunStats())
+                stats = request.stats
+                if stats is None:
+                    stats = self._runs.setdefault(request.run_id, RunStats())
                 stats.pending -= 1
                 if outcome == "sent":
                     stats.sent += 1
@@ -226,6 +231,7 @@ class StreamClient:
                     or self._queued_bytes + request.accounted > self.options.max_queue_bytes):
                 stats.dropped["queue_full"] += 1
                 return False
+            request.stats = stats
             self._queues[hash(request.run_id) % len(self._queues)].append(request)
             self._queued_count += 1
             self._queued_bytes += request.accounted
