@@ -150,6 +150,12 @@ def _schema_errors(name: str, record: dict[str, Any], prefix: str) -> None:
 
 MAX_STEP_INDEX = 10**9
 
+def required_fields() -> dict[str, list[str]]:
+    """Top-level fields the Augur schemas require of a step, an event and the session."""
+    return {kind: list(_validator(name).schema.get("required", []))
+            for kind, name in (("step", "step_trace"), ("event", "decision_event"),
+                               ("session", "debug_session"))}
+
 
 def _require_index(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):

@@ -5,8 +5,9 @@ keys in ``mask_keys`` keep their place with ``***REDACTED:mask***``, every strin
 through the built-in patterns and then through your ``redactors``, and every (key, value)
 pair is offered to your ``droppers``.
 
-Fields a team knows are sensitive can be marked "never record" by path (``*`` matches one
-key or list index, a leading ``**.`` any depth)::
+Fields a team knows are sensitive can be marked "never record" by path, relative to each
+record (``*`` matches exactly one key or list index, ``**`` any number of them, zero
+included; keys match case-sensitively)::
 
     policy = DefaultRedactionPolicy(never_record=["action.params.text", "**.otp"])
 
@@ -99,7 +100,7 @@ class RedactionPolicy:
         if mask_keys is not None:
             self.mask_keys = frozenset(k.lower() for k in mask_keys)
         if never_record is not None:
-            self.never_record = frozenset(never_record)
+            self.never_record = frozenset(_check_paths(never_record))
         self.redactors: list[Redactor] = list(redactors or ())
         self.droppers: list[Dropper] = list(droppers or ())
 
@@ -125,8 +126,17 @@ class RedactionPolicy:
         clone = copy.copy(self)
         clone.redactors = list(self.redactors)
         clone.droppers = list(self.droppers)
-        clone.never_record = frozenset(self.never_record) | frozenset(paths)
+        clone.never_record = frozenset(self.never_record) | frozenset(_check_paths(paths))
         return clone
+
+    def _never_patterns(self) -> list[list[str]]:
+        # ``never_record`` may be a subclass's class attribute: split lazily, cache by identity.
+        source = self.never_record
+        cached = self.__dict__.get("_never_cache")
+        if cached is None or cached[0] is not source:
+            cached = (source, [p.split(".") for p in sorted(_check_paths(source))])
+            self.__dict__["_never_cache"] = cached
+        return cached[1]
 
     def screenshot_regions(self, step_index: int, kind: str, width: int,
                            height: int) -> list[Region]:
@@ -151,7 +161,7 @@ class RedactionPolicy:
     def apply(self, value: Any, *, key: str | None = None) -> Any:
         """Return a redacted copy of a JSON value."""
         if self.never_record:
-            value = _blank_paths(value, [p.split(".") for p in self.never_record], [])
+            value = _blank_paths(value, self._never_patterns(), [])
         return self._apply(value, key)
 
     def _apply(self, value: Any, key: str | None) -> Any:
@@ -177,22 +187,49 @@ class RedactionPolicy:
         return value
 
 
+def _check_paths(paths: Iterable[str]) -> list[str]:
+    """The never-record paths, checked (a bare string would be split into characters)."""
+    if isinstance(paths, str | bytes):
+        raise TypeError("never_record: expected a list of paths, got a string")
+    out = []
+    for path in paths:
+        if not isinstance(path, str):
+            raise TypeError(f"never_record: path {path!r} is not a string")
+        if not path or "" in path.split("."):
+            raise ValueError(f"never_record: path {path!r} has an empty segment")
+        out.append(path)
+    return out
+
+
 def _matches(pattern: list[str], path: list[str]) -> bool:
-    if pattern and pattern[0] == "**":
-        rest = pattern[1:]
+    """Whether a split never-record pattern matches a key path (list indices as strings).
+
+    ``*`` matches exactly one segment, ``**`` any number of segments (zero included), and
+    any other segment itself only.
+    """
+    if not pattern:
+        return not path
+    head, rest = pattern[0], pattern[1:]
+    if head == "**":
         return any(_matches(rest, path[i:]) for i in range(len(path) + 1))
-    if len(pattern) != len(path):
-        return False
-    return all(p in ("*", q) for p, q in zip(pattern, path, strict=True))
+    return bool(path) and head in ("*", path[0]) and _matches(rest, path[1:])
+
+
+_OMIT = object()
 
 
 def _blank_paths(value: Any, patterns: list[list[str]], path: list[str]) -> Any:
+    """A copy of ``value`` where every matched string becomes the never-record marker and
+    every other matched value (number, object, list...) is left out: a marker in place of a
+    typed field would make the record invalid against its schema."""
     if path and any(_matches(p, path) for p in patterns):
-        return NEVER_RECORD
+        return NEVER_RECORD if isinstance(value, str) else _OMIT
     if isinstance(value, dict):
-        return {k: _blank_paths(v, patterns, [*path, k]) for k, v in value.items()}
+        out = {k: _blank_paths(v, patterns, [*path, k]) for k, v in value.items()}
+        return {k: v for k, v in out.items() if v is not _OMIT}
     if isinstance(value, list):
-        return [_blank_paths(v, patterns, [*path, str(i)]) for i, v in enumerate(value)]
+        items = [_blank_paths(v, patterns, [*path, str(i)]) for i, v in enumerate(value)]
+        return [v for v in items if v is not _OMIT]
     return value
 
 

@@ -93,6 +93,22 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
+def _refuse_required_fields(paths: list[str]) -> None:
+    """A never-record path may not match a field every step, event or session record must
+    have: the record could not be written (or would not validate) without it."""
+    from augur_sdk.redaction import _matches
+
+    for path in paths:
+        if not isinstance(path, str):
+            continue  # the policy reports the type
+        for record, fields in records.required_fields().items():
+            hit = next((f for f in fields if _matches(path.split("."), [f])), None)
+            if hit is not None:
+                raise ValueError(
+                    f"never_record: {path!r} matches {record}.{hit}, which every {record} "
+                    "record must have; name the sensitive field inside it instead")
+
+
 def _new_debug_session_id() -> str:
     return f"dbg_{uuid.uuid4().hex[:16]}"
 
@@ -164,6 +180,7 @@ class DebugSession:
         if isinstance(never_record, str):
             raise TypeError("never_record: expected a list of paths, got a string")
         never = list(never_record)
+        _refuse_required_fields(never)
         self.redaction_policy: RedactionPolicy = (
             policy.with_never_record(never) if never else policy)
         self._out_dir = Path(out_dir)
@@ -224,6 +241,8 @@ class DebugSession:
         self._pending_obs: dict[int, dict[str, dict[str, Any]]] = {}
         self._scopes: dict[int, Span] = {}
         self._span_hashes: dict[int, list[tuple[str, Any]]] = {}
+        self._unended = threading.Condition()  # step spans waiting for a screenshot hash
+        self._unended_count = 0
         self._warned_step_id = False
         self._restart_after_fork = False
 
@@ -277,10 +296,12 @@ class DebugSession:
             self._writer = BundleWriter(self._out_dir, policy_id=str(self.redaction_policy.id),
                                         fsync=self._fsync)
             self._bundle = BundleSpanProcessor(self._writer)
-            self._pipeline = provider.get_pipeline(str(self._session["client"]["name"]))
+            # The client name leaves the process too (service.name, the stream's heartbeat).
+            client_name = str(self._redacted_session()["client"]["name"])
+            self._pipeline = provider.get_pipeline(client_name)
             dsn = resolve_dsn(self._dsn)
             if dsn is not None:
-                client = client_for(dsn, str(self._session["client"]["name"]))
+                client = client_for(dsn, client_name)
                 self._stream = StreamSpanProcessor(client, self._bundle, self._public_run_id,
                                                    self.capture_mode.value)
             sink = RunSink(self._bundle, self._extra_processors, self._stream)
@@ -321,6 +342,8 @@ class DebugSession:
         self._run_span = self._run_ctx = self._open_step = None
         self._pending_obs = {}
         self._span_hashes = {}
+        self._unended = threading.Condition()  # the parent's hasher threads are not here
+        self._unended_count = 0
         self._seq = 0
         self._out_dir = Path(f"{self._out_dir}.fork-{os.getpid()}")
         self.debug_session_id = _new_debug_session_id()
@@ -365,6 +388,7 @@ class DebugSession:
     def _end_run(self, final_status: str) -> dict[str, Any] | None:
         assert self._run_span is not None and self._bundle is not None
         self._end_open_step()
+        self._wait_for_step_spans()
         emit.end_run_span(self._run_span, self._redacted_session())
         return self._bundle.manifest
 
@@ -423,8 +447,48 @@ class DebugSession:
         if self._open_step is not None:
             span, _index, end_ns = self._open_step
             self._open_step = None
-            self._set_hashes(span)
+            self._end_when_hashed(span, end_ns)
+
+    def _end_when_hashed(self, span: Span, end_ns: int | None) -> None:
+        """End a step span once its screenshots' sha256 (computed on helper threads) are on
+        it. The agent never waits for a hash: when one is still running, the last digest to
+        finish ends the span on the hasher's thread."""
+        hashes = self._span_hashes.pop(id(span), [])
+        pending = [digest for _kind, digest in hashes if not digest.done()]
+        if not pending:
+            self._finish_step_span(span, hashes, end_ns)
+            return
+        with self._unended:
+            self._unended_count += 1
+        left = [len(pending)]
+        count_lock = threading.Lock()
+
+        def on_digest(_done: object) -> None:
+            with count_lock:
+                left[0] -= 1
+                if left[0]:
+                    return
+            try:
+                self._finish_step_span(span, hashes, end_ns)
+            finally:
+                with self._unended:
+                    self._unended_count -= 1
+                    self._unended.notify_all()
+
+        for digest in pending:
+            digest.add_done_callback(on_digest)
+
+    @staticmethod
+    def _finish_step_span(span: Span, hashes: list[tuple[str, Any]], end_ns: int | None) -> None:
+        with _internal.internal_errors("screenshot hash"):
+            for kind, digest in hashes:
+                span.set_attribute(f"augur.observation.{kind}.sha256", digest.result())
             span.end(end_time=end_ns)
+
+    def _wait_for_step_spans(self, timeout_s: float = 30.0) -> None:
+        """Before the run span ends: every step span still waiting for a hash has ended."""
+        with self._unended:
+            self._unended.wait_for(lambda: self._unended_count == 0, timeout_s)
 
     def record_step(self, step: Mapping[str, Any]) -> None:
         """Record one step; its file is on disk when this returns."""
@@ -491,11 +555,6 @@ class DebugSession:
         self._span_hashes[id(span)] = hashes
         self._open_step = (span, index, end_ns)
 
-    def _set_hashes(self, span: Span) -> None:
-        for kind, digest in self._span_hashes.pop(id(span), ()):
-            with _internal.internal_errors("screenshot hash"):
-                span.set_attribute(f"augur.observation.{kind}.sha256", digest.result())
-
     @contextlib.contextmanager
     def step_scope(self, step_index: int, step_type: str | None = None) -> Iterator[None]:
         """Open step ``step_index``'s span now and make it the current span until the block ends.
@@ -528,7 +587,9 @@ class DebugSession:
             yield
         except BaseException as exc:
             if span is not None:
-                span.record_exception(exc)
+                with _internal.internal_errors("step_scope"):
+                    emit.add_exception_event(span, exc, self.redaction_policy,
+                                             with_text=gating.records_events(self._step_mode))
             raise
         finally:
             if token is not None:
@@ -539,8 +600,7 @@ class DebugSession:
                     if self._open_step is not None and self._open_step[0] is span:
                         self._open_step = None
                     with _internal.internal_errors("step_scope"):
-                        self._set_hashes(span)
-                        span.end()
+                        self._end_when_hashed(span, None)
 
     def record_event(self, event: Mapping[str, Any]) -> None:
         """Record a decision event; it is on disk when this returns.

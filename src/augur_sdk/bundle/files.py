@@ -6,10 +6,19 @@ import errno
 import os
 import threading
 from pathlib import Path
+from typing import BinaryIO
 
 
 def _tmp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+
+
+def _create(tmp: Path) -> BinaryIO:
+    try:
+        return open(tmp, "wb")
+    except FileNotFoundError:  # first file of its directory: make it (not on every write)
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        return open(tmp, "wb")
 
 
 def atomic_write(path: Path, data: bytes, *, fsync: bool = False) -> None:
@@ -19,10 +28,9 @@ def atomic_write(path: Path, data: bytes, *, fsync: bool = False) -> None:
     ``fsync`` the data survives a crash of this process (it is in the kernel's page cache);
     with it, it also survives a crash of the machine.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_name(path)
     try:
-        with open(tmp, "wb") as fh:
+        with _create(tmp) as fh:
             fh.write(data)
             if fsync:
                 fh.flush()
@@ -42,8 +50,12 @@ def append_line(path: Path, line: bytes, *, fsync: bool = False) -> None:
     Readers treat a final line without its newline as not yet written, so a record is either
     wholly there or absent.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    try:
+        fd = os.open(path, flags, 0o644)
+    except FileNotFoundError:  # first file of its directory
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, flags, 0o644)
     try:
         start = os.lseek(fd, 0, os.SEEK_END)
         done = 0

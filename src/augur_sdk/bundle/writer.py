@@ -139,6 +139,7 @@ class BundleWriter:
         self._pending_hashes: dict[str, Future[str]] = {}
         self._hash_slots = threading.BoundedSemaphore(4)
         self._hasher: ThreadPoolExecutor | None = None
+        self._run_span_ids: dict[str, str] = {}
 
     # ── low-level, failure-counting I/O ─────────────────────────────────────
 
@@ -275,6 +276,8 @@ class BundleWriter:
 
     def write_run_span_ids(self, span_ids: dict[str, str]) -> None:
         with self._lock:
+            self._run_span_ids = {k: v for k, v in span_ids.items()
+                                  if k in ("trace_id", "span_id")}
             self._append(layout.SPANS_SIDECAR, {"kind": "run", **span_ids}, "span_ids")
 
     def _append(self, rel: str, record: dict[str, Any], what: str) -> bool:
@@ -306,7 +309,8 @@ class BundleWriter:
     def note_run_event(self, step_index: int | None, line: int, seq: int) -> None:
         """Sidecar: line ``line`` of the events file of ``step_index`` (None: run-level) is
         an event of the run span, recorded as the ``seq``-th record."""
-        entry: dict[str, Any] = {"kind": RUN_EVENT, "line": line, "seq": seq}
+        entry: dict[str, Any] = {"kind": RUN_EVENT, "line": line, "seq": seq,
+                                 **self._run_span_ids}  # the span the event is on
         if isinstance(step_index, int):
             entry["step_index"] = step_index
         with self._lock:

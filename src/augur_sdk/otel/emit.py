@@ -3,6 +3,7 @@ session and by ``augur export-otlp``, so a replayed bundle has the live span str
 
 from __future__ import annotations
 
+import traceback
 from collections.abc import Mapping
 from typing import Any
 
@@ -12,6 +13,7 @@ from opentelemetry.sdk.trace import Span
 from opentelemetry.trace import SpanKind, StatusCode
 
 from augur_sdk import codec, records
+from augur_sdk.redaction import RedactionPolicy
 
 
 def start_run_span(tracer: trace.Tracer, session: dict[str, Any], parent: Context | None,
@@ -104,3 +106,17 @@ def add_event(span: Span, event: Mapping[str, Any], seq: int) -> dict[str, Any]:
     attrs = codec.event_attributes(event, seq=seq)
     span.add_event(codec.EVENT_NAME, attrs, timestamp=records.iso_to_ns(event["ts"], "event.ts"))
     return attrs
+
+
+def add_exception_event(span: Span, exc: BaseException, policy: RedactionPolicy, *,
+                        with_text: bool) -> None:
+    """The OTel ``exception`` event, redacted: ``Span.record_exception`` would put the raw
+    message and traceback on the span. Below ``trace`` mode only the type is kept (the
+    message is free failure text)."""
+    attrs: dict[str, str | bool] = {"exception.type": type(exc).__qualname__,
+                                    "exception.escaped": True}
+    if with_text:
+        attrs["exception.message"] = policy.redact_string(str(exc))
+        attrs["exception.stacktrace"] = policy.redact_string(
+            "".join(traceback.format_exception(exc)))
+    span.add_event("exception", attrs)
