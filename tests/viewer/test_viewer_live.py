@@ -15,10 +15,11 @@ from viewer_support import listed, open_viewer, run_viewer, selected, wait_js
 from augur_sdk import CaptureMode, DebugSession
 
 ROOT = Path(__file__).resolve().parents[2]
+LIVE_TAIL_LIMIT_S = 5.0
 
 
 def test_live_tail_shows_a_step_appended_while_the_page_is_open(tmp_path, new_page):
-    """While the SDK writes a run the page shows "running", lists (and follows) a step recorded after it opened, then shows the final status."""
+    """While the SDK writes a run the page shows "running", lists (and follows) within 5 s a step recorded after it opened, then shows the final status."""
     out = tmp_path / "live"
     session = DebugSession(run_id="run_live", client_name="liveagent", client_version="0.1",
                            capture_mode=CaptureMode.SCREENSHOTS, out_dir=out)
@@ -34,11 +35,13 @@ def test_live_tail_shows_a_step_appended_while_the_page_is_open(tmp_path, new_pa
             record_steps(session, "run_live", [RICH_STEPS[2]], first_index=2)
             page.wait_for_selector("#list-rows .row[data-i='2']", timeout=15_000)
             shown_after = time.monotonic() - t0
+            print(f"live tail: step 2 listed {shown_after * 1000:.0f} ms after record_step")
+            # The promise is about a second; 5 s leaves room for a loaded CI machine.
+            assert shown_after < LIVE_TAIL_LIMIT_S, f"step 2 listed after {shown_after:.2f} s"
             wait_js(page, "() => document.getElementById('detail').dataset.step === '2'")
             page.wait_for_selector("#shot-wrap[data-step='2'][data-loaded='1']")
             assert "Press Sign in" in page.text_content("#detail")
             assert page.text_content("#list-count") == "3 steps"
-            print(f"live tail: step 2 listed {shown_after * 1000:.0f} ms after record_step")
             session.close()
             wait_js(page, "() => document.getElementById('run-badge').textContent === 'succeeded'")
             assert page.is_hidden("#banner")

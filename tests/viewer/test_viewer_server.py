@@ -17,6 +17,7 @@ from viewer_bundles import (
     RICH_FAR,
     RICH_MISSING_PRE,
     RICH_SKIPPED,
+    hand_bundle,
     wireframe_png,
 )
 from viewer_support import browser_unavailable, run_viewer
@@ -54,16 +55,6 @@ def strict_json(body: bytes) -> Any:
     def reject(name: str) -> None:
         raise ValueError(f"{name} is not JSON a browser accepts")
     return json.loads(body, parse_constant=reject)
-
-
-def hand_bundle(root: Path, steps: dict[int, str]) -> Path:
-    """A bundle written by hand (bundle content is untrusted: anything can be in it)."""
-    (root / "steps").mkdir(parents=True)
-    (root / "screenshots").mkdir()
-    (root / "manifest.json").write_text(json.dumps({"run_id": "run_hand", "step_count": 0}))
-    for i, text in steps.items():
-        (root / f"steps/{i:04d}.json").write_text(text)
-    return root
 
 
 def test_index_summarizes_every_step(rich_bundle: Path):
@@ -206,11 +197,12 @@ def test_click_point_shapes_and_jaeger_links():
 
 
 def test_static_assets_ship_in_the_package_and_are_self_contained():
-    """index.html, app.js and app.css ship as package data and reference nothing external, no innerHTML, eval or service worker."""
+    """The step debugger's and the run list's HTML, JS and CSS ship as package data and reference nothing external, no innerHTML, eval or service worker."""
     static = resources.files("augur_sdk.viewer").joinpath("static")
     names = {item.name for item in static.iterdir()}
-    assert {"index.html", "app.js", "app.css", "favicon.svg"} <= names
-    for name in ("index.html", "app.js", "app.css"):
+    pages = ("index.html", "app.js", "app.css", "runs.html", "runs.js", "runs.css")
+    assert {*pages, "favicon.svg"} <= names
+    for name in pages:
         text = static.joinpath(name).read_text(encoding="utf-8")
         text = text.replace("http://www.w3.org/2000/svg", "")  # an XML namespace, not a fetch
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}/", text, re.I), name
@@ -220,14 +212,19 @@ def test_static_assets_ship_in_the_package_and_are_self_contained():
 
 def test_cli_view_errors_and_export(tmp_path: Path, rich_bundle: Path, capsys,
                                    monkeypatch: pytest.MonkeyPatch):
-    """`augur view` exits 2 on a missing dir, a folder of runs or a bad Jaeger URL; --export writes the file using AUGUR_JAEGER_URL."""
+    """`augur view` exits 2 on a missing dir, a folder without bundles, --export of a folder of runs or a bad Jaeger URL; --export writes the file using AUGUR_JAEGER_URL."""
     assert cli_main(["view", str(tmp_path / "nope"), "--no-open"]) == 2
     assert "no such directory" in capsys.readouterr().err
+    (tmp_path / "empty" / "not_a_run").mkdir(parents=True)
+    assert cli_main(["view", str(tmp_path / "empty"), "--no-open"]) == 2
+    assert "no bundles in it" in capsys.readouterr().err
     runs = tmp_path / "runs"
     (runs / "run_a").mkdir(parents=True)
     (runs / "run_a" / "manifest.json").write_text("{}")
-    assert cli_main(["view", str(runs), "--no-open"]) == 2
-    assert f"augur view {runs / 'run_a'}" in capsys.readouterr().err
+    assert cli_main(["view", str(runs), "--export", str(tmp_path / "runs.html")]) == 2
+    err = capsys.readouterr().err
+    assert "holds 1 run." in err and f"augur view {runs / 'run_a'} --export" in err
+    assert not (tmp_path / "runs.html").exists()
     assert cli_main(["view", str(rich_bundle), "--jaeger-url", "ftp://x", "--export",
                      str(tmp_path / "x.html")]) == 2
     out = tmp_path / "run.html"

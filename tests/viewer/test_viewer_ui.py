@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +19,18 @@ from viewer_bundles import (
     XSS_EVENT,
     XSS_INTENT,
     XSS_LABEL,
+    hand_bundle,
+    hand_step,
 )
-from viewer_support import listed, open_viewer, selected, wait_js
+from viewer_support import (
+    detail_sections,
+    event_groups,
+    listed,
+    open_viewer,
+    run_viewer,
+    selected,
+    wait_js,
+)
 
 MARKERS_JS = """() => {
   const img = document.getElementById('shot');
@@ -73,6 +84,25 @@ def test_bundle_opens_on_first_failure_with_list_screenshot_and_markers(new_page
     for text in ("Press Sign in", "no_state_change", "page did not change after click", "fake-vlm",
                  "0.81", "viewport_css_px", "2.2 CSS px", "verifier", "no state change"):
         assert text in detail
+    # Grounding evidence and provenance, timings, events grouped by layer then kind (step 2 of
+    # RICH_STEPS: label "Sign in", started 09:30:02, 420 + 37 * 2 = 494 ms).
+    sections = detail_sections(page)
+    grounding = sections["Grounding"]
+    assert grounding["provider"] == "fake-vlm"
+    assert grounding["evidence"] == "button text 'Sign in'"
+    assert grounding["provenance"] == "screenshot"
+    assert grounding["confidence"].startswith("0.81")
+    timing = sections["Timing"]
+    assert timing["started"] == "2026-05-19T09:30:02.000000Z"
+    assert timing["ended"] == "2026-05-19T09:30:02.494000Z"
+    assert timing["duration"] == "494 ms"
+    assert "Decision events (3)" in sections
+    assert event_groups(page) == {
+        "planner · 1 event · decision": ["decision (1)"],
+        "verifier · 2 events · error, observation": ["error (1)", "observation (1)"],
+    }
+    times = page.eval_on_selector_all("#detail .ev-time", "e => e.map(x => x.textContent)")
+    assert times == ["+15 ms", "+55 ms", "+95 ms"]  # relative to the step's start
 
 
 def test_keyboard_navigation_selects_expected_steps(new_page, rich_url):
@@ -261,3 +291,39 @@ def test_page_requests_only_the_local_server_and_links_steps_to_jaeger(new_page,
     assert len(requests) > 5
     outside = [u for u in requests if not u.startswith(rich_url)]
     assert outside == []
+
+
+BIG_STEPS = 5000
+BIG_FAILURES = (1234, 4321)
+
+
+@pytest.fixture(scope="module")
+def big_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A hand-written 5,000-step bundle without screenshots (cheap enough for every CI run)."""
+    root = hand_bundle(tmp_path_factory.mktemp("big") / "bundle", {
+        i: hand_step(i, "failed" if i in BIG_FAILURES else "succeeded") for i in range(BIG_STEPS)})
+    with run_viewer(root) as url:
+        yield url
+
+
+def rows_in_dom(page: Any) -> int:
+    return page.locator("#list-rows .row").count()
+
+
+def test_a_5000_step_list_is_virtualized(new_page, big_url):
+    """A 5,000-step run keeps fewer than 100 rows in the DOM while G, g and n walk the whole list (no timing asserted)."""
+    page = open_viewer(new_page(), big_url)
+    assert page.text_content("#list-count") == f"{BIG_STEPS} steps"
+    assert selected(page) == BIG_FAILURES[0]  # opens on the first failure
+    assert rows_in_dom(page) < 100
+    page.locator("#list").focus()
+    for key, step in (("G", BIG_STEPS - 1), ("g", 0), ("n", BIG_FAILURES[0]),
+                      ("n", BIG_FAILURES[1]), ("G", BIG_STEPS - 1)):
+        press(page, key)
+        wait_js(page, "want => document.getElementById('detail').dataset.step === String(want)",
+                step)
+        assert selected(page) == step, key
+        assert rows_in_dom(page) < 100, key
+        # The selected row is rendered (scrolled into the window of rows that exist).
+        assert page.locator(f"#list-rows .row.sel[data-i='{step}']").count() == 1, key
+    assert page.evaluate("document.getElementById('list-spacer').offsetHeight") >= BIG_STEPS * 30

@@ -8,6 +8,7 @@ device scale 2, a skipped step, a missing screenshot, hostile text.
 
 from __future__ import annotations
 
+import json
 import struct
 import zlib
 from collections.abc import Iterable, Sequence
@@ -213,3 +214,20 @@ def write_bundle(out_dir: Path, specs: Sequence[StepSpec] = RICH_STEPS, *,
     if specs is RICH_STEPS:
         (out_dir / f"screenshots/{RICH_MISSING_PRE:04d}_pre.png").unlink()
     return out_dir
+
+
+def hand_bundle(root: Path, steps: dict[int, str]) -> Path:
+    """A bundle written by hand (bundle content is untrusted: anything can be in it)."""
+    (root / "steps").mkdir(parents=True)
+    (root / "screenshots").mkdir()
+    (root / "manifest.json").write_text(json.dumps({"run_id": "run_hand", "step_count": 0}))
+    for i, text in steps.items():
+        (root / f"steps/{i:04d}.json").write_text(text)
+    return root
+
+
+def hand_step(i: int, status: str = "succeeded") -> str:
+    """A small step record without screenshots, as JSON text (for big hand-written bundles)."""
+    return json.dumps({"step_index": i, "step_id": f"run_hand/step/{i:04d}", "step_type": "click",
+                       "status": status, "intent": f"click item {i}",
+                       "action": {"type": "click", "params": {"x": 10 + i % 50, "y": 20}}})

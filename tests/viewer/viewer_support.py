@@ -89,3 +89,25 @@ def wait_js(page: Any, expression: str, arg: Any = None, timeout: float = 15.0) 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {expression}")
         time.sleep(0.03)
+
+
+SECTIONS_JS = """() => Object.fromEntries([...document.querySelectorAll('#detail section')].map(sec => {
+  const title = sec.querySelector('h3') ? sec.querySelector('h3').textContent : '';
+  const pairs = {};
+  const dl = sec.querySelector(':scope > dl.kv');
+  if (dl) for (const dt of dl.querySelectorAll(':scope > dt')) pairs[dt.textContent] = dt.nextElementSibling.textContent;
+  return [title, pairs];
+}))"""
+
+
+def detail_sections(page: Any) -> dict[str, dict[str, str]]:
+    """The shown step's detail sections as ``{title: {label: value}}`` (text as rendered)."""
+    page.wait_for_selector("#detail[data-ready='1']")
+    return page.evaluate(SECTIONS_JS)
+
+
+def event_groups(page: Any) -> dict[str, list[str]]:
+    """The shown step's decision events as rendered: ``{layer summary line: [kind lines]}``."""
+    return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
+        '#detail details.layer')].map(d => [d.querySelector(':scope > summary').textContent,
+        [...d.querySelectorAll('.kind-name')].map(k => k.textContent)]))""")

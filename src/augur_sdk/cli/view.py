@@ -1,4 +1,7 @@
-"""`augur view BUNDLE`: serve the step debugger for a bundle, or export it as one HTML file."""
+"""`augur view BUNDLE`: serve the step debugger for a bundle, or export it as one HTML file.
+
+`augur view DIR` (DIR holding bundles: a folder of local runs, or augur serve's data
+directory) serves a run list whose runs open in the same step debugger."""
 
 from __future__ import annotations
 
@@ -11,7 +14,8 @@ import webbrowser
 from pathlib import Path
 
 from augur_sdk.viewer.reader import looks_like_bundle, normalize_jaeger_base
-from augur_sdk.viewer.server import ViewerServer, is_loopback
+from augur_sdk.viewer.runs import RunDirectory, RunRef
+from augur_sdk.viewer.server import RunListServer, ViewerServer, is_loopback
 
 DEFAULT_PORT = 7357
 JAEGER_ENV = "AUGUR_JAEGER_URL"
@@ -32,29 +36,36 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def _bundle_dir(raw: str) -> tuple[Path | None, str]:
+def _bundle_dir(raw: str) -> tuple[Path | None, list[RunRef], str]:
+    """The bundle to open, or the runs DIR holds (one or two levels down), or a problem."""
     path = Path(raw)
     if not path.is_dir():
-        return None, f"{raw}: no such directory"
+        return None, [], f"{raw}: no such directory"
     if looks_like_bundle(path):
-        return path, ""
-    runs = sorted(p for p in path.iterdir() if p.is_dir() and looks_like_bundle(p))
+        return path, [], ""
+    runs = list(RunDirectory(path).discover(force=True).values())
     if runs:
-        return None, (f"{raw} is not a bundle but holds {len(runs)}; "
-                      f"open one, e.g.: augur view {runs[-1]}")
-    return None, f"{raw}: not an Augur bundle (no manifest.json, trace.json or steps/)"
+        return None, runs, ""
+    return None, [], (f"{raw}: not an Augur bundle (no manifest.json, trace.json or steps/) "
+                      "and no bundles in it (DIR/<run_id>/ or DIR/<tenant>/<run_id>/)")
 
 
 def view(args: argparse.Namespace) -> int:
-    bundle, problem = _bundle_dir(args.bundle)
-    if bundle is None:
+    bundle, runs, problem = _bundle_dir(args.bundle)
+    if bundle is None and not runs:
         return _fail(problem)
+    if bundle is None and args.export:
+        example = Path(args.bundle) / runs[-1].key
+        held = f"{len(runs)} run{'' if len(runs) == 1 else 's'}"
+        return _fail(f"--export writes one bundle; {args.bundle} holds {held}. "
+                     f"Export one, e.g.: augur view {example} --export {args.export}")
     try:
         jaeger = normalize_jaeger_base(args.jaeger_url or os.environ.get(JAEGER_ENV))
     except ValueError as exc:
         return _fail(f"--jaeger-url / {JAEGER_ENV}: {exc}")
 
     if args.export:
+        assert bundle is not None
         from augur_sdk.viewer.export import export_html
 
         try:
@@ -66,11 +77,15 @@ def view(args: argparse.Namespace) -> int:
         return 0
 
     ports = [args.port] if args.port is not None else [DEFAULT_PORT, 0]
-    server = None
+    server: ViewerServer | RunListServer | None = None
     for port in ports:
         try:
-            server = ViewerServer(bundle, host=args.host, port=port, jaeger=jaeger,
-                                  quiet=not args.verbose)
+            if bundle is not None:
+                server = ViewerServer(bundle, host=args.host, port=port, jaeger=jaeger,
+                                      quiet=not args.verbose)
+            else:
+                server = RunListServer(args.bundle, host=args.host, port=port, jaeger=jaeger,
+                                       quiet=not args.verbose)
             break
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE or port == ports[-1]:
@@ -79,7 +94,11 @@ def view(args: argparse.Namespace) -> int:
     if not is_loopback(args.host.strip("[]")):
         print(f"augur view: WARNING: listening on {args.host}: anyone who can reach this "
               "address sees the run's screenshots and records", file=sys.stderr)
-    print(f"augur view: serving {bundle} at {server.url}  (Ctrl-C to stop)", flush=True)
+    if bundle is not None:
+        print(f"augur view: serving {bundle} at {server.url}  (Ctrl-C to stop)", flush=True)
+    else:
+        print(f"augur view: serving the runs in {args.bundle} ({len(runs)} now) at "
+              f"{server.url}  (Ctrl-C to stop)", flush=True)
     if not args.no_open:
         threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
     try:
@@ -95,8 +114,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "view", help="open a bundle in the step debugger (browser)",
         description="Serve a local, offline step debugger for BUNDLE (live or finished) and "
-                    "open it in the browser; or write it as one HTML file with --export.")
-    p.add_argument("bundle", help="bundle directory")
+                    "open it in the browser; or write it as one HTML file with --export. "
+                    "Given a folder of bundles (./augur-runs, or augur serve's data "
+                    "directory), serve a list of its runs instead.")
+    p.add_argument("bundle", metavar="BUNDLE|DIR",
+                   help="bundle directory, or a folder holding bundles (DIR/<run_id>/ or "
+                        "DIR/<tenant>/<run_id>/)")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; anything else exposes the "
                         "run to the network)")
@@ -106,6 +129,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--jaeger-url", default=None, metavar="URL",
                    help=f"Jaeger UI base URL for per-step trace links (env {JAEGER_ENV})")
     p.add_argument("--export", default=None, metavar="FILE.html",
-                   help="write a self-contained HTML file (screenshots embedded) and exit")
+                   help="write a self-contained HTML file (screenshots embedded) and exit "
+                        "(one bundle only)")
     p.add_argument("--verbose", action="store_true", help="log every HTTP request")
     p.set_defaults(func=view)

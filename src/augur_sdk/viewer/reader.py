@@ -473,7 +473,7 @@ class BundleReader:
                    if isinstance(rec.get(k), str) and _HEX_RE.match(rec[k])}
             if rec.get("kind") == "run":
                 self._run_span = ids
-            elif isinstance(rec.get("step_index"), int):
+            elif rec.get("kind") == "step" and isinstance(rec.get("step_index"), int):
                 self._step_spans[rec["step_index"]] = ids
 
     # ── what the API returns ────────────────────────────────────────────────
@@ -535,31 +535,11 @@ class BundleReader:
         """The session record at the top of ``trace.json`` without parsing the steps."""
         if self._trace_token is not None and self._trace_session is not None:
             return self._trace_session
-        try:
-            with open(self.root / layout.TRACE, "rb") as fh:
-                head = fh.read(1 << 20).decode("utf-8", errors="replace")
-        except OSError:
-            return None
-        m = re.match(r'\s*\{\s*"session"\s*:\s*', head)
-        if m is None:
-            return None
-        try:
-            session, _ = json.JSONDecoder(parse_constant=lambda _n: None).raw_decode(
-                head, m.end())
-        except ValueError:
-            return None
-        return session
+        return trace_session_head(self.root)
 
     def state(self) -> tuple[str, dict[str, Any]]:
         """``running`` (a live producer is writing), ``unfinished`` (it died) or ``finished``."""
-        found = live_state(self.root)
-        if found is None:
-            return FINISHED, {}
-        state, live = found
-        if state == UNFINISHED and live.get("pid") == os.getpid() and \
-                live.get("host") == socket.gethostname():
-            state = RUNNING  # the producer is this very process (viewer started in-process)
-        return state, live
+        return bundle_state(self.root)
 
     def _meta_locked(self) -> dict[str, Any]:
         state, live = self.state()
@@ -697,6 +677,37 @@ class BundleReader:
         self.scan()
         with self._lock:
             return sorted(self._entries)
+
+
+def trace_session_head(root: Path) -> Any:
+    """The session record at the top of ``root/trace.json``, without parsing the steps (the
+    SDK writes it first); None when absent or unreadable."""
+    try:
+        with open(root / layout.TRACE, "rb") as fh:
+            head = fh.read(1 << 20).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    m = re.match(r'\s*\{\s*"session"\s*:\s*', head)
+    if m is None:
+        return None
+    try:
+        session, _ = _DECODER.raw_decode(head, m.end())
+    except (ValueError, RecursionError):
+        return None
+    return session
+
+
+def bundle_state(root: Path) -> tuple[str, dict[str, Any]]:
+    """``running`` (a live producer is writing), ``unfinished`` (it died) or ``finished``,
+    and the contents of ``live.json``."""
+    found = live_state(root)
+    if found is None:
+        return FINISHED, {}
+    state, live = found
+    if state == UNFINISHED and live.get("pid") == os.getpid() and \
+            live.get("host") == socket.gethostname():
+        state = RUNNING  # the producer is this very process (viewer started in-process)
+    return state, live
 
 
 def _data_uri(path: Path, media: str) -> str:

@@ -10,6 +10,10 @@ API (all GET, JSON unless noted):
 ``/api/step/N``              one step: record, decision events, span ids, screenshot info
 ``/api/shot/N/pre|post``     the screenshot itself (image/png, jpeg or webp)
 ``/api/run-events``          run-level decision events (``events/run.jsonl``)
+
+:class:`RunListServer` (``augur view DIR``, DIR a folder of bundles) serves the run list at
+``/`` with ``/api/runs`` (every run, newest first), and each run's step viewer, with the API
+above, under ``/runs/<run>/`` or ``/runs/<tenant>/<run>/``: only runs found inside DIR.
 """
 
 from __future__ import annotations
@@ -26,9 +30,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, quote, urlsplit
 
 from augur_sdk.viewer.reader import BundleReader, dumps, script_json
+from augur_sdk.viewer.runs import RunDirectory
 
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
@@ -71,23 +76,19 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-class ViewerServer(ThreadingHTTPServer):
-    """Serves one bundle. ``port=0`` picks a free port; :attr:`url` says which."""
+class _LocalServer(ThreadingHTTPServer):
+    """What both servers share: the bind address, the Host check, background serving."""
 
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, bundle: str | Path, *, host: str = "127.0.0.1", port: int = 0,
-                 jaeger: str | None = None, quiet: bool = True) -> None:
-        self.reader = BundleReader(bundle, jaeger=jaeger)
+    def _bind(self, host: str, port: int, quiet: bool) -> None:
         self.assets = load_assets()
         self.quiet = quiet
         self.bind_host = host
         if ":" in host.strip("[]"):
             self.address_family = socket.AF_INET6
         super().__init__((host.strip("[]"), port), _Handler)
-        self.reader.scan(force=True)  # warm the index before the first request
-        self.reader.index_json(0)
 
     @property
     def port(self) -> int:
@@ -127,8 +128,29 @@ class ViewerServer(ThreadingHTTPServer):
         self.server_close()
 
 
+class ViewerServer(_LocalServer):
+    """Serves one bundle. ``port=0`` picks a free port; :attr:`url` says which."""
+
+    def __init__(self, bundle: str | Path, *, host: str = "127.0.0.1", port: int = 0,
+                 jaeger: str | None = None, quiet: bool = True) -> None:
+        self.reader = BundleReader(bundle, jaeger=jaeger)
+        self._bind(host, port, quiet)
+        self.reader.scan(force=True)  # warm the index before the first request
+        self.reader.index_json(0)
+
+
+class RunListServer(_LocalServer):
+    """Serves the run list of a folder of bundles (``augur view DIR``) and each of its runs."""
+
+    def __init__(self, root: str | Path, *, host: str = "127.0.0.1", port: int = 0,
+                 jaeger: str | None = None, quiet: bool = True) -> None:
+        self.runs = RunDirectory(root, jaeger=jaeger)
+        self._bind(host, port, quiet)
+        self.runs.listing()  # warm the list before the first request
+
+
 class _Handler(BaseHTTPRequestHandler):
-    server: ViewerServer
+    server: _LocalServer
     protocol_version = "HTTP/1.1"
     server_version = "augur-view"
     sys_version = ""
@@ -172,42 +194,83 @@ class _Handler(BaseHTTPRequestHandler):
             self._error(HTTPStatus.FORBIDDEN, "unexpected Host header")
             return
         url = urlsplit(self.path)
-        path = url.path
         try:
-            if path in ("/", "/index.html"):
-                self._page()
-            elif path.startswith("/static/"):
-                self._asset(path[len("/static/"):])
-            elif path == "/favicon.ico":
-                self._asset("favicon.svg")
-            elif path == "/api/index":
-                since = parse_qs(url.query).get("since", ["0"])[0]
-                body = self.server.reader.index_json(int(since) if since.isdigit() else 0)
-                self._send(200, body.encode("utf-8"), "application/json; charset=utf-8")
-            elif path == "/api/run-events":
-                self._json(self.server.reader.run_events())
-            elif m := _STEP_RE.match(path):
-                detail = self.server.reader.step_detail(int(m.group(1)))
-                if detail is None:
-                    self._error(HTTPStatus.NOT_FOUND, "no such step")
-                else:
-                    self._json(detail)
-            elif m := _SHOT_RE.match(path):
-                self._shot(int(m.group(1)), m.group(2), bool(url.query))
-            else:
-                self._error(HTTPStatus.NOT_FOUND, "not found")
+            if isinstance(self.server, RunListServer):
+                self._run_list_route(self.server.runs, url.path, url.query)
+            elif isinstance(self.server, ViewerServer):
+                self._bundle_route(self.server.reader, url.path, url.query)
         except (BrokenPipeError, ConnectionResetError):
             pass
 
-    def _page(self) -> None:
+    def _bundle_route(self, reader: BundleReader, path: str, query: str,
+                      runs_href: str | None = None) -> None:
+        """The step viewer of one bundle; ``path`` is relative to where it is served."""
+        if path in ("/", "/index.html"):
+            self._page(reader, runs_href)
+        elif path.startswith("/static/"):
+            self._asset(path[len("/static/"):])
+        elif path == "/favicon.ico":
+            self._asset("favicon.svg")
+        elif path == "/api/index":
+            since = parse_qs(query).get("since", ["0"])[0]
+            body = reader.index_json(int(since) if since.isdigit() else 0)
+            self._send(200, body.encode("utf-8"), "application/json; charset=utf-8")
+        elif path == "/api/run-events":
+            self._json(reader.run_events())
+        elif m := _STEP_RE.match(path):
+            detail = reader.step_detail(int(m.group(1)))
+            if detail is None:
+                self._error(HTTPStatus.NOT_FOUND, "no such step")
+            else:
+                self._json(detail)
+        elif m := _SHOT_RE.match(path):
+            self._shot(reader, int(m.group(1)), m.group(2), bool(query))
+        else:
+            self._error(HTTPStatus.NOT_FOUND, "not found")
+
+    def _run_list_route(self, runs: RunDirectory, path: str, query: str) -> None:
+        """The run list at ``/``; each run's step viewer under ``/runs/<key>/``."""
+        if path in ("/", "/index.html"):
+            self._runs_page(runs)
+        elif path.startswith("/static/"):
+            self._asset(path[len("/static/"):])
+        elif path == "/favicon.ico":
+            self._asset("favicon.svg")
+        elif path == "/api/runs":
+            self._json(runs.listing())
+        elif path.startswith("/runs/"):
+            found = runs.route(path)
+            if found is None:
+                self._error(HTTPStatus.NOT_FOUND, "no such run in this folder")
+                return
+            ref, rest = found
+            if not rest:  # /runs/<key> without its slash: relative URLs need it
+                self._send(HTTPStatus.FOUND, b"", "text/plain; charset=utf-8",
+                           extra={"Location": ref.href})
+                return
+            back = "/#run=" + quote(ref.key, safe="/")
+            self._bundle_route(runs.reader(ref), rest, query, runs_href=back)
+        else:
+            self._error(HTTPStatus.NOT_FOUND, "not found")
+
+    def _runs_page(self, runs: RunDirectory) -> None:
+        """runs.html with the run list inlined."""
+        html = self.server.assets["runs.html"].body.decode("utf-8")
+        html = html.replace("</body>", '<script type="application/json" id="augur-runs">'
+                            f"{script_json(runs.listing())}</script>\n</body>", 1)
+        self._send(200, html.encode("utf-8"), "text/html; charset=utf-8")
+
+    def _page(self, reader: BundleReader, runs_href: str | None = None) -> None:
         """index.html with the step index and the default step's details inlined: the first
         paint needs no further round trip."""
-        reader = self.server.reader
         html = self.server.assets["index.html"].body.decode("utf-8")
         index = reader.index_json(0)
         first = reader.default_step()
         detail = reader.step_detail(first) if first is not None else None
-        initial = '{"index":' + index + ',"detail":' + dumps(detail).decode("utf-8") + "}"
+        initial = '{"index":' + index + ',"detail":' + dumps(detail).decode("utf-8")
+        if runs_href is not None:
+            initial += ',"runs":' + dumps(runs_href).decode("utf-8")
+        initial += "}"
         # app.js is deferred from <head> (fetched while this block is parsed), so the data
         # can sit at the end of <body>.
         html = html.replace("</body>", '<script type="application/json" id="augur-initial">'
@@ -226,8 +289,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, asset.body, asset.content_type, cache="no-cache",
                    extra={"ETag": asset.etag})
 
-    def _shot(self, index: int, kind: str, versioned: bool) -> None:
-        found = self.server.reader.screenshot(index, kind)
+    def _shot(self, reader: BundleReader, index: int, kind: str, versioned: bool) -> None:
+        found = reader.screenshot(index, kind)
         if found is None:
             self._error(HTTPStatus.NOT_FOUND, "screenshot not in the bundle")
             return

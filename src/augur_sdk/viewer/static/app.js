@@ -89,6 +89,8 @@
     });
     return {
       live: true,
+      // augur view DIR: the run list this run was opened from (a path on this server).
+      runs: typeof initial.runs === 'string' && /^\/(#|$)/.test(initial.runs) ? initial.runs : null,
       index: (since) => {
         if (first) { const r = first; first = null; return Promise.resolve(r); }
         return get(`api/index?since=${since}`);
@@ -610,7 +612,7 @@
       if (S.sel === null || location.hash !== ownHash) return;
       const hash = `#step=${S.sel}&tab=${S.tab}`;
       if (location.hash !== hash) history.replaceState(null, '', hash);
-      ownHash = hash;
+      ownHash = location.hash; // as the browser normalized it, so the next check compares like with like
     }, 120);
   }
 
@@ -1099,6 +1101,7 @@
       case 'i': toggleDialog('info'); break;
       case 'f': $('f-status').value = $('f-status').value === 'failures' ? 'all' : 'failures'; readFilters(); break;
       case 'z': S.actual = !S.actual; layoutShot(); break;
+      case 'u': if (source.runs) location.href = source.runs; else handled = false; break;
       default: handled = false;
     }
     if (handled) e.preventDefault();
@@ -1135,6 +1138,11 @@
     new ResizeObserver(() => drawStrip()).observe($('strip'));
   }
   window.addEventListener('resize', () => { layoutShot(); renderList(); drawStrip(); });
+  if (source.runs) {
+    // Opened from the run list: a way back, in the top bar and as a key.
+    document.querySelector('.topbar').prepend(h('a', { id: 'runs-link', class: 'runs-link', href: source.runs, title: 'All runs (u)', text: '← Runs' }));
+    document.querySelector('#help table.keys').append(h('tr', null, h('td', null, h('kbd', { text: 'u' })), h('td', { text: 'back to the run list' })));
+  }
   const link = parseHash();
   if (link.tab) S.tab = link.tab;
   setTabButtons();
