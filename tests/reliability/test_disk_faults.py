@@ -2,7 +2,8 @@
 
 Two layers:
 
-* a real, small filesystem (a 2 MB tmpfs, mounted when we are root; skipped otherwise)
+* a real, small filesystem (a 2 MB tmpfs, mounted when we are root; skipped otherwise,
+  failed instead when ``CI`` is set)
   filled up mid-run, so the kernel itself returns ENOSPC and short writes;
 * fault injection at the file-write layer (``augur_sdk.bundle.files``: ``open`` for atomic
   writes, ``os.write`` for appends), which runs anywhere and lets the test count exactly
@@ -26,7 +27,7 @@ import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import pytest
 from reliability_support import (
@@ -100,17 +101,25 @@ def disk_errors(records: list[logging.LogRecord]) -> list[str]:
 # ── a real, small filesystem ─────────────────────────────────────────────────
 
 
+def no_small_fs(reason: str) -> NoReturn:
+    """Skip a real-disk-full test, or fail it under CI (``CI`` set): CI must run them."""
+    if os.environ.get("CI"):
+        pytest.fail(f"CI must run the real disk-full tests, but {reason}")
+    pytest.skip(reason)
+
+
 @pytest.fixture
 def small_fs(tmp_path: Path) -> Iterator[Path]:
-    """A 2 MB tmpfs mounted for this test (unmounted after); skipped if we cannot mount."""
+    """A 2 MB tmpfs mounted for this test (unmounted after); skipped if we cannot mount
+    (failed instead under CI)."""
     if not sys.platform.startswith("linux") or os.geteuid() != 0 or not shutil.which("mount"):
-        pytest.skip("needs root on Linux to mount a small tmpfs")
+        no_small_fs("mounting a small tmpfs needs root on Linux and `mount`")
     mnt = tmp_path / "mnt"
     mnt.mkdir()
     proc = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={TMPFS_SIZE},mode=0755",
                            "tmpfs", str(mnt)], capture_output=True, text=True, timeout=30)
     if proc.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {proc.stderr.strip()}")
+        no_small_fs(f"a tmpfs cannot be mounted here: {proc.stderr.strip()}")
     try:
         yield mnt
     finally:
