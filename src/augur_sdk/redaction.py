@@ -27,6 +27,7 @@ Two ways to extend, both supported::
 from __future__ import annotations
 
 import copy
+import functools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
@@ -68,6 +69,12 @@ def _any_of(patterns: tuple[tuple[str, re.Pattern[str]], ...]) -> re.Pattern[str
 
 
 _DEFAULT_ANY = _any_of(DEFAULT_PATTERNS)
+
+
+@functools.lru_cache(maxsize=4096)
+def _clean_key(key: str) -> bool:
+    """No default pattern matches ``key`` (cached: keys are few and repeat)."""
+    return _DEFAULT_ANY.search(key) is None
 
 Redactor = Callable[[str], str]
 Dropper = Callable[[str, Any], bool]
@@ -167,14 +174,19 @@ class RedactionPolicy:
     def _apply(self, value: Any, key: str | None) -> Any:
         if isinstance(value, dict):
             drop, mask = self._key_sets()
+            droppers = self.droppers
+            # Keys repeat on every record: with only the default patterns, a key already
+            # seen clean needs no scan (the cache holds keys, never values).
+            known_keys = (self.patterns is DEFAULT_PATTERNS and not self.redactors
+                          and type(self).redact_string is RedactionPolicy.redact_string)
             # A ``token`` next to a numeric ``logprob`` is decoded model output, not a secret.
             logprob_entry = isinstance(value.get("logprob"), int | float)
             out: dict[str, Any] = {}
             for k, v in value.items():
                 low = k.lower()
-                if low in drop or any(d(k, v) for d in self.droppers):
+                if low in drop or (droppers and any(d(k, v) for d in droppers)):
                     continue
-                new_key = self.redact_string(k)
+                new_key = k if known_keys and _clean_key(k) else self.redact_string(k)
                 if low in mask and not (logprob_entry and low in ("token", "token_id")):
                     out[new_key] = MASK
                     continue

@@ -498,3 +498,21 @@ def test_never_record_refuses_fields_every_record_needs(path: str) -> None:
     session's client, or everything) is refused at construction, naming the field."""
     with pytest.raises(ValueError, match=r"never_record: .* which every (step|event|session)"):
         DebugSession(run_id="r", client_name="a", out_dir="unused", never_record=[path])
+
+
+def test_keys_are_redacted_by_overrides_and_hooks_on_every_record() -> None:
+    """A key is redacted on every record, also after it was seen clean: by a redactor added
+    later, and by a subclass overriding redact_string (the clean-key cache must not skip them)."""
+    record = {"customer_acme": 1}
+    policy = DefaultRedactionPolicy()
+    assert policy.apply(record) == record  # seen clean once
+    policy.add_redactor(lambda s: s.replace("acme", "[org]"))
+    assert policy.apply(record) == {"customer_[org]": 1}
+
+    class Upper(DefaultRedactionPolicy):
+        def redact_string(self, text: str) -> str:
+            return text.upper()
+
+    assert Upper().apply(record) == {"CUSTOMER_ACME": 1}
+    # An email in a key is still found with the default patterns alone.
+    assert DefaultRedactionPolicy().apply({"a@example.com": 1}) == {"***REDACTED:email***": 1}
