@@ -38,6 +38,9 @@ def bind(host: str, port: int) -> socket.socket:
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.bind((host.strip("[]"), port))
+    # Listen now: connections made as soon as the port file appears queue in the backlog
+    # until uvicorn accepts them, instead of being refused.
+    sock.listen(2048)
     sock.set_inheritable(True)
     return sock
 
