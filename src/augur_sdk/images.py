@@ -16,6 +16,8 @@ FILL = (0, 0, 0)
 def normalize_regions(regions: Iterable[Any], width: int, height: int,
                       field: str = "mask_regions") -> list[dict[str, Any]]:
     """Check regions and clamp them to the image: ``[{x1, y1, x2, y2[, label]}]``."""
+    if isinstance(regions, str | bytes | dict) or not isinstance(regions, Iterable):
+        raise TypeError(f"{field}: expected a list of regions, got {type(regions).__name__}")
     out: list[dict[str, Any]] = []
     for n, region in enumerate(regions):
         where = f"{field}[{n}]"

@@ -641,7 +641,8 @@ class DebugSession:
         """
         index, kind, data = records.check_observation(step_index, kind, png_bytes)
         width, height = records.png_dimensions(data)
-        regions = images.normalize_regions(mask_regions or (), width, height)
+        regions = images.normalize_regions(() if mask_regions is None else mask_regions, width,
+                                           height)
         with self._lock:
             self._require_open()
             if self._run_span is None or not gating.records_screenshots(self._step_mode):

@@ -512,3 +512,17 @@ def test_add_tag_with_an_unhashable_key_names_the_field(tmp_path: Path, key: Any
     """add_tag with an unhashable key raises TypeError naming 'tags'."""
     with session(tmp_path / "b") as s, pytest.raises(TypeError, match=r"^tags"):
         s.add_tag(key, "v")
+
+
+# Bug 14 (found by test_attach_observation_accepts_or_names_the_field with 1000 examples,
+# about one example in a hundred; fixed): a mask_regions that is not a list of regions raised
+# Python's "'int' object is not iterable", and falsy ones were taken as "no mask".
+@pytest.mark.parametrize("mask", [1, True, 1.5, object(), 0, False, "", "x1y1", {"x1": 1}],
+                         ids=["int", "bool", "float", "object", "zero", "false", "empty-str",
+                              "str", "dict"])
+def test_non_iterable_mask_regions_names_the_field(tmp_path: Path, mask: Any) -> None:
+    """attach_observation(mask_regions=<not a list of regions>, falsy ones included) raises
+    TypeError naming mask_regions."""
+    with session(tmp_path / "b") as s, pytest.raises(TypeError, match=r"^mask_regions"):
+        s.attach_observation(step_index=0, kind="pre", png_bytes=make_png(),
+                             mask_regions=mask)
