@@ -5,12 +5,6 @@ from __future__ import annotations
 import io
 import json
 import logging
-import os
-import signal
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -70,30 +64,6 @@ CANARIES = {
 SURVIVORS = ["press the blue Sign in button", "survivor-param-value", "survivor-summary",
              "survivor-tag", "survivor.failure", "survivor-judge", "survivor-error",
              "survivor-label", "survivor-task", "survivor-subgoal"]
-
-
-@pytest.fixture
-def receiver(tmp_path: Path) -> Iterator[Callable[[str], tuple[int, Path]]]:
-    """Loopback receivers with a log each (conftest's ``fault_server`` keys its files by mode,
-    so two ``"ok"`` servers would share one port and one log)."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(name: str) -> tuple[int, Path]:
-        port_file, log = tmp_path / f"{name}.port", tmp_path / f"{name}.log"
-        proc = subprocess.Popen([sys.executable, str(TESTS / "fault_server.py"), "ok",
-                                 str(port_file), str(log)])
-        started.append(proc)
-        deadline = time.monotonic() + 10
-        while not port_file.exists():
-            if time.monotonic() > deadline or proc.poll() is not None:
-                raise RuntimeError(f"receiver {name} did not start")
-            time.sleep(0.02)
-        return int(port_file.read_text()), log
-
-    yield start
-    for proc in started:
-        os.kill(proc.pid, signal.SIGKILL)
-        proc.wait(timeout=10)
 
 
 def _requests(log: Path) -> list[dict[str, Any]]:
@@ -175,13 +145,14 @@ def _session(out: Path, dsn: str, policy: RedactionPolicy | None = None,
         redaction_policy=policy, never_record=never_record)
 
 
-def test_canaries_are_found_nowhere(tmp_path: Path, receiver,  # type: ignore[no-untyped-def]
+def test_canaries_are_found_nowhere(tmp_path: Path, fault_server,  # type: ignore[no-untyped-def]
                                     caplog: pytest.LogCaptureFixture) -> None:
     """36 planted secrets appear zero times in the bundle, the OTLP export, the stream (paths,
     headers, bodies) and the augur_sdk log, while non-secret values survive everywhere."""
     caplog.set_level(logging.DEBUG, logger="augur_sdk")
-    otlp_port, otlp_log = receiver("otlp")
-    augur_port, augur_log = receiver("augur")
+    otlp_server, augur_server = fault_server("ok"), fault_server("ok")  # one log each
+    otlp_port, otlp_log = otlp_server.port, otlp_server.log
+    augur_port, augur_log = augur_server.port, augur_server.log
     configure(otlp_endpoint=f"http://127.0.0.1:{otlp_port}/v1/traces", close_timeout_s=10)
     out = tmp_path / "bundle"
     with _session(out, f"http://127.0.0.1:{augur_port}/api/v1?token=tok-ok&tenant=acme") as s:
@@ -206,11 +177,12 @@ def test_canaries_are_found_nowhere(tmp_path: Path, receiver,  # type: ignore[no
     assert manifest["redaction"] == {"policy_id": "default-pii-v1", "applied": True}
 
 
-def test_canaries_are_planted_where_data_flows(tmp_path: Path, receiver) -> None:  # type: ignore[no-untyped-def]
+def test_canaries_are_planted_where_data_flows(tmp_path: Path, fault_server) -> None:  # type: ignore[no-untyped-def]
     """Control for the canary test: without redaction every canary does leave the process,
     so finding none of them above means redaction caught them, not that they went nowhere."""
-    otlp_port, otlp_log = receiver("otlp")
-    augur_port, augur_log = receiver("augur")
+    otlp_server, augur_server = fault_server("ok"), fault_server("ok")  # one log each
+    otlp_port, otlp_log = otlp_server.port, otlp_server.log
+    augur_port, augur_log = augur_server.port, augur_server.log
     configure(otlp_endpoint=f"http://127.0.0.1:{otlp_port}/v1/traces", close_timeout_s=10)
     out = tmp_path / "bundle"
     with _session(out, f"http://127.0.0.1:{augur_port}/api/v1?token=tok-ok&tenant=acme",

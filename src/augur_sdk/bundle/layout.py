@@ -128,3 +128,18 @@ def render_agent_md(session: dict[str, Any], step_count: int, first_failed: int 
         "",
     ]
     return "\n".join(lines)
+
+
+# A run's status in run lists (augur serve's runs API, `augur view DIR`).
+RUN_RUNNING, RUN_FINISHED, RUN_FAILED = "running", "finished", "failed"
+FAILED_SESSION_STATUSES = ("failed", "halted")
+
+
+def run_status(finished: bool, session: dict[str, Any] | None) -> str:
+    """``running`` until the run is finished, then ``failed`` (session status failed or
+    halted) or ``finished``."""
+    if not finished:
+        return RUN_RUNNING
+    if isinstance(session, dict) and session.get("status") in FAILED_SESSION_STATUSES:
+        return RUN_FAILED
+    return RUN_FINISHED

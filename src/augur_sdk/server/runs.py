@@ -46,7 +46,7 @@ from augur_sdk.server.paths import BadName, check_file_name, check_index
 
 SOURCE_DSN = "dsn"
 SOURCE_OTLP = "otlp"
-FAILED_STATUSES = ("failed", "halted")
+FAILED_STATUSES = layout.FAILED_SESSION_STATUSES
 MAX_IDEMPOTENCY_KEYS = 1024
 
 Body = dict[str, Any]

@@ -19,21 +19,12 @@ from augur_sdk.records import ns_to_iso
 from augur_sdk.server.checks import read_json
 from augur_sdk.server.config import ServerConfig
 from augur_sdk.server.paths import BadName, check_run_id, check_tenant, contained
-from augur_sdk.server.runs import FAILED_STATUSES, Run
+from augur_sdk.server.runs import Run
 
 INDEX_DIR = ".augur-server"
 
-RUNNING = "running"
-FINISHED = "finished"
-FAILED = "failed"
-
-
-def run_status(finished: bool, session: dict[str, Any] | None) -> str:
-    if not finished:
-        return RUNNING
-    if isinstance(session, dict) and session.get("status") in FAILED_STATUSES:
-        return FAILED
-    return FINISHED
+RUNNING, FINISHED, FAILED = layout.RUN_RUNNING, layout.RUN_FINISHED, layout.RUN_FAILED
+run_status = layout.run_status
 
 
 def _mtime(path: Path) -> float:

@@ -41,11 +41,7 @@ from augur_sdk.viewer.reader import (
     trace_session_head,
 )
 
-RUNNING = "running"
-FINISHED = "finished"
-FAILED = "failed"
-FAILED_STATUSES = ("failed", "halted")  # as augur_sdk.server.runs.FAILED_STATUSES
-
+RUNNING, FINISHED, FAILED = layout.RUN_RUNNING, layout.RUN_FINISHED, layout.RUN_FAILED
 SERVER_INDEX_DIR = ".augur-server"  # as augur_sdk.server.store.INDEX_DIR
 STALE_AFTER_S = 120.0  # augur serve's default stale_after_s
 DISCOVER_INTERVAL_S = 1.0
@@ -54,14 +50,7 @@ MAX_RUNS = 5000
 MAX_READERS = 16
 PREFIX = "/runs/"
 
-
-def run_status(finished: bool, session: dict[str, Any] | None) -> str:
-    """``running`` / ``failed`` / ``finished``: the rule of augur serve's runs API."""
-    if not finished:
-        return RUNNING
-    if isinstance(session, dict) and session.get("status") in FAILED_STATUSES:
-        return FAILED
-    return FINISHED
+run_status = layout.run_status  # the rule of augur serve's runs API
 
 
 def step_failed(record: Any) -> bool:
