@@ -72,12 +72,13 @@ class BundleSpanProcessor(SpanProcessor):
             self.writer.begin(codec.decode_session(attrs))
             self.writer.write_run_span_ids(span_ids(span))
         elif kind == codec.STEP:
-            self.writer.write_step(codec.decode_step(attrs), span_ids(span))
+            self.on_step(span, codec.decode_step(attrs))
 
-    def on_event(self, attributes: Mapping[str, Any], on_run_span: bool = False) -> None:
-        seq = attributes.get(codec.SEQ_ATTR) if on_run_span else None
-        self.writer.append_event(codec.decode_event(attributes),
-                                 run_span_seq=seq if isinstance(seq, int) else None)
+    def on_step(self, span: Span, step: dict[str, Any]) -> None:
+        self.writer.write_step(step, span_ids(span))
+
+    def on_event(self, event: dict[str, Any], run_span_seq: int | None = None) -> None:
+        self.writer.append_event(event, run_span_seq=run_span_seq)
 
     def on_session_update(self, span: ReadableSpan) -> None:
         self.writer.update_session(codec.decode_session(span.attributes or {}))
@@ -92,7 +93,8 @@ class LiveProcessor(Protocol):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None: ...
     def on_end(self, span: ReadableSpan) -> None: ...
-    def on_event(self, attributes: Mapping[str, Any], on_run_span: bool = False) -> None: ...
+    def on_step(self, span: Span, step: dict[str, Any]) -> None: ...
+    def on_event(self, event: dict[str, Any], run_span_seq: int | None = None) -> None: ...
     def on_session_update(self, span: ReadableSpan) -> None: ...
 
 
@@ -111,9 +113,12 @@ class RunSink:
         self.extras = [SafeSpanProcessor(p) for p in extras]
 
     def on_start(self, span: Span, parent_context: Context | None) -> None:
-        for live in self.live:
-            with _internal.internal_errors(f"{type(live).__name__}.on_start"):
-                live.on_start(span, parent_context)
+        if codec.record_kind(span.attributes) == codec.STEP:
+            self.on_step_filled(span)  # decoded once for every live consumer
+        else:
+            for live in self.live:
+                with _internal.internal_errors(f"{type(live).__name__}.on_start"):
+                    live.on_start(span, parent_context)
         for proc in self.extras:
             proc.on_start(span, parent_context)
 
@@ -125,15 +130,22 @@ class RunSink:
             proc.on_end(span)
 
     def on_step_filled(self, span: Span) -> None:
-        """A ``step_scope`` span just got its record: the live consumers write it now."""
-        for live in self.live:
-            with _internal.internal_errors(f"{type(live).__name__}.on_step_filled"):
-                live.on_start(span, None)
+        """A step span has its record (at start, or once a ``step_scope`` span is filled):
+        decode it once and hand it to every live consumer."""
+        with _internal.internal_errors("decode step"):
+            step = codec.decode_step(span.attributes or {})
+            for live in self.live:
+                with _internal.internal_errors(f"{type(live).__name__}.on_step"):
+                    live.on_step(span, step)
 
     def on_event(self, attributes: Mapping[str, Any], on_run_span: bool = False) -> None:
-        for live in self.live:
-            with _internal.internal_errors(f"{type(live).__name__}.on_event"):
-                live.on_event(attributes, on_run_span)
+        """A decision event was added to a span (the run span when ``on_run_span``)."""
+        with _internal.internal_errors("decode event"):
+            event = codec.decode_event(attributes)
+            seq = attributes.get(codec.SEQ_ATTR) if on_run_span else None
+            for live in self.live:
+                with _internal.internal_errors(f"{type(live).__name__}.on_event"):
+                    live.on_event(event, seq if isinstance(seq, int) else None)
 
     def on_session_update(self, span: ReadableSpan) -> None:
         for live in self.live:

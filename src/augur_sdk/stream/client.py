@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -47,6 +48,16 @@ class StreamOptions:
     backoff_max_s: float = 5.0
 
 
+_KEY_PREFIX = uuid.uuid4().hex[:16]
+_key_counter = itertools.count()
+
+
+def _new_key() -> str:
+    """A unique idempotency key without a urandom call per request: a random per-process
+    prefix, the pid (a forked child differs) and a counter."""
+    return f"{_KEY_PREFIX}-{os.getpid():x}-{next(_key_counter):x}"
+
+
 @dataclass
 class Request:
     run_id: str
@@ -59,7 +70,7 @@ class Request:
     enqueued: float = field(default_factory=time.monotonic)
     # One key per logical request, kept across retries: a server can drop the duplicate when
     # a retried POST's first answer was lost.
-    idempotency_key: str = field(default_factory=lambda: uuid.uuid4().hex)
+    idempotency_key: str = field(default_factory=lambda: _new_key())
     accounted: int = 0
     # The run's counters at enqueue: a request finishing after ``forget_run`` must not count
     # into a later run that reuses the run id (nor re-create the forgotten entry).

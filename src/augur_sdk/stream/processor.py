@@ -6,7 +6,6 @@ redacted and gated, span attributes), so the stream carries what the bundle hold
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from opentelemetry.context import Context
@@ -34,15 +33,16 @@ class StreamSpanProcessor(SpanProcessor):
             self.client.begin_run(self.run_id, self.capture_mode)
             self._put_session(codec.decode_session(attrs))
         elif kind == codec.STEP:
-            step = codec.decode_step(attrs)
-            self.client.send_json(self.run_id, "PUT",
-                                  f"{self._run_path}/steps/{int(step['step_index'])}", step)
+            self.on_step(span, codec.decode_step(attrs))
+
+    def on_step(self, span: Span, step: dict[str, Any]) -> None:
+        self.client.send_json(self.run_id, "PUT",
+                              f"{self._run_path}/steps/{int(step['step_index'])}", step)
 
     def _put_session(self, session: dict[str, Any]) -> None:
         self.client.send_json(self.run_id, "PUT", f"{self._run_path}/session", session)
 
-    def on_event(self, attributes: Mapping[str, Any], on_run_span: bool = False) -> None:
-        event = codec.decode_event(attributes)
+    def on_event(self, event: dict[str, Any], run_span_seq: int | None = None) -> None:
         body: dict[str, Any] = {"events": [event]}
         if event.get("step_index") is not None:
             body["step_index"] = event["step_index"]
