@@ -34,7 +34,7 @@ from augur_sdk.bundle.writer import BundleWriter
 from augur_sdk.capture import CaptureMode, capture_mode_is_explicit, resolve_capture_mode
 from augur_sdk.otel import emit, provider
 from augur_sdk.otel.processors import BundleSpanProcessor, RunSink
-from augur_sdk.redaction import DefaultRedactionPolicy, RedactionPolicy
+from augur_sdk.redaction import DefaultRedactionPolicy, RedactionPolicy, _matches
 from augur_sdk.stream.client import client_for
 from augur_sdk.stream.dsn import resolve_dsn
 from augur_sdk.stream.processor import StreamSpanProcessor
@@ -96,8 +96,6 @@ if hasattr(os, "register_at_fork"):
 def _refuse_required_fields(paths: list[str]) -> None:
     """A never-record path may not match a field every step, event or session record must
     have: the record could not be written (or would not validate) without it."""
-    from augur_sdk.redaction import _matches
-
     for path in paths:
         if not isinstance(path, str):
             continue  # the policy reports the type
