@@ -219,6 +219,9 @@ class BundleWriter:
                 return None
             digest = self._hash_later(data)
             self._pending_hashes[rel] = digest
+        # Keep only the hex digest once it is known: a Future per screenshot would make
+        # memory grow with the run.
+        digest.add_done_callback(lambda done, rel=rel: self._hashed(rel, done))
         return {"path": rel, "sha256": digest, "bytes": len(data), "width": width,
                 "height": height}
 
@@ -244,6 +247,12 @@ class BundleWriter:
         done: Future[str] = Future()
         done.set_result(sha256_hex(data))
         return done
+
+    def _hashed(self, rel: str, done: Future[str]) -> None:
+        with self._lock:
+            if self._pending_hashes.get(rel) is done:
+                del self._pending_hashes[rel]
+                self._signatures[rel] = done.result()
 
     def _resolve_hashes(self) -> None:
         for rel, digest in list(self._pending_hashes.items()):
