@@ -15,6 +15,7 @@ says it is incomplete in ``producer.json``.
 from __future__ import annotations
 
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -221,7 +222,7 @@ class BundleWriter:
             self._pending_hashes[rel] = digest
         # Keep only the hex digest once it is known: a Future per screenshot would make
         # memory grow with the run.
-        digest.add_done_callback(lambda done, rel=rel: self._hashed(rel, done))
+        digest.add_done_callback(functools.partial(self._hashed, rel))
         return {"path": rel, "sha256": digest, "bytes": len(data), "width": width,
                 "height": height}
 
