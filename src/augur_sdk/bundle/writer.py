@@ -138,6 +138,7 @@ class BundleWriter:
         self.extra_producer_facts: dict[str, Any] = {}
         self.masked: dict[str, list[dict[str, Any]]] = {}
         self._pending_hashes: dict[str, Future[str]] = {}
+        self._hash_lock = threading.Lock()  # _pending_hashes, and the digests they yield
         self._hash_slots = threading.BoundedSemaphore(4)
         self._hasher: ThreadPoolExecutor | None = None
         self._run_span_ids: dict[str, str] = {}
@@ -219,7 +220,8 @@ class BundleWriter:
             if not self._write(rel, data, "screenshots", sign=False):
                 return None
             digest = self._hash_later(data)
-            self._pending_hashes[rel] = digest
+            with self._hash_lock:
+                self._pending_hashes[rel] = digest
         # Keep only the hex digest once it is known: a Future per screenshot would make
         # memory grow with the run.
         digest.add_done_callback(functools.partial(self._hashed, rel))
@@ -250,15 +252,21 @@ class BundleWriter:
         return done
 
     def _hashed(self, rel: str, done: Future[str]) -> None:
-        with self._lock:
+        # On the hasher's thread: a lock of its own, so that the agent's writes never wait
+        # behind it.
+        with self._hash_lock:
             if self._pending_hashes.get(rel) is done:
                 del self._pending_hashes[rel]
                 self._signatures[rel] = done.result()
 
     def _resolve_hashes(self) -> None:
-        for rel, digest in list(self._pending_hashes.items()):
-            self._signatures[rel] = digest.result()
-        self._pending_hashes.clear()
+        with self._hash_lock:
+            pending = list(self._pending_hashes.items())
+        for rel, digest in pending:
+            result = digest.result()
+            with self._hash_lock:
+                if self._pending_hashes.pop(rel, None) is digest:
+                    self._signatures[rel] = result
 
     def write_observation_record(self, rel_png: str, record: dict[str, Any]) -> None:
         """``screenshots/NNNN_kind.json`` (observation schema) next to a masked PNG."""
