@@ -27,7 +27,6 @@ Two ways to extend, both supported::
 from __future__ import annotations
 
 import copy
-import functools
 import re
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
@@ -71,10 +70,19 @@ def _any_of(patterns: tuple[tuple[str, re.Pattern[str]], ...]) -> re.Pattern[str
 _DEFAULT_ANY = _any_of(DEFAULT_PATTERNS)
 
 
-@functools.lru_cache(maxsize=4096)
+_CLEAN_KEYS: set[str] = set()  # keys no default pattern matches (never a matching one)
+_CLEAN_KEYS_MAX = 4096
+
+
 def _clean_key(key: str) -> bool:
-    """No default pattern matches ``key`` (cached: keys are few and repeat)."""
-    return _DEFAULT_ANY.search(key) is None
+    """No default pattern matches ``key`` (remembered: keys are few and repeat)."""
+    if key in _CLEAN_KEYS:
+        return True
+    if _DEFAULT_ANY.search(key) is not None:
+        return False
+    if len(_CLEAN_KEYS) < _CLEAN_KEYS_MAX:
+        _CLEAN_KEYS.add(key)
+    return True
 
 Redactor = Callable[[str], str]
 Dropper = Callable[[str, Any], bool]
@@ -233,15 +241,18 @@ _OMIT = object()
 def _blank_paths(value: Any, patterns: list[list[str]], path: list[str]) -> Any:
     """A copy of ``value`` where every matched string becomes the never-record marker and
     every other matched value (number, object, list...) is left out: a marker in place of a
-    typed field would make the record invalid against its schema."""
+    typed field would make the record invalid against its schema (in a list, its slot
+    becomes null)."""
     if path and any(_matches(p, path) for p in patterns):
         return NEVER_RECORD if isinstance(value, str) else _OMIT
     if isinstance(value, dict):
         out = {k: _blank_paths(v, patterns, [*path, k]) for k, v in value.items()}
         return {k: v for k, v in out.items() if v is not _OMIT}
     if isinstance(value, list):
+        # A list keeps its slots (None for a left-out value), so later indices still mean
+        # what they meant.
         items = [_blank_paths(v, patterns, [*path, str(i)]) for i, v in enumerate(value)]
-        return [v for v in items if v is not _OMIT]
+        return [None if v is _OMIT else v for v in items]
     return value
 
 

@@ -20,6 +20,7 @@ import time
 import uuid
 import weakref
 from collections.abc import Iterable, Iterator, Mapping
+from concurrent import futures
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -178,9 +179,9 @@ class DebugSession:
         if isinstance(never_record, str):
             raise TypeError("never_record: expected a list of paths, got a string")
         never = list(never_record)
-        _refuse_required_fields(never)
         self.redaction_policy: RedactionPolicy = (
             policy.with_never_record(never) if never else policy)
+        _refuse_required_fields(sorted(self.redaction_policy.never_record))
         self._out_dir = Path(out_dir)
         self._tags = records.check_tags(tags)
         if started_at is None:
@@ -239,8 +240,8 @@ class DebugSession:
         self._pending_obs: dict[int, dict[str, dict[str, Any]]] = {}
         self._scopes: dict[int, Span] = {}
         self._span_hashes: dict[int, list[tuple[str, Any]]] = {}
-        self._unended = threading.Condition()  # step spans waiting for a screenshot hash
-        self._unended_count = 0
+        # Step spans done but for their screenshots' sha256: (span, hashes, end time).
+        self._hashing: list[tuple[Span, list[tuple[str, Any]], int]] = []
         self._warned_step_id = False
         self._restart_after_fork = False
 
@@ -340,8 +341,7 @@ class DebugSession:
         self._run_span = self._run_ctx = self._open_step = None
         self._pending_obs = {}
         self._span_hashes = {}
-        self._unended = threading.Condition()  # the parent's hasher threads are not here
-        self._unended_count = 0
+        self._hashing = []  # the parent's hasher threads are not here
         self._seq = 0
         self._out_dir = Path(f"{self._out_dir}.fork-{os.getpid()}")
         self.debug_session_id = _new_debug_session_id()
@@ -386,7 +386,7 @@ class DebugSession:
     def _end_run(self, final_status: str) -> dict[str, Any] | None:
         assert self._run_span is not None and self._bundle is not None
         self._end_open_step()
-        self._wait_for_step_spans()
+        self._end_hashed_spans(wait_s=self._close_budget())
         emit.end_run_span(self._run_span, self._redacted_session())
         return self._bundle.manifest
 
@@ -395,9 +395,7 @@ class DebugSession:
         pipeline = self._pipeline
         if pipeline is None or self._run_span is None:
             return
-        budget = self._close_timeout_s
-        if budget is None:
-            budget = pipeline.settings.close_timeout_s
+        budget = self._close_budget()
         deadline = time.monotonic() + budget
         with _internal.internal_errors("flush"):
             sink = self._sink
@@ -449,44 +447,38 @@ class DebugSession:
 
     def _end_when_hashed(self, span: Span, end_ns: int | None) -> None:
         """End a step span once its screenshots' sha256 (computed on helper threads) are on
-        it. The agent never waits for a hash: when one is still running, the last digest to
-        finish ends the span on the hasher's thread."""
+        it. The agent never waits for a hash: a span whose hashes are still running is ended
+        by a later call (on the agent's thread, so span processors never run on a hasher),
+        or at close."""
+        if span.end_time is not None or any(s is span for s, _, _ in self._hashing):
+            return  # already ended, or already waiting (a step_scope block that ends later)
         hashes = self._span_hashes.pop(id(span), [])
-        pending = [digest for _kind, digest in hashes if not digest.done()]
-        if not pending:
-            self._finish_step_span(span, hashes, end_ns)
-            return
-        with self._unended:
-            self._unended_count += 1
-        left = [len(pending)]
-        count_lock = threading.Lock()
+        self._hashing.append((span, hashes, time.time_ns() if end_ns is None else end_ns))
+        self._end_hashed_spans()
 
-        def on_digest(_done: object) -> None:
-            with count_lock:
-                left[0] -= 1
-                if left[0]:
-                    return
-            try:
-                self._finish_step_span(span, hashes, end_ns)
-            finally:
-                with self._unended:
-                    self._unended_count -= 1
-                    self._unended.notify_all()
-
-        for digest in pending:
-            digest.add_done_callback(on_digest)
-
-    @staticmethod
-    def _finish_step_span(span: Span, hashes: list[tuple[str, Any]], end_ns: int | None) -> None:
-        with _internal.internal_errors("screenshot hash"):
+    def _end_hashed_spans(self, wait_s: float | None = None) -> None:
+        """End the waiting spans whose hashes are done; with ``wait_s``, wait (bounded) for
+        the rest, and end every span then, with the hashes that made it."""
+        if wait_s is not None and self._hashing:
+            futures.wait([d for _, hashes, _ in self._hashing for _, d in hashes],
+                         timeout=max(wait_s, 0.0))
+        waiting = []
+        for span, hashes, end_ns in self._hashing:
+            if wait_s is None and not all(digest.done() for _, digest in hashes):
+                waiting.append((span, hashes, end_ns))
+                continue
             for kind, digest in hashes:
-                span.set_attribute(f"augur.observation.{kind}.sha256", digest.result())
-            span.end(end_time=end_ns)
+                with _internal.internal_errors("screenshot hash"):
+                    if digest.done():
+                        span.set_attribute(f"augur.observation.{kind}.sha256", digest.result())
+            with _internal.internal_errors("end step span"):
+                span.end(end_time=end_ns)
+        self._hashing = waiting
 
-    def _wait_for_step_spans(self, timeout_s: float = 30.0) -> None:
-        """Before the run span ends: every step span still waiting for a hash has ended."""
-        with self._unended:
-            self._unended.wait_for(lambda: self._unended_count == 0, timeout_s)
+    def _close_budget(self) -> float:
+        if self._close_timeout_s is not None:
+            return self._close_timeout_s
+        return self._pipeline.settings.close_timeout_s if self._pipeline is not None else 5.0
 
     def record_step(self, step: Mapping[str, Any]) -> None:
         """Record one step; its file is on disk when this returns."""

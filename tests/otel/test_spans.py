@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,8 @@ from opentelemetry.trace import StatusCode
 from augur_sdk import DebugSession, codec
 from augur_sdk.otel.exporter import BundleSpanExporter
 from augur_sdk.records import iso_to_ns
-from augur_sdk.testing import capture_spans
+from augur_sdk.testing import capture_spans, make_png
+from augur_sdk.validation import validate_bundle
 
 from support import event_record, run_seed_session, step_record
 
@@ -199,3 +202,24 @@ def test_step_scope_makes_the_step_span_the_parent_of_app_spans(tmp_path: Path) 
     (rebuilt,) = rebuilt_root.iterdir()
     for rel in ("steps/0000.json", "steps/0001.json", "events/0001.jsonl"):
         assert (rebuilt / rel).read_bytes() == (out / rel).read_bytes()
+
+
+def test_a_step_scope_span_ended_early_keeps_its_hash_and_record_end(tmp_path: Path) -> None:
+    """A step_scope span that the next record_step ends inside the block is ended once: with
+    its screenshot's sha256 and the record's ended_at, not again when the block exits."""
+    png = make_png(32, 24, seed=7)
+    with capture_spans() as exporter:
+        with DebugSession(run_id="r", client_name="a", capture_mode="screenshots",
+                          out_dir=tmp_path / "b") as s, s.step_scope(0, "click"):
+            pre = s.attach_observation(step_index=0, kind="pre", png_bytes=png)
+            s.record_step(step_record("r", 0, pre=pre))
+            s.record_step(step_record("r", 1))  # ends step 0's span inside the block
+            time.sleep(0.05)  # the block's own end is clearly later than the record's
+        spans = exporter.get_finished_spans()
+    steps = {s.attributes["augur.step_index"]: s for s in spans  # type: ignore[index]
+             if s.name.startswith("execute_tool")}
+    assert sorted(steps) == [0, 1]
+    step0 = steps[0]
+    assert step0.attributes["augur.observation.pre.sha256"] == hashlib.sha256(png).hexdigest()  # type: ignore[index]
+    assert step0.end_time == iso_to_ns(step_record("r", 0)["ended_at"], "t")
+    assert validate_bundle(tmp_path / "b") == []

@@ -233,7 +233,8 @@ def test_never_record_matcher(pattern: str, path: str, expected: bool) -> None:
 
 def test_never_record_blanks_exactly_the_matched_values() -> None:
     """Matched strings become the marker and keep their key; other matched values (numbers,
-    whole containers) are left out, so typed fields never hold a string; nothing else
+    whole containers) are left out (a list keeps the slot as null, so later indices keep
+    their meaning), so typed fields never hold a string; nothing else
     changes, the input is not mutated, and the record root is never blanked."""
     value = {"otp": 1, "a": {"otp": {"x": 1}, "b": [{"otp": "2", "k": "v"}, "otp"]},
              "text": "keep", "params": {"text": "hunter2", "n": 3},
@@ -242,7 +243,7 @@ def test_never_record_blanks_exactly_the_matched_values() -> None:
     out = _blank_paths(value, [["**", "otp"], ["params", "text"], ["codes", "*"]], [])
     assert out == {"a": {"b": [{"otp": NEVER_RECORD, "k": "v"}, "otp"]},
                    "text": "keep", "params": {"text": NEVER_RECORD, "n": 3},
-                   "codes": [NEVER_RECORD]}
+                   "codes": [NEVER_RECORD, None, None]}
     assert json.dumps(value, sort_keys=True) == before
     assert _blank_paths("otp", [["**"]], []) == "otp"
     policy = NoRedactionPolicy(never_record=["**.otp", "params.text", "codes.*"])
@@ -488,3 +489,10 @@ def test_keys_are_redacted_by_overrides_and_hooks_on_every_record() -> None:
     assert Upper().apply(record) == {"CUSTOMER_ACME": 1}
     # An email in a key is still found with the default patterns alone.
     assert DefaultRedactionPolicy().apply({"a@example.com": 1}) == {"***REDACTED:email***": 1}
+
+
+def test_never_record_in_a_policy_is_checked_like_the_session_argument() -> None:
+    """A policy that carries a path matching a required field is refused by the session too."""
+    with pytest.raises(ValueError, match=r"never_record: 'status' matches step.status"):
+        DebugSession(run_id="r", client_name="a", out_dir="unused",
+                     redaction_policy=DefaultRedactionPolicy(never_record=["status"]))

@@ -322,17 +322,11 @@ class BundleWriter:
             line = self._event_lines[rel]
             self._event_lines[rel] = line + 1
             if run_span_seq is not None:
-                self.note_run_event(index, line, run_span_seq)
-
-    def note_run_event(self, step_index: int | None, line: int, seq: int) -> None:
-        """Sidecar: line ``line`` of the events file of ``step_index`` (None: run-level) is
-        an event of the run span, recorded as the ``seq``-th record."""
-        entry: dict[str, Any] = {"kind": RUN_EVENT, "line": line, "seq": seq,
-                                 **self._run_span_ids}  # the span the event is on
-        if isinstance(step_index, int):
-            entry["step_index"] = step_index
-        with self._lock:
-            self._append(layout.SPANS_SIDECAR, entry, "span_ids")
+                entry: dict[str, Any] = {"kind": RUN_EVENT, "line": line, "seq": run_span_seq,
+                                         **self._run_span_ids}  # the span the event is on
+                if isinstance(index, int):
+                    entry["step_index"] = index
+                self._append(layout.SPANS_SIDECAR, entry, "span_ids")
 
     # ── finishing ───────────────────────────────────────────────────────────
 

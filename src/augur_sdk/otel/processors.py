@@ -68,11 +68,9 @@ class BundleSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         attrs = span.attributes or {}
         kind = codec.record_kind(attrs)
-        if kind == codec.SESSION:
+        if kind == codec.SESSION:  # steps come through on_step (RunSink decodes them once)
             self.writer.begin(codec.decode_session(attrs))
             self.writer.write_run_span_ids(span_ids(span))
-        elif kind == codec.STEP:
-            self.on_step(span, codec.decode_step(attrs))
 
     def on_step(self, span: Span, step: dict[str, Any]) -> None:
         self.writer.write_step(step, span_ids(span))

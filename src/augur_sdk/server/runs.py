@@ -14,7 +14,6 @@ status for the client.
 
 from __future__ import annotations
 
-import bisect
 import threading
 import time
 from collections import OrderedDict
@@ -532,13 +531,6 @@ class Run:
         writer.write_run_span_ids(ids)
         for ev_seq, event in sorted(events, key=lambda item: item[0]):
             self._otlp_event(writer, ev_seq, event)
-        for ev_seq, event in sorted(events, key=lambda item: item[0]):
-            # Where each run-span event now sits in its (seq-ordered) events file, as the
-            # SDK's sidecar says, so a replay puts it back on the run span.
-            seqs = self.event_seqs.get(layout.events_path(event.get("step_index")), [])
-            line = bisect.bisect_left(seqs, ev_seq)
-            if line < len(seqs) and seqs[line] == ev_seq:
-                writer.note_run_event(event.get("step_index"), line, ev_seq)
         self.session = session
         self.placeholder = False
         self._finish()

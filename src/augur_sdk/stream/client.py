@@ -48,14 +48,23 @@ class StreamOptions:
     backoff_max_s: float = 5.0
 
 
-_KEY_PREFIX = uuid.uuid4().hex[:16]
+_key_prefix = uuid.uuid4().hex[:16]
 _key_counter = itertools.count()
 
 
 def _new_key() -> str:
     """A unique idempotency key without a urandom call per request: a random per-process
-    prefix, the pid (a forked child differs) and a counter."""
-    return f"{_KEY_PREFIX}-{os.getpid():x}-{next(_key_counter):x}"
+    prefix (drawn again in a forked child) and a counter."""
+    return f"{_key_prefix}-{next(_key_counter):x}"
+
+
+def _new_key_prefix_after_fork() -> None:
+    global _key_prefix
+    _key_prefix = uuid.uuid4().hex[:16]
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_new_key_prefix_after_fork)
 
 
 @dataclass
@@ -70,7 +79,7 @@ class Request:
     enqueued: float = field(default_factory=time.monotonic)
     # One key per logical request, kept across retries: a server can drop the duplicate when
     # a retried POST's first answer was lost.
-    idempotency_key: str = field(default_factory=lambda: _new_key())
+    idempotency_key: str = field(default_factory=_new_key)
     accounted: int = 0
     # The run's counters at enqueue: a request finishing after ``forget_run`` must not count
     # into a later run that reuses the run id (nor re-create the forgotten entry).
@@ -164,8 +173,7 @@ class StreamClient:
                 self._queued_count -= 1
                 self._queued_bytes -= request.accounted
                 stats = request.stats
-                if stats is None:
-                    stats = self._runs.setdefault(request.run_id, RunStats())
+                assert stats is not None  # set by submit() before the request is queued
                 stats.pending -= 1
                 if outcome == "sent":
                     stats.sent += 1

@@ -29,11 +29,9 @@ class StreamSpanProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         attrs = span.attributes or {}
         kind = codec.record_kind(attrs)
-        if kind == codec.SESSION:
+        if kind == codec.SESSION:  # steps come through on_step (RunSink decodes them once)
             self.client.begin_run(self.run_id, self.capture_mode)
             self._put_session(codec.decode_session(attrs))
-        elif kind == codec.STEP:
-            self.on_step(span, codec.decode_step(attrs))
 
     def on_step(self, span: Span, step: dict[str, Any]) -> None:
         self.client.send_json(self.run_id, "PUT",

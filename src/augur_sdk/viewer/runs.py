@@ -9,10 +9,9 @@ only if it resolves inside DIR (a symlink out of DIR is not listed, so it cannot
 **Status** follows ``augur serve``'s runs API (``GET /api/runs``): ``running`` while the run is
 not finished (its ``live.json`` exists, or the server's index says so), then ``failed`` when
 the session status is ``failed`` or ``halted``, else ``finished``. The session record is the
-server's index entry, else ``live.json``'s, else the one at the top of ``trace.json``. The
-server's function (``augur_sdk.server.store.run_status``) is pure, but importing it imports
-the server package and so Starlette, which the viewer must not need: the rule is restated
-here and a test checks that both give the same answer on the same data directory.
+server's index entry, else ``live.json``'s, else the one at the top of ``trace.json``. Both
+use one rule, :func:`augur_sdk.bundle.layout.run_status` (the viewer must not import the
+server package, which needs Starlette), and a test checks they agree on one data directory.
 
 Everything read from DIR is untrusted: nothing here raises on bad content.
 """

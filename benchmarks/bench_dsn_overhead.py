@@ -1,0 +1,108 @@
+"""What a DSN pointed at a dead or hanging Augur server costs the agent, per call.
+
+    .venv/bin/python benchmarks/bench_dsn_overhead.py [--rounds 8] [--steps 300]
+
+An A/B in one run: every round records the same workload (two fresh ~1 MB PNGs, one step and
+one event per step, ``screenshots`` mode) three times, each in its own process: without a
+DSN, with a DSN at a closed loopback port, and with a DSN at ``hang_server.py`` (accepts and
+never answers, started here and stopped by pid). The order rotates from round to round.
+Prints per-call p50s and the SDK call time per step (the sum of every call's time, divided
+by the steps), as medians over the rounds, with the ratio to the run without a DSN and the
+spread (min-max of the per-round ratios), so that noise is visible next to the effect.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+WORKER = r"""
+import json, shutil, statistics, sys, time
+from augur_sdk import DebugSession
+from augur_sdk.testing import make_png
+dsn, out, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
+pngs = [make_png(591, 591, seed=s, noise=True) for s in range(4)]
+pc = time.perf_counter_ns
+calls = {"record_step": [], "attach_observation": [], "record_event": []}
+total = 0
+with DebugSession(run_id="r", client_name="bench", capture_mode="screenshots", out_dir=out,
+                  dsn=dsn, close_timeout_s=1.0) as s:
+    for i in range(steps):
+        pre_png, post_png = bytes(pngs[i % 4]), bytes(pngs[(i + 1) % 4])
+        t = pc(); pre = s.attach_observation(step_index=i, kind="pre", png_bytes=pre_png); a = pc() - t
+        t = pc(); post = s.attach_observation(step_index=i, kind="post", png_bytes=post_png); b = pc() - t
+        t = pc(); s.record_step({"step_id": f"r/step/{i:04d}", "step_index": i, "step_type": "click",
+                                 "status": "succeeded", "started_at": "2026-05-19T00:00:00Z",
+                                 "observation_pre": pre, "observation_post": post,
+                                 "intent": "click OK"}); c = pc() - t
+        t = pc(); s.record_event({"ts": "2026-05-19T00:00:00.1Z", "step_index": i, "layer": "planner",
+                                  "kind": "decision", "summary": "ok"}); d = pc() - t
+        calls["attach_observation"] += [a, b]; calls["record_step"].append(c)
+        calls["record_event"].append(d); total += a + b + c + d
+shutil.rmtree(out, ignore_errors=True)
+print(json.dumps({"per_step": total / steps / 1000,
+                  **{k: statistics.median(v) / 1000 for k, v in calls.items()}}))
+"""
+CALLS = ("record_step", "attach_observation", "record_event", "per_step")
+
+
+def closed_port() -> int:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    port: int = sock.getsockname()[1]
+    sock.close()
+    return port
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=8)
+    parser.add_argument("--steps", type=int, default=300)
+    args = parser.parse_args()
+    hang = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "hang_server.py")],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        assert hang.stdout is not None
+        hang_port = int(hang.stdout.readline())
+        modes = {"no DSN": "", "closed port": f"http://127.0.0.1:{closed_port()}/api?token=t",
+                 "hanging server": f"http://127.0.0.1:{hang_port}/api?token=t"}
+        names = list(modes)
+        runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
+        with tempfile.TemporaryDirectory(prefix="augur-dsn-ab-") as work:
+            for n in range(args.rounds):
+                for name in names[n % 3:] + names[:n % 3]:
+                    proc = subprocess.run(
+                        [sys.executable, "-c", WORKER, modes[name], os.path.join(work, "b"),
+                         str(args.steps)], capture_output=True, text=True, check=True,
+                        timeout=900)
+                    runs[name].append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                print(f"round {n + 1}/{args.rounds} done", file=sys.stderr)
+    finally:
+        os.kill(hang.pid, signal.SIGKILL)
+        hang.wait()
+    print(f"{args.steps} steps x 2 x ~1 MB PNG + 1 event, {args.rounds} rounds, each run its own "
+          "process; µs, median over rounds (ratio to no DSN; min-max of per-round ratios)")
+    print("| DSN | " + " | ".join(f"{c} p50" if c != "per_step" else "SDK call time per step"
+                                  for c in CALLS) + " |")
+    print("|---|" + "---|" * len(CALLS))
+    for name in names:
+        cells = []
+        for call in CALLS:
+            value = statistics.median(r[call] for r in runs[name])
+            ratios = [r[call] / b[call] for r, b in zip(runs[name], runs["no DSN"], strict=True)]
+            base = statistics.median(r[call] for r in runs["no DSN"])
+            cells.append(f"{value:,.0f} ({value / base:.2f}x; {min(ratios):.2f}-{max(ratios):.2f})")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
