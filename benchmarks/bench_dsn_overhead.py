@@ -17,12 +17,13 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from bench_stream_faults import free_port  # a loopback port nothing listens on
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKER = r"""
@@ -55,14 +56,6 @@ print(json.dumps({"per_step": total / steps / 1000,
 CALLS = ("record_step", "attach_observation", "record_event", "per_step")
 
 
-def closed_port() -> int:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port: int = sock.getsockname()[1]
-    sock.close()
-    return port
-
-
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=8)
@@ -73,7 +66,7 @@ def main() -> None:
     try:
         assert hang.stdout is not None
         hang_port = int(hang.stdout.readline())
-        modes = {"no DSN": "", "closed port": f"http://127.0.0.1:{closed_port()}/api?token=t",
+        modes = {"no DSN": "", "closed port": f"http://127.0.0.1:{free_port()}/api?token=t",
                  "hanging server": f"http://127.0.0.1:{hang_port}/api?token=t"}
         names = list(modes)
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
