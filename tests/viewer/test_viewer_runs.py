@@ -3,7 +3,6 @@ directory), each run opening in the step debugger; only bundles inside DIR are s
 
 from __future__ import annotations
 
-import http.client
 import json
 import time
 from collections.abc import Callable, Iterator
@@ -13,7 +12,7 @@ from typing import Any
 
 import pytest
 from viewer_bundles import RICH_STEPS, record_steps, write_bundle
-from viewer_support import listed, open_viewer, run_viewer, selected, wait_js
+from viewer_support import http_get, listed, open_viewer, run_viewer, selected, wait_js
 
 from augur_sdk import CaptureMode, DebugSession
 from augur_sdk.viewer.runs import RunDirectory, run_status
@@ -141,17 +140,7 @@ def serving(root: Path) -> Iterator[RunListServer]:
         server.stop()
 
 
-def get(server: RunListServer, path: str,
-        host: str | None = None) -> tuple[int, dict[str, str], bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
-        conn.putheader("Host", host or f"127.0.0.1:{server.port}")
-        conn.endheaders()
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
+get = http_get
 
 
 def test_only_bundles_inside_the_folder_are_served(tmp_path: Path):

@@ -20,7 +20,7 @@ from viewer_bundles import (
     hand_bundle,
     wireframe_png,
 )
-from viewer_support import browser_unavailable, run_viewer
+from viewer_support import browser_unavailable, http_get, run_viewer
 
 from augur_sdk import CaptureMode, DebugSession
 from augur_sdk.cli import main as cli_main
@@ -38,17 +38,7 @@ def serving(bundle: Path, **kw: Any) -> Iterator[ViewerServer]:
         server.stop()
 
 
-def get(server: ViewerServer, path: str, host: str | None = None) -> tuple[int, dict[str, str],
-                                                                           bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
-    try:
-        conn.putrequest("GET", path, skip_host=True)
-        conn.putheader("Host", host or f"127.0.0.1:{server.port}")
-        conn.endheaders()
-        resp = conn.getresponse()
-        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
-    finally:
-        conn.close()
+get = http_get
 
 
 def strict_json(body: bytes) -> Any:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import http.client
 import os
 import select
 import subprocess
@@ -111,3 +112,17 @@ def event_groups(page: Any) -> dict[str, list[str]]:
     return page.evaluate("""() => Object.fromEntries([...document.querySelectorAll(
         '#detail details.layer')].map(d => [d.querySelector(':scope > summary').textContent,
         [...d.querySelectorAll('.kind-name')].map(k => k.textContent)]))""")
+
+
+def http_get(server: Any, path: str, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
+    """GET ``path`` from a viewer server on 127.0.0.1 with an exact Host header (``host``
+    overrides it, for the Host-check tests): (status, lower-cased headers, body)."""
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.putrequest("GET", path, skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", host or f"127.0.0.1:{server.port}")
+        conn.endheaders()
+        resp = conn.getresponse()
+        return resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
+    finally:
+        conn.close()
