@@ -293,7 +293,7 @@ class DebugSession:
             return
         with _internal.internal_errors("start"):
             self._writer = BundleWriter(self._out_dir, policy_id=str(self.redaction_policy.id),
-                                        fsync=self._fsync)
+                                        fsync=self._fsync, spare_files=True)
             self._bundle = BundleSpanProcessor(self._writer)
             # The client name leaves the process too (service.name, the stream's heartbeat).
             client_name = str(self._redacted_session()["client"]["name"])

@@ -239,7 +239,9 @@ class WriteFaults:
     Installed as ``augur_sdk.bundle.files.open`` (atomic writes: half the bytes land in the
     ``.tmp``, then the write fails) and ``augur_sdk.bundle.files.os`` (appends: ``os.write``
     fails before writing, or, with ``short=True``, writes half and returns the short count
-    as the kernel does on a full disk). Only files under steps/, screenshots/, events/ count.
+    as the kernel does on a full disk; atomic writes into a spare file made ahead of time:
+    half the bytes land, then the write fails). Only files under steps/, screenshots/,
+    events/ count.
     """
 
     def __init__(self, err: int, first: int, count: int, *, short: bool = False) -> None:
@@ -248,6 +250,8 @@ class WriteFaults:
         self.failed: Counter[str] = Counter()
         self.failed_files: set[str] = set()
         self.failed_lines: list[tuple[str, bytes]] = []
+        self.spare_targets: dict[int, Path] = {}  # fd of a spare being written -> its file
+        self.spare_writes = 0
         self.active = True
 
     def _hit(self, rel: str | None) -> bool:
@@ -274,6 +278,18 @@ class WriteFaults:
                 return getattr(os, name)
 
             def write(self, fd: int, data: bytes) -> int:
+                target = faults.spare_targets.get(fd)
+                if target is not None:  # an atomic write through a spare .tmp file
+                    faults.spare_writes += 1
+                    rel = _final_rel(target)
+                    if faults._hit(rel):
+                        written = os.write(fd, data[: len(data) // 2])
+                        if rel is not None and rel.startswith("events/"):
+                            faults.failed_lines.append((rel, bytes(data)))  # a first line
+                        else:
+                            faults.failed_files.add(str(rel))
+                        raise OSError(faults.err, f"{os.strerror(faults.err)} after {written}")
+                    return os.write(fd, data)
                 rel = _final_rel(os.readlink(f"/proc/self/fd/{fd}"))
                 if faults._hit(rel):
                     faults.failed_lines.append((str(rel), bytes(data)))
@@ -287,6 +303,16 @@ class WriteFaults:
     def install(self, monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.setattr(files, "open", self.open, raising=False)
         monkeypatch.setattr(files, "os", self.os_proxy())
+        write_into_spare = files._write_into_spare
+
+        def tracked(path: Path, data: bytes, spare: files.Spare, *, fsync: bool) -> None:
+            self.spare_targets[spare[1]] = path
+            try:
+                write_into_spare(path, data, spare, fsync=fsync)
+            finally:
+                del self.spare_targets[spare[1]]
+
+        monkeypatch.setattr(files, "_write_into_spare", tracked)
 
     def expected(self, steps: int) -> dict[str, bytes]:
         """What a run of ``steps`` disk steps holds when exactly these writes failed."""

@@ -536,8 +536,10 @@ def test_unfinished_folder_without_manifest_is_only_unfinished(tmp_path: Path) -
 
 
 class _ReplaceThenInterrupt:
-    """``os`` for ``augur_sdk.bundle.files`` whose ``replace`` of one step file lands the file
-    and then raises KeyboardInterrupt, as Ctrl-C does when it arrives during the rename."""
+    """``os`` for ``augur_sdk.bundle.files`` whose ``replace`` or ``link`` of one step file
+    (the call that puts it at its final path: a rename of a ``.tmp`` sibling, or a link of a
+    spare file) lands the file and then raises KeyboardInterrupt, as Ctrl-C does when it
+    arrives during that call."""
 
     def __init__(self, target: str) -> None:
         self.target = target
@@ -546,11 +548,18 @@ class _ReplaceThenInterrupt:
     def __getattr__(self, name: str) -> Any:
         return getattr(os, name)
 
-    def replace(self, src: Any, dst: Any) -> None:
-        os.replace(src, dst)
+    def _landed(self, dst: Any) -> None:
         if not self.fired and str(dst).endswith(self.target):
             self.fired = True
             raise KeyboardInterrupt
+
+    def replace(self, src: Any, dst: Any) -> None:
+        os.replace(src, dst)
+        self._landed(dst)
+
+    def link(self, src: Any, dst: Any) -> None:
+        os.link(src, dst)
+        self._landed(dst)
 
 
 # fixed: was a strict xfail before the fix; kept as a regression test

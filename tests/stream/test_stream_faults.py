@@ -16,6 +16,7 @@ import psutil
 import pytest
 
 from augur_sdk import CaptureMode, DebugSession
+from augur_sdk.bundle.files import SPARE_DEPTH
 from augur_sdk.stream import client as stream_client
 from augur_sdk.stream.client import (
     RETRY_AFTER_MAX_S,
@@ -37,11 +38,13 @@ RUN_ID = "run_fault"
 CLIENT = "testagent"
 WORKERS = StreamOptions().workers
 # Threads a run may add on top of the process's own: the stream pool (workers + heartbeat),
-# the bundle's two screenshot hashers, the short-lived flush helper at close, our sampler.
-THREAD_ALLOWANCE = WORKERS + 1 + 2 + 1 + 1
-# File descriptors: at most WORKERS sockets, plus the bundle's files being written and
-# psutil's reads of /proc; a leak per request (160+ requests a run) would blow through this.
-FD_ALLOWANCE = 2 * WORKERS + 10
+# the bundle's two screenshot hashers and its spare-file helper, the short-lived flush
+# helper at close, our sampler.
+THREAD_ALLOWANCE = WORKERS + 1 + 2 + 1 + 1 + 1
+# File descriptors: at most WORKERS sockets, plus the bundle's files being written, its
+# spare files made ahead of time, and psutil's reads of /proc; a leak per request (160+
+# requests a run) would blow through this.
+FD_ALLOWANCE = 2 * WORKERS + 10 + SPARE_DEPTH
 CLOSE_SLACK_S = 2.0  # the run's own bookkeeping at close on a loaded 2-core machine
 
 

@@ -15,6 +15,7 @@ PRODUCER = "producer.json"  # what the SDK knows about the run that the schemas 
 SPANS_SIDECAR = "otel/spans.jsonl"  # trace_id/span_id per step (step_trace forbids extra keys)
 STREAM_REPORT = "stream.json"  # what reached the Augur server (only when streaming)
 SCHEMA_DIR = "schema"
+SPARES_DIR = ".spares.tmp"  # empty files made ahead of time while a producer runs
 
 PATHS: dict[str, str] = {
     "steps": "steps/",

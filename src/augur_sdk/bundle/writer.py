@@ -33,7 +33,7 @@ from augur_schema import list_schemas, schemas_dir
 from augur_sdk import _internal
 from augur_sdk._version import __version__
 from augur_sdk.bundle import layout
-from augur_sdk.bundle.files import append_line, atomic_write
+from augur_sdk.bundle.files import SpareFiles, append_line, atomic_write
 from augur_sdk.records import png_dimensions, utcnow_iso
 
 RUN_EVENT = "run_event"  # sidecar line: an event that went on the run span
@@ -65,8 +65,11 @@ def clear_owned_entries(root: Path, keep: frozenset[str] = frozenset()) -> None:
         elif target.exists() or target.is_symlink():
             target.unlink()
     for entry in root.iterdir():
-        if layout.is_temp_name(entry.name) and entry.is_file():
-            entry.unlink()
+        if layout.is_temp_name(entry.name):
+            if entry.is_dir() and not entry.is_symlink():
+                shutil.rmtree(entry)  # the spare files of a producer that died
+            else:
+                entry.unlink()
 
 
 def stream_trace(
@@ -120,12 +123,20 @@ def _stream_trace_into(tmp: Path, root: Path, session: dict[str, Any], step_file
 
 
 class BundleWriter:
-    """Writes one run's bundle into ``root``; thread-safe."""
+    """Writes one run's bundle into ``root``; thread-safe.
 
-    def __init__(self, root: str | Path, *, policy_id: str, fsync: bool = False) -> None:
+    ``spare_files``: create the files of steps, events and screenshots ahead of time on a
+    helper thread (:class:`~augur_sdk.bundle.files.SpareFiles`), so a call only writes and
+    links. The SDK's session turns it on; the server's many writers do not.
+    """
+
+    def __init__(self, root: str | Path, *, policy_id: str, fsync: bool = False,
+                 spare_files: bool = False) -> None:
         self.root = Path(root)
         self.policy_id = policy_id
         self.fsync = fsync
+        self._want_spares = spare_files
+        self._spares: SpareFiles | None = None
         self._lock = threading.RLock()
         self._signatures: dict[str, str] = {}
         self._steps: dict[int, tuple[str | None, str | None]] = {}
@@ -157,9 +168,14 @@ class BundleWriter:
             self.root, reason, exc,
         )
 
+    def _atomic_write(self, path: Path, data: bytes) -> None:
+        spares = self._spares
+        if spares is None or not spares.write(path, data, fsync=self.fsync):
+            atomic_write(path, data, fsync=self.fsync)
+
     def _write(self, rel: str, data: bytes, what: str, *, sign: bool = True) -> bool:
         try:
-            atomic_write(self.root / rel, data, fsync=self.fsync)
+            self._atomic_write(self.root / rel, data)
         except OSError as exc:
             self._fail(what, exc)
             return False
@@ -193,6 +209,14 @@ class BundleWriter:
                 self._session, step_count=0, created_at=utcnow_iso(), policy_id=self.policy_id
             )
             self._write(layout.MANIFEST, layout.dumps(manifest).encode(), "manifest", sign=False)
+            if self._want_spares:
+                self._spares = SpareFiles(self.root / layout.SPARES_DIR)
+                self._spares.start()
+
+    def _stop_spares(self) -> None:
+        if self._spares is not None:
+            self._spares.close()
+            self._spares = None
 
     def _write_live(self, state: str = "recording") -> None:
         live = {
@@ -298,10 +322,17 @@ class BundleWriter:
                                   if k in ("trace_id", "span_id")}
             self._append(layout.SPANS_SIDECAR, {"kind": "run", **span_ids}, "span_ids")
 
-    def _append(self, rel: str, record: dict[str, Any], what: str) -> bool:
+    def _append(self, rel: str, record: dict[str, Any], what: str, *,
+                new_file: bool = False) -> bool:
+        """Append one JSONL line. ``new_file``: this run has not written ``rel`` yet (any
+        file there is an empty leftover), so the first line may arrive by an atomic write of
+        a spare file instead of a create-and-append."""
+        path = self.root / rel
+        line = layout.jsonl_line(record).encode("utf-8")
+        spares = self._spares if new_file else None
         try:
-            append_line(self.root / rel, layout.jsonl_line(record).encode("utf-8"),
-                        fsync=self.fsync)
+            if spares is None or not spares.write(path, line, fsync=self.fsync):
+                append_line(path, line, fsync=self.fsync)
         except OSError as exc:
             self._fail(what, exc)
             return False
@@ -317,9 +348,9 @@ class BundleWriter:
         index = event.get("step_index")
         rel = layout.events_path(index)
         with self._lock:
-            if not self._append(rel, event, "events"):
-                return
             line = self._event_lines[rel]
+            if not self._append(rel, event, "events", new_file=line == 0):
+                return
             self._event_lines[rel] = line + 1
             if run_span_seq is not None:
                 entry: dict[str, Any] = {"kind": RUN_EVENT, "line": line, "seq": run_span_seq,
@@ -334,6 +365,7 @@ class BundleWriter:
         """Write ``trace.json``, ``AGENT.md``, ``producer.json`` and the final manifest."""
         with self._lock:
             self._session = dict(session)
+            self._stop_spares()
             self._resolve_hashes()
             if self._hasher is not None:
                 self._hasher.shutdown(wait=False)
@@ -447,6 +479,7 @@ class BundleWriter:
         with self._lock:
             self._session = dict(session)
             self._started = True
+            shutil.rmtree(self.root / layout.SPARES_DIR, ignore_errors=True)
             for path in sorted(self.root.rglob("*")):
                 if path.is_file() and layout.is_temp_name(path.name):
                     path.unlink()

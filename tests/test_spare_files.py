@@ -1,0 +1,191 @@
+"""Spare files: empty files made ahead of time on a helper thread, so that a call only writes
+and links. What must hold: a spare write is as atomic as a rename, leaves no extra name or fd
+behind, never waits, is never used by a forked child, and a killed run's spares are removed by
+`augur recover`."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from augur_sdk.bundle import files, layout
+from augur_sdk.bundle.files import SpareFiles
+from augur_sdk.bundle.recover import recover_bundle
+from augur_sdk.validation import validate_bundle
+
+
+def _wait_for(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(0.01)
+    return check()
+
+
+def _helper_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "augur-spare-files"]
+
+
+@pytest.fixture
+def spares(tmp_path: Path) -> Any:
+    pool = SpareFiles(tmp_path / layout.SPARES_DIR, depth=3)
+    pool.start()
+    assert _wait_for(lambda: pool.ready() == 3), "the helper made no spares"
+    yield pool
+    pool.close()
+
+
+def test_a_spare_write_lands_the_whole_file_under_one_name(tmp_path: Path, spares: Any) -> None:
+    """The file appears with all its bytes; the spare's own name is removed by the helper; the
+    pool refills to its depth and never goes past it."""
+    dest = tmp_path / "steps" / "0000.json"  # its directory does not exist yet
+    data = os.urandom(300_000)
+    assert spares.write(dest, data) is True
+    assert dest.read_bytes() == data
+    assert _wait_for(lambda: dest.stat().st_nlink == 1), "the spare's name was not removed"
+    assert _wait_for(lambda: spares.ready() == 3)
+    time.sleep(0.1)
+    assert spares.ready() == 3
+    assert len(list((tmp_path / layout.SPARES_DIR).iterdir())) == 3
+
+
+def test_an_existing_file_is_replaced_whole(tmp_path: Path, spares: Any) -> None:
+    dest = tmp_path / "live.json"
+    dest.write_bytes(b"old contents\n")
+    assert spares.write(dest, b"new\n") is True
+    assert dest.read_bytes() == b"new\n"
+    assert dest.stat().st_nlink == 1  # renamed over, not linked
+
+
+def test_close_removes_every_spare_the_directory_and_the_helper(tmp_path: Path) -> None:
+    before = len(_helper_threads())
+    pool = SpareFiles(tmp_path / layout.SPARES_DIR, depth=4)
+    pool.start()
+    assert _wait_for(lambda: pool.ready() == 4)
+    fds = len(os.listdir("/proc/self/fd"))
+    assert pool.write(tmp_path / "a.json", b"{}\n")
+    pool.close()
+    assert not (tmp_path / layout.SPARES_DIR).exists()
+    assert len(_helper_threads()) == before
+    assert len(os.listdir("/proc/self/fd")) == fds - 4  # the spares' fds are closed
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
+    assert pool.write(tmp_path / "b.json", b"{}\n") is False  # closed: the caller writes
+
+
+def test_with_no_spare_ready_write_does_nothing_and_says_so(tmp_path: Path) -> None:
+    pool = SpareFiles(tmp_path / layout.SPARES_DIR)  # never started
+    assert pool.write(tmp_path / "a.json", b"{}\n") is False
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_failed_write_leaves_neither_the_file_nor_the_spare(
+        tmp_path: Path, spares: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A write that puts half the bytes down and then fails (a full disk) raises, and leaves
+    no half file at the destination and no spare behind it."""
+
+    class HalfThenFull:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        def write(self, fd: int, data: bytes) -> int:
+            os.write(fd, data[: len(data) // 2])
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(files, "os", HalfThenFull())
+    dest = tmp_path / "screenshots" / "0000_pre.png"
+    with pytest.raises(OSError) as info:
+        spares.write(dest, os.urandom(10_000))
+    assert info.value.errno == errno.ENOSPC
+    monkeypatch.undo()
+    assert not dest.exists()
+    assert _wait_for(lambda: spares.ready() == 3)
+    assert len(list((tmp_path / layout.SPARES_DIR).iterdir())) == 3  # only fresh spares
+
+
+def test_a_forked_child_never_writes_into_the_parents_spares(tmp_path: Path, spares: Any) -> None:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: its spares' fds are the parent's open files
+        code = 1
+        try:
+            used = spares.write(tmp_path / "child.json", b"{}\n")
+            os.write(write_end, b"used" if used else b"declined")
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    answer = os.read(read_end, 16)
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert answer == b"declined"
+    assert spares.ready() == 3 and not (tmp_path / "child.json").exists()
+
+
+_KILLED_RUN = """
+import sys, time
+from augur_sdk import DebugSession
+from augur_sdk.testing import make_png
+sys.path.insert(0, {tests!r})
+from support import step_record, event_record
+s = DebugSession(run_id="r", client_name="a", capture_mode="screenshots", out_dir={out!r})
+s.__enter__()
+for i in range(3):
+    s.attach_observation(step_index=i, kind="pre", png_bytes=make_png(40, 40, seed=i))
+    s.record_step(step_record("r", i))
+    s.record_event(event_record(i))
+print("recorded", flush=True)
+time.sleep(60)
+"""
+
+
+def test_spares_of_a_killed_run_are_removed_by_recover(tmp_path: Path) -> None:
+    """SIGKILL while spares wait: the folder holds them, `recover` removes them and the
+    bundle validates with every step that was recorded."""
+    out = tmp_path / "b"
+    script = _KILLED_RUN.format(tests=str(Path(__file__).parent), out=str(out))
+    proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "recorded"
+        assert _wait_for(lambda: len(list((out / layout.SPARES_DIR).glob("*.tmp"))) > 0)
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    recover_bundle(out, force=True)
+    assert not (out / layout.SPARES_DIR).exists()
+    assert list(out.rglob("*.tmp")) == []
+    assert validate_bundle(out) == []
+    assert sorted(p.name for p in (out / "steps").iterdir()) == ["0000.json", "0001.json",
+                                                                  "0002.json"]
+
+
+def test_a_session_uses_spares_and_leaves_none(tmp_path: Path) -> None:
+    """While a run records, its spare directory holds ready files; after close() the bundle
+    has no spare directory, no .tmp file, and no step file with a second name."""
+    from augur_sdk import DebugSession
+
+    from support import event_record, step_record
+
+    out = tmp_path / "b"
+    with DebugSession(run_id="r", client_name="a", capture_mode="trace", out_dir=out) as s:
+        s.record_step(step_record("r", 0))
+        assert _wait_for(lambda: len(list((out / layout.SPARES_DIR).glob("*.tmp")))
+                         == files.SPARE_DEPTH)
+        for i in range(1, 4):
+            s.record_step(step_record("r", i))
+            s.record_event(event_record(i))
+    assert not (out / layout.SPARES_DIR).exists()
+    assert list(out.rglob("*.tmp")) == []
+    assert all(p.stat().st_nlink == 1 for p in out.rglob("*") if p.is_file())
+    assert validate_bundle(out) == []
