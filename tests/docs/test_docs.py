@@ -8,6 +8,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -40,13 +41,29 @@ def test_there_are_samples_to_run() -> None:
 @pytest.mark.parametrize(("page", "n", "code"), SAMPLES, ids=[f"{p}#{n}" for p, n, _ in SAMPLES])
 def test_code_sample_runs(page: str, n: int, code: str, tmp_path: Path,
                           monkeypatch: pytest.MonkeyPatch) -> None:
-    """The sample runs as written; `my_cua` (your agent) is the fake agent of examples/."""
+    """The sample runs as written; `my_cua` (your agent) is the fake agent of examples/.
+
+    It runs on a thread of its own, as a script's main thread would: with no event loop of
+    another test running (the viewer tests' Playwright keeps one on the main thread)."""
     from fake_cua import FakeCUA
 
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "__docs__", "my_cua": FakeCUA(steps=3)}
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            exec(compile(code, f"{page}#{n}", "exec"), namespace)
+        except BaseException as exc:  # re-raised on the test's thread
+            failure.append(exc)
+
     try:
-        exec(compile(code, f"{page}#{n}", "exec"), namespace)
+        thread = threading.Thread(target=run, name=f"docs-sample-{n}")
+        thread.start()
+        thread.join(120)
+        assert not thread.is_alive(), "the sample did not finish in 120 s"
+        if failure:
+            raise failure[0]
     finally:
         provider.reset(timeout_s=1.0)
 
