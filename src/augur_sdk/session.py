@@ -423,7 +423,8 @@ class DebugSession:
         if not finished:
             dropped["unsent_at_close"] = dropped.get("unsent_at_close", 0) + stats.pending
         facts = {"server": client.dsn.base_url, "tenant": client.dsn.tenant,
-                 "sent": stats.sent, "dropped": dropped, "complete": not dropped}
+                 "sent": stats.sent, "dropped": dropped, "complete": not dropped,
+                 "server_down_at_close": client.server_down()}
         self._writer.write_stream_report(facts)
         if dropped:
             _internal.logger.warning(

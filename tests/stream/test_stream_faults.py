@@ -249,7 +249,8 @@ def test_server_failing_the_first_requests_then_ok_receives_every_record_once(
     _record(out, server.dsn(), lambda i: (pngs[2 * i], pngs[2 * i + 1]), steps=8,
             close_timeout_s=20.0)
     report = _report(out)
-    assert report == {**report, "complete": True, "dropped": {}, "sent": len(submitted)}
+    assert report == {**report, "complete": True, "dropped": {}, "sent": len(submitted),
+                      "server_down_at_close": False}  # it answered again: not down
     log = server.requests()
     failed = [r for r in log if r["failed"]]
     delivered = [r for r in log if not r["failed"]]
@@ -349,6 +350,55 @@ def test_close_keeps_its_budget_against_retry_after_3600(
     assert sum(report["dropped"].values()) == len(submitted)
     assert validate_bundle(out) == []
     assert thread_errors == []
+
+
+@pytest.mark.parametrize("kind", ["closed", "hang"])
+def test_a_server_that_answers_nothing_cuts_the_close_wait_short(
+    tmp_path: Path, fault_server: FaultServerFactory, closed_port: int, kind: str,
+    monkeypatch: pytest.MonkeyPatch, thread_errors: list[BaseException],
+) -> None:
+    """A closed port, or a server that never answers: once the server counts as down (no
+    HTTP answer to several attempts over DOWN_AFTER_S), close() waits DOWN_FLUSH_S, not its
+    10 s budget; stream.json says the server was down and counts what was left unsent."""
+    configure_stream(read_timeout_s=0.3, backoff_base_s=0.05)
+    dsn, _ = _server(kind, fault_server, closed_port)
+    client, submitted = _counting_client(dsn, monkeypatch)
+    pngs = _noise_pngs(8, 64)
+    out = tmp_path / "b"
+    session = DebugSession(run_id=RUN_ID, client_name=CLIENT, capture_mode="screenshots",
+                           out_dir=out, dsn=dsn, close_timeout_s=10.0)
+    session.start()
+    for i in range(4):
+        pre = session.attach_observation(step_index=i, kind="pre", png_bytes=pngs[2 * i])
+        session.record_step(step_record(RUN_ID, i, pre=pre))
+        session.record_event(event_record(i))
+    assert _wait_for(client.server_down, 10)
+    start = time.monotonic()
+    session.close()
+    close_s = time.monotonic() - start
+    assert close_s < stream_client.DOWN_FLUSH_S + CLOSE_SLACK_S < 10.0
+    report = _report(out)
+    assert report["server_down_at_close"] is True and report["sent"] == 0
+    assert report["dropped"].get("unsent_at_close", 0) > 0
+    assert sum(report["dropped"].values()) == len(submitted)
+    assert validate_bundle(out) == []
+    assert thread_errors == []
+
+
+def test_a_server_answering_500_is_not_down_and_close_keeps_trying_for_its_budget(
+    tmp_path: Path, fault_server: FaultServerFactory, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Every request answered 500: the server is up (it answers), so close() goes on
+    retrying until its budget ends instead of giving up early."""
+    configure_stream(backoff_base_s=0.05)
+    server = fault_server("error500")
+    client, _ = _counting_client(server.dsn(), monkeypatch)
+    pngs = _noise_pngs(4, 64)
+    close_s = _record(tmp_path / "b", server.dsn(), lambda i: (pngs[2 * i], pngs[2 * i + 1]),
+                      steps=2, close_timeout_s=1.5)
+    assert not client.server_down()
+    assert _report(tmp_path / "b")["server_down_at_close"] is False
+    assert close_s >= 1.5 - 0.1  # it used its budget (the 500s are retried until then)
 
 
 # ── 5. per-run ordering ─────────────────────────────────────────────────────────────────

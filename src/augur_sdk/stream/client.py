@@ -34,6 +34,11 @@ from augur_sdk.stream.dsn import Dsn
 
 RETRY_AFTER_MAX_S = 30.0
 HEARTBEAT_INTERVAL_S = 15.0
+# The server counts as down once this many attempts in a row, over at least this long, got
+# no HTTP answer; a flush at close then waits at most DOWN_FLUSH_S instead of its budget.
+DOWN_AFTER_ATTEMPTS = 3
+DOWN_AFTER_S = 0.5
+DOWN_FLUSH_S = 0.5
 
 
 @dataclass
@@ -67,7 +72,7 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_new_key_prefix_after_fork)
 
 
-@dataclass
+@dataclass(slots=True)
 class Request:
     run_id: str
     method: str
@@ -120,8 +125,16 @@ class StreamClient:
         self.options = options or StreamOptions()
         self.client_id = f"sdk_{uuid.uuid4().hex[:12]}"
         self.client_name = client_name
-        self._lock = threading.Condition()
+        self._mutex = threading.Lock()
+        # One lock; a condition per worker (submit wakes only the worker of that run) and one
+        # for finished requests (flush_run waits on it).
+        self._lock = threading.Condition(self._mutex)
+        self._wake = [threading.Condition(self._mutex) for _ in range(self.options.workers)]
         self._queues: list[deque[Request]] = [deque() for _ in range(self.options.workers)]
+        # Since when no attempt got an HTTP answer (refused, reset, timed out); None while
+        # the server answers. See ``server_down``.
+        self._failing_since: float | None = None
+        self._failed_attempts = 0
         self._queued_bytes = 0
         self._queued_count = 0
         self._runs: dict[str, RunStats] = {}
@@ -158,10 +171,11 @@ class StreamClient:
 
     def _worker(self, n: int) -> None:
         queue = self._queues[n]
+        wake = self._wake[n]
         while True:
             with self._lock:
                 while not queue and not self._stop.is_set():
-                    self._lock.wait(0.5)
+                    wake.wait(0.5)
                 if self._stop.is_set() and not queue:
                     return
                 request = queue[0]
@@ -210,6 +224,7 @@ class StreamClient:
                     request.method, url, body=request.body,
                     headers={**headers, "Content-Type": request.content_type})
                 status = resp.status
+                self._answered()
                 if status < 300:
                     return "sent"
                 if status == 429:
@@ -226,12 +241,38 @@ class StreamClient:
                     return f"rejected_{status}"
             except urllib3.exceptions.HTTPError:
                 reason = "unreachable"
+                self._unanswered()
                 wait = self._backoff(attempt)
             if time.monotonic() + wait > deadline:
                 return reason
             if self._stop.wait(wait):
                 break
         return reason
+
+    def _answered(self) -> None:
+        if self._failing_since is not None:
+            with self._lock:
+                self._failing_since = None
+                self._failed_attempts = 0
+
+    def _unanswered(self) -> None:
+        with self._lock:
+            if self._failing_since is None:
+                self._failing_since = time.monotonic()
+            self._failed_attempts += 1
+            self._lock.notify_all()  # a flush may stop waiting now
+
+    def server_down(self) -> bool:
+        """No attempt has had an HTTP answer for a while: at least ``DOWN_AFTER_ATTEMPTS``
+        attempts failed without one (connection refused or reset, timeouts) over at least
+        ``DOWN_AFTER_S``, and none succeeded since. Any HTTP answer, even a 5xx, ends it."""
+        with self._lock:
+            return self._is_down(time.monotonic())
+
+    def _is_down(self, now: float) -> bool:
+        return (self._failing_since is not None
+                and self._failed_attempts >= DOWN_AFTER_ATTEMPTS
+                and now - self._failing_since >= DOWN_AFTER_S)
 
     def _backoff(self, attempt: int) -> float:
         cap = min(self.options.backoff_max_s, self.options.backoff_base_s * 2 ** (attempt - 1))
@@ -255,7 +296,7 @@ class StreamClient:
             self._queued_count += 1
             self._queued_bytes += request.accounted
             stats.pending += 1
-            self._lock.notify_all()
+            self._wake[hash(request.run_id) % len(self._queues)].notify()
             return True
 
     def send_json(self, run_id: str, method: str, path: str, payload: Any,
@@ -290,14 +331,22 @@ class StreamClient:
             self._active.pop(run_id, None)
 
     def flush_run(self, run_id: str, timeout_s: float) -> bool:
-        """Wait until the run's queued requests are done (True) or ``timeout_s`` passes."""
+        """Wait until the run's queued requests are done (True) or ``timeout_s`` passes.
+
+        While the server is down (:meth:`server_down`) the wait is cut to
+        ``DOWN_FLUSH_S``: its requests would only run out their retries."""
         deadline = time.monotonic() + max(timeout_s, 0.0)
+        cut = False
         with self._lock:
             while self._runs.get(run_id, RunStats()).pending > 0:
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                if not cut and self._is_down(now):
+                    cut = True
+                    deadline = min(deadline, now + DOWN_FLUSH_S)
+                remaining = deadline - now
                 if remaining <= 0:
                     return False
-                self._lock.wait(remaining)
+                self._lock.wait(min(remaining, 0.25))
         return True
 
     def stats(self, run_id: str) -> RunStats:
@@ -313,6 +362,8 @@ class StreamClient:
         self._stop.set()
         with self._lock:
             self._lock.notify_all()
+            for wake in self._wake:
+                wake.notify_all()
 
 
 _clients_lock = threading.Lock()
