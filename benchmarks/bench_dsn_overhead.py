@@ -6,8 +6,10 @@ An A/B in one run: every round records the same workload (two fresh ~1 MB PNGs, 
 one event per step, ``screenshots`` mode) three times, each in its own process: without a
 DSN, with a DSN at a closed loopback port, and with a DSN at ``hang_server.py`` (accepts and
 never answers, started here and stopped by pid). The order rotates from round to round.
-Prints per-call p50s and the SDK call time per step (the sum of every call's time, divided
-by the steps), as medians over the rounds, with the ratio to the run without a DSN and the
+Prints per-call p50s, the SDK call time per step (the sum of every call's time, divided
+by the steps), the CPU time the calls took on the agent's thread per step (``thread_time``:
+the work the SDK does there, without the disk's waits) and ``close()``, as medians over the
+rounds, with the ratio to the run without a DSN and the
 spread (min-max of the per-round ratios), so that noise is visible next to the effect.
 """
 
@@ -32,28 +34,39 @@ from augur_sdk import DebugSession
 from augur_sdk.testing import make_png
 dsn, out, steps = sys.argv[1], sys.argv[2], int(sys.argv[3])
 pngs = [make_png(591, 591, seed=s, noise=True) for s in range(4)]
-pc = time.perf_counter_ns
+pc, cpu = time.perf_counter_ns, time.thread_time_ns
 calls = {"record_step": [], "attach_observation": [], "record_event": []}
-total = 0
-with DebugSession(run_id="r", client_name="bench", capture_mode="screenshots", out_dir=out,
-                  dsn=dsn, close_timeout_s=1.0) as s:
-    for i in range(steps):
-        pre_png, post_png = bytes(pngs[i % 4]), bytes(pngs[(i + 1) % 4])
-        t = pc(); pre = s.attach_observation(step_index=i, kind="pre", png_bytes=pre_png); a = pc() - t
-        t = pc(); post = s.attach_observation(step_index=i, kind="post", png_bytes=post_png); b = pc() - t
-        t = pc(); s.record_step({"step_id": f"r/step/{i:04d}", "step_index": i, "step_type": "click",
-                                 "status": "succeeded", "started_at": "2026-05-19T00:00:00Z",
-                                 "observation_pre": pre, "observation_post": post,
-                                 "intent": "click OK"}); c = pc() - t
-        t = pc(); s.record_event({"ts": "2026-05-19T00:00:00.1Z", "step_index": i, "layer": "planner",
-                                  "kind": "decision", "summary": "ok"}); d = pc() - t
-        calls["attach_observation"] += [a, b]; calls["record_step"].append(c)
-        calls["record_event"].append(d); total += a + b + c + d
+total = total_cpu = 0
+def timed(name, fn, *args, **kwargs):
+    global total, total_cpu
+    c, t = cpu(), pc()
+    result = fn(*args, **kwargs)
+    elapsed, used = pc() - t, cpu() - c
+    calls[name].append(elapsed); total += elapsed; total_cpu += used
+    return result
+s = DebugSession(run_id="r", client_name="bench", capture_mode="screenshots", out_dir=out,
+                 dsn=dsn, close_timeout_s=5.0)
+s.start()
+for i in range(steps):
+    pre_png, post_png = bytes(pngs[i % 4]), bytes(pngs[(i + 1) % 4])
+    pre = timed("attach_observation", s.attach_observation, step_index=i, kind="pre", png_bytes=pre_png)
+    post = timed("attach_observation", s.attach_observation, step_index=i, kind="post", png_bytes=post_png)
+    timed("record_step", s.record_step, {"step_id": f"r/step/{i:04d}", "step_index": i, "step_type": "click",
+                                         "status": "succeeded", "started_at": "2026-05-19T00:00:00Z",
+                                         "observation_pre": pre, "observation_post": post,
+                                         "intent": "click OK"})
+    timed("record_event", s.record_event, {"ts": "2026-05-19T00:00:00.1Z", "step_index": i, "layer": "planner",
+                                           "kind": "decision", "summary": "ok"})
+t = pc(); s.close(); close_ns = pc() - t
 shutil.rmtree(out, ignore_errors=True)
-print(json.dumps({"per_step": total / steps / 1000,
+print(json.dumps({"per_step": total / steps / 1000, "cpu_per_step": total_cpu / steps / 1000,
+                  "close": close_ns / 1000,
                   **{k: statistics.median(v) / 1000 for k, v in calls.items()}}))
 """
-CALLS = ("record_step", "attach_observation", "record_event", "per_step")
+CALLS = ("record_step", "attach_observation", "record_event", "per_step", "cpu_per_step",
+         "close")
+HEADERS = {"per_step": "SDK call time per step", "cpu_per_step": "agent-thread CPU per step",
+           "close": "close() (budget 5 s)"}
 
 
 def main() -> None:
@@ -84,8 +97,7 @@ def main() -> None:
         hang.wait()
     print(f"{args.steps} steps x 2 x ~1 MB PNG + 1 event, {args.rounds} rounds, each run its own "
           "process; µs, median over rounds (ratio to no DSN; min-max of per-round ratios)")
-    print("| DSN | " + " | ".join(f"{c} p50" if c != "per_step" else "SDK call time per step"
-                                  for c in CALLS) + " |")
+    print("| DSN | " + " | ".join(HEADERS.get(c, f"{c} p50") for c in CALLS) + " |")
     print("|---|" + "---|" * len(CALLS))
     for name in names:
         cells = []

@@ -1,7 +1,8 @@
 """The streaming client: a small fixed pool of workers sending to an Augur server.
 
 * ``submit`` never blocks and never raises: it enqueues, or drops and counts when the queue
-  is over its count or byte budget.
+  is over its count or byte budget. JSON records are queued as they are and encoded by the
+  worker that sends them, not on the agent's thread.
 * Each run is pinned to one worker (by hash), so a run's requests go out in order: a step's
   later update never overtakes an earlier one.
 * Connection errors, 5xx and 429 are retried with exponential backoff and full jitter inside
@@ -39,6 +40,9 @@ HEARTBEAT_INTERVAL_S = 15.0
 DOWN_AFTER_ATTEMPTS = 3
 DOWN_AFTER_S = 0.5
 DOWN_FLUSH_S = 0.5
+# What a JSON record counts against max_queue_bytes until a worker encodes it (records are
+# ~0.5-2 KiB); then it counts its real size.
+JSON_ESTIMATE = 4096
 
 
 @dataclass
@@ -80,6 +84,9 @@ class Request:
     body: bytes = b""
     content_type: str = "application/json"
     fields: dict[str, tuple[str, bytes, str]] | None = None
+    # A JSON record not encoded yet: the worker encodes it (off the agent's thread), and a
+    # request dropped at enqueue is never encoded at all.
+    payload: Any = None
     kind: str = "record"
     enqueued: float = field(default_factory=time.monotonic)
     # One key per logical request, kept across retries: a server can drop the duplicate when
@@ -92,7 +99,9 @@ class Request:
 
     @property
     def size(self) -> int:
-        return len(self.body) + sum(len(f[1]) for f in (self.fields or {}).values())
+        """Bytes it holds; a record not encoded yet counts ``JSON_ESTIMATE`` until it is."""
+        estimate = JSON_ESTIMATE if self.payload is not None else 0
+        return estimate + len(self.body) + sum(len(f[1]) for f in (self.fields or {}).values())
 
 
 @dataclass
@@ -219,6 +228,8 @@ class StreamClient:
                 # Encode the multipart body once, not on every retry (it is MBs for a PNG).
                 request.body, request.content_type = encode_multipart_formdata(request.fields)
                 request.fields = None
+            if request.payload is not None:
+                self._encode(request)
             try:
                 resp = self._http.request(
                     request.method, url, body=request.body,
@@ -248,6 +259,14 @@ class StreamClient:
             if self._stop.wait(wait):
                 break
         return reason
+
+    def _encode(self, request: Request) -> None:
+        request.body = json.dumps(request.payload, ensure_ascii=False,
+                                  separators=(",", ":")).encode("utf-8")
+        request.payload = None
+        with self._lock:  # from the estimate to the real size
+            self._queued_bytes += len(request.body) - request.accounted
+            request.accounted = len(request.body)
 
     def _answered(self) -> None:
         if self._failing_since is not None:
@@ -301,8 +320,7 @@ class StreamClient:
 
     def send_json(self, run_id: str, method: str, path: str, payload: Any,
                   kind: str = "record") -> bool:
-        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-        return self.submit(Request(run_id, method, path, body, kind=kind))
+        return self.submit(Request(run_id, method, path, payload=payload, kind=kind))
 
     def send_raw_json(self, run_id: str, method: str, path: str, body: bytes) -> bool:
         return self.submit(Request(run_id, method, path, body))

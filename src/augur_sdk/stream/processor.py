@@ -6,6 +6,7 @@ redacted and gated, span attributes), so the stream carries what the bundle hold
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from opentelemetry.context import Context
@@ -57,7 +58,10 @@ class StreamSpanProcessor(SpanProcessor):
             return
         try:
             if self.bundle.manifest is not None:
-                self.client.send_json(self.run_id, "POST", "/runs", self.bundle.manifest)
+                # Encoded here, not by the worker: close() hands this dict to the caller.
+                manifest = json.dumps(self.bundle.manifest, ensure_ascii=False,
+                                      separators=(",", ":")).encode("utf-8")
+                self.client.send_raw_json(self.run_id, "POST", "/runs", manifest)
             trace = (self.bundle.writer.root / layout.TRACE).read_bytes()
             self.client.send_raw_json(self.run_id, "PUT", f"{self._run_path}/trace", trace)
         finally:
