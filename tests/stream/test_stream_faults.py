@@ -3,6 +3,8 @@ and memory, close() within its budget, nothing raised, and every request account
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import functools
 import json
 import threading
@@ -285,10 +287,17 @@ def test_parse_retry_after_clamps_to_0_to_30_seconds() -> None:
     assert parse_retry_after(" 2.5 ") == 2.5
     assert parse_retry_after("0") == 0.0
     assert parse_retry_after("-5") == 0.0
-    assert 0.0 <= parse_retry_after("nan") <= 30.0
+    assert parse_retry_after("nan", default=0.7) == 0.7
     assert parse_retry_after(None) == 1.0
     assert parse_retry_after("soon", default=0.7) == 0.7
-    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 1.0
+    # the HTTP-date form: a past date means now, a future one the time left (clamped)
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT") == 0.0
+    soon = email.utils.format_datetime(
+        datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=12),
+        usegmt=True)
+    assert 9.0 <= parse_retry_after(soon) <= 12.0
+    assert parse_retry_after("Wed, 21 Oct 2099 07:28:00 GMT") == 30.0
+    assert parse_retry_after("Wed, 32 Foo 2015 07:28:00 GMT", default=0.7) == 0.7
 
 
 class _WaitRecorder(threading.Event):

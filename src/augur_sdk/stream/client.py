@@ -13,6 +13,8 @@
 
 from __future__ import annotations
 
+import datetime
+import email.utils
 import itertools
 import json
 import os
@@ -112,11 +114,21 @@ class RunStats:
 
 
 def parse_retry_after(value: str | None, default: float = 1.0) -> float:
+    """Seconds to wait from a ``Retry-After`` header: delay-seconds or an HTTP-date (RFC 9110),
+    clamped to 0-``RETRY_AFTER_MAX_S``; ``default`` when missing or unparsable."""
     if value is None:
         return default
     try:
         seconds = float(value.strip())
     except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value.strip())
+        except (TypeError, ValueError, IndexError):
+            return default
+        if when.tzinfo is None:  # RFC 9110 dates are GMT
+            when = when.replace(tzinfo=datetime.UTC)
+        seconds = (when - datetime.datetime.now(datetime.UTC)).total_seconds()
+    if seconds != seconds:  # NaN
         return default
     return max(0.0, min(seconds, RETRY_AFTER_MAX_S))
 
