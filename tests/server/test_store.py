@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -40,3 +41,21 @@ def test_evicted_runs_resume_from_disk(tmp_path: Path) -> None:
         assert step_files(root) == {f"{i:04d}.json": s for i, s in enumerate(trace["steps"])}
         assert event_files(root) == {f"{i:04d}.jsonl": [event_record(i)] for i in range(3)}
     assert sorted(r["run_id"] for r in store.list_runs(["acme"])) == list(runs)
+
+
+def test_a_finished_bundle_copied_into_the_data_dir_gets_its_status_from_its_trace(
+        tmp_path: Path) -> None:
+    """A bundle with no server index and no live.json (copied in by hand) is listed failed
+    when its trace's session failed, finished when it succeeded."""
+    from support import run_seed_session
+
+    data = tmp_path / "data"
+    for run_id, status in (("copied_ok", "succeeded"), ("copied_failed", "failed")):
+        out = data / "acme" / run_id
+        run_seed_session(out, steps=2, run_id=run_id)
+        trace = json.loads((out / "trace.json").read_text())
+        trace["session"]["status"] = status
+        (out / "trace.json").write_text(json.dumps(trace, indent=2))
+    store = RunStore(ServerConfig(data))
+    assert store.describe("acme", "copied_failed")["status"] == "failed"  # type: ignore[index]
+    assert store.describe("acme", "copied_ok")["status"] == "finished"  # type: ignore[index]

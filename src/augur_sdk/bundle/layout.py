@@ -1,8 +1,11 @@
-"""Where things live in an Augur bundle, and how JSON is formatted (pure)."""
+"""Where things live in an Augur bundle, and how JSON is formatted (pure, but for the one
+read of :func:`trace_session_head`)."""
 
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 from typing import Any
 
 from augur_schema import SCHEMA_VERSION
@@ -144,3 +147,24 @@ def run_status(finished: bool, session: dict[str, Any] | None) -> str:
     if isinstance(session, dict) and session.get("status") in FAILED_SESSION_STATUSES:
         return RUN_FAILED
     return RUN_FINISHED
+
+
+_TRACE_HEAD = re.compile(r'\s*\{\s*"session"\s*:\s*')
+
+
+def trace_session_head(root: Path) -> Any:
+    """The session record at the top of ``root/trace.json``, without parsing the steps (the
+    SDK writes it first); None when absent or unreadable."""
+    try:
+        with open(root / TRACE, "rb") as fh:
+            head = fh.read(1 << 20).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    m = _TRACE_HEAD.match(head)
+    if m is None:
+        return None
+    try:
+        session, _ = json.JSONDecoder().raw_decode(head, m.end())
+    except (ValueError, RecursionError):
+        return None
+    return session

@@ -122,10 +122,13 @@ class RunStore:
         if isinstance(index, dict):
             session = index.get("session") if isinstance(index.get("session"), dict) else None
             finished = bool(index.get("finished")) and not has_live
-        else:
+        else:  # a bundle put into the data dir by hand: live.json's session, else trace.json's
             live = read_json(root / layout.LIVE)
             session = live.get("session") if isinstance(live, dict) else None
             finished = not has_live
+            if finished:
+                head = layout.trace_session_head(root)
+                session = head if isinstance(head, dict) else None
             index = {}
         session = session or {}
         status = run_status(finished, session)

@@ -26,6 +26,7 @@ from typing import Any
 from urllib.parse import quote
 
 from augur_sdk.bundle import layout
+from augur_sdk.bundle.layout import trace_session_head
 from augur_sdk.validation import RUNNING, UNFINISHED, live_state
 
 FAR_PX = 20.0
@@ -677,24 +678,6 @@ class BundleReader:
         self.scan()
         with self._lock:
             return sorted(self._entries)
-
-
-def trace_session_head(root: Path) -> Any:
-    """The session record at the top of ``root/trace.json``, without parsing the steps (the
-    SDK writes it first); None when absent or unreadable."""
-    try:
-        with open(root / layout.TRACE, "rb") as fh:
-            head = fh.read(1 << 20).decode("utf-8", errors="replace")
-    except OSError:
-        return None
-    m = re.match(r'\s*\{\s*"session"\s*:\s*', head)
-    if m is None:
-        return None
-    try:
-        session, _ = _DECODER.raw_decode(head, m.end())
-    except (ValueError, RecursionError):
-        return None
-    return session
 
 
 def bundle_state(root: Path) -> tuple[str, dict[str, Any]]:

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from augur_sdk.bundle import layout
+from augur_sdk.bundle.layout import trace_session_head
 from augur_sdk.viewer.reader import (
     _DECODER,
     BundleReader,
@@ -37,7 +38,6 @@ from augur_sdk.viewer.reader import (
     _text,
     bundle_state,
     looks_like_bundle,
-    trace_session_head,
 )
 
 RUNNING, FINISHED, FAILED = layout.RUN_RUNNING, layout.RUN_FINISHED, layout.RUN_FAILED
