@@ -51,7 +51,7 @@ JSON_ESTIMATE = 4096
 class StreamOptions:
     workers: int = 2
     max_queue: int = 10_000
-    max_queue_bytes: int = 64 * 2**20
+    max_queue_bytes: int = 32 * 2**20  # 16 steps of two 1 MB screenshots; RSS stays < 100 MB
     request_deadline_s: float = 10.0
     connect_timeout_s: float = 2.0
     read_timeout_s: float = 5.0
