@@ -16,7 +16,13 @@ from typing import Any
 
 from augur_sdk.bundle.files import atomic_write
 from augur_sdk.viewer.reader import BundleReader, script_json
-from augur_sdk.viewer.server import ICON_TAG, SCRIPT_TAG, STYLE_TAG, load_assets
+from augur_sdk.viewer.server import (
+    DOM_SCRIPT_TAG,
+    ICON_TAG,
+    SCRIPT_TAG,
+    STYLE_TAG,
+    load_assets,
+)
 
 
 def _csp_hash(text: str) -> str:
@@ -40,11 +46,12 @@ def render_html(payload: dict[str, Any]) -> str:
     assets = load_assets()
     html = assets["index.html"].body.decode("utf-8")
     css = assets["app.css"].body.decode("utf-8")
-    js = assets["app.js"].body.decode("utf-8")
+    # One inline script: the shared DOM helper, then the page.
+    js = assets["dom.js"].body.decode("utf-8") + "\n" + assets["app.js"].body.decode("utf-8")
     # Nothing in the assets may close their element early once inlined.
     if "</style" in css.lower() or "</script" in js.lower():
         raise RuntimeError("viewer assets cannot be inlined")
-    for tag in (STYLE_TAG, SCRIPT_TAG, ICON_TAG):
+    for tag in (STYLE_TAG, DOM_SCRIPT_TAG, SCRIPT_TAG, ICON_TAG):
         if tag not in html:
             raise RuntimeError(f"index.html lost {tag!r}")
     csp = (f"default-src 'none'; script-src {_csp_hash(js)}; style-src {_csp_hash(css)}; "
@@ -55,6 +62,7 @@ def render_html(payload: dict[str, Any]) -> str:
     html = html.replace(STYLE_TAG, f"<style>{css}</style>")
     html = html.replace(ICON_TAG, "")
     data = f'<script type="application/json" id="augur-data">{script_json(payload)}</script>'
+    html = html.replace(DOM_SCRIPT_TAG + "\n", "").replace(DOM_SCRIPT_TAG, "")
     html = html.replace(SCRIPT_TAG, "")  # inline scripts cannot be deferred: it goes last
     return html.replace("</body>", f"{data}\n<script>{js}</script>\n</body>", 1)
 

@@ -44,6 +44,7 @@ _SHOT_RE = re.compile(r"^/api/shot/(\d{1,9})/(pre|post)$")
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 STYLE_TAG = '<link rel="stylesheet" href="static/app.css">'
 SCRIPT_TAG = '<script src="static/app.js" defer></script>'
+DOM_SCRIPT_TAG = '<script src="static/dom.js" defer></script>'  # before app.js / runs.js
 ICON_TAG = '<link rel="icon" href="static/favicon.svg">'
 
 

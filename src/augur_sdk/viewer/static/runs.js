@@ -12,22 +12,7 @@
 
   const $ = (id) => document.getElementById(id);
 
-  function h(tag, props, ...kids) {
-    const e = document.createElement(tag);
-    if (props) {
-      for (const [k, v] of Object.entries(props)) {
-        if (v === null || v === undefined || v === false) continue;
-        if (k === 'class') e.className = v;
-        else if (k === 'text') e.textContent = String(v);
-        else e.setAttribute(k, v === true ? '' : String(v));
-      }
-    }
-    for (const kid of kids.flat(Infinity)) {
-      if (kid === null || kid === undefined || kid === false) continue;
-      e.append(kid instanceof Node ? kid : String(kid));
-    }
-    return e;
-  }
+  const h = window.augurDom.h;
 
   const isObj = (v) => v !== null && typeof v === 'object' && !Array.isArray(v);
   const str = (v) => (v === null || v === undefined ? '' : typeof v === 'string' ? v : JSON.stringify(v));
