@@ -83,6 +83,17 @@ def test_close_removes_every_spare_the_directory_and_the_helper(tmp_path: Path) 
     assert pool.write(tmp_path / "b.json", b"{}\n") is False  # closed: the caller writes
 
 
+def test_close_removes_a_spare_lost_to_an_interrupt(tmp_path: Path) -> None:
+    """A spare taken by a write that Ctrl-C stopped before it could hand the spare back (here:
+    a file the pool does not know) does not outlive close()."""
+    pool = SpareFiles(tmp_path / layout.SPARES_DIR, depth=2)
+    pool.start()
+    assert _wait_for(lambda: pool.ready() == 2)
+    (tmp_path / layout.SPARES_DIR / "lost.tmp").write_bytes(b"")
+    pool.close()
+    assert not (tmp_path / layout.SPARES_DIR).exists()
+
+
 def test_with_no_spare_ready_write_does_nothing_and_says_so(tmp_path: Path) -> None:
     pool = SpareFiles(tmp_path / layout.SPARES_DIR)  # never started
     assert pool.write(tmp_path / "a.json", b"{}\n") is False

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import itertools
 import os
+import shutil
 import threading
 from collections import deque
 from pathlib import Path
@@ -114,6 +115,7 @@ def _write_into_spare(path: Path, data: bytes, spare: Spare, *, fsync: bool) -> 
 
 
 SPARE_DEPTH = 8  # spares waiting at most (each is an open fd): two steps of four files
+_SPARE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
 
 
 class SpareFiles:
@@ -187,10 +189,9 @@ class SpareFiles:
             _discard(spare)
         for name in used:
             _unlink(name)
-        try:
-            self.directory.rmdir()
-        except OSError:  # not empty (the helper is still in a create) or already gone
-            pass
+        # Anything else in it is a spare lost to an interrupt mid-write, or a second name of
+        # a file that lives on under its bundle path: neither is data.
+        shutil.rmtree(self.directory, ignore_errors=True)
 
     def _fill(self) -> None:
         try:
@@ -221,8 +222,7 @@ class SpareFiles:
     def _create(self) -> Spare | None:
         path = self.directory / f"{self._pid}.{next(self._names)}.tmp"
         try:
-            return path, os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC,
-                                 0o666)
+            return path, os.open(path, _SPARE_FLAGS, 0o666)
         except OSError:  # the writer meets the same error on its own path and reports it
             return None
 
