@@ -1,6 +1,6 @@
 """What a DSN pointed at a dead or hanging Augur server costs the agent, per call.
 
-    .venv/bin/python benchmarks/bench_dsn_overhead.py [--rounds 8] [--steps 300]
+    .venv/bin/python benchmarks/bench_dsn_overhead.py [--rounds 8] [--steps 300] [--workdir DIR]
 
 An A/B in one run: every round records the same workload (two fresh ~1 MB PNGs, one step and
 one event per step, ``screenshots`` mode) three times, each in its own process: without a
@@ -73,6 +73,9 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=8)
     parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--workdir", default=None,
+                        help="where the bundles go (default: a temp dir on the disk); "
+                             "/dev/shm takes the disk's noise out of the comparison")
     args = parser.parse_args()
     hang = subprocess.Popen([sys.executable, str(ROOT / "benchmarks" / "hang_server.py")],
                             stdout=subprocess.PIPE, text=True)
@@ -83,7 +86,7 @@ def main() -> None:
                  "hanging server": f"http://127.0.0.1:{hang_port}/api?token=t"}
         names = list(modes)
         runs: dict[str, list[dict[str, float]]] = {name: [] for name in names}
-        with tempfile.TemporaryDirectory(prefix="augur-dsn-ab-") as work:
+        with tempfile.TemporaryDirectory(prefix="augur-dsn-ab-", dir=args.workdir) as work:
             for n in range(args.rounds):
                 for name in names[n % 3:] + names[:n % 3]:
                     proc = subprocess.run(
@@ -95,8 +98,10 @@ def main() -> None:
     finally:
         os.kill(hang.pid, signal.SIGKILL)
         hang.wait()
+    where = args.workdir or tempfile.gettempdir()
     print(f"{args.steps} steps x 2 x ~1 MB PNG + 1 event, {args.rounds} rounds, each run its own "
-          "process; µs, median over rounds (ratio to no DSN; min-max of per-round ratios)")
+          f"process, bundles in {where}; µs, median over rounds (ratio to no DSN; min-max of "
+          "per-round ratios)")
     print("| DSN | " + " | ".join(HEADERS.get(c, f"{c} p50") for c in CALLS) + " |")
     print("|---|" + "---|" * len(CALLS))
     for name in names:

@@ -1,7 +1,7 @@
 """Streaming against misbehaving servers: the agent's per-call cost, threads, sockets, memory
 and close() time, next to the same run without a DSN (issue 5's fault benchmark).
 
-    .venv/bin/python benchmarks/bench_stream_faults.py [--steps 300] [--png-kb 256]
+    .venv/bin/python benchmarks/bench_stream_faults.py [--steps 300] [--png-kb 256] [--workdir DIR]
 
 Each mode runs in its own worker process against tests/fault_server.py on 127.0.0.1 (closed
 port, accept-and-never-answer, always 500, 429 with Retry-After, 256 KiB/s), stopped by pid.
@@ -98,8 +98,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3,
                         help="every mode runs once per round, the order reversed every other "
                              "round; medians over the rounds are reported")
+    parser.add_argument("--workdir", default=None,
+                        help="where the bundles go (default: a temp dir on the disk); "
+                             "/dev/shm takes the disk's noise out of the comparison")
     args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="augur-stream-bench-"))
+    work = Path(tempfile.mkdtemp(prefix="augur-stream-bench-", dir=args.workdir))
     modes = ["no DSN", "ok", "closed", "hang", "error500", "throttle429", "slow"]
     runs: dict[str, list[dict[str, object]]] = {mode: [] for mode in modes}
     try:
@@ -114,18 +117,26 @@ def main() -> None:
         return statistics.median(r["calls"][call]) / 1000  # type: ignore[index]
 
     print(f"{args.steps} screenshot steps, 2 x {args.png_kb} KB PNG + 1 event each, "
-          f"{args.rounds} round(s); per-call p50 in µs, median over rounds (ratio to no DSN); "
-          "threads and fds: the most seen; sent/dropped: last round")
-    print("| server | record_step | attach_observation | record_event | close s | max threads "
-          "| max fds | peak RSS MB | sent | dropped |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+          f"{args.rounds} round(s), bundles in {args.workdir or tempfile.gettempdir()}; "
+          "per-call p50 and SDK call time per step (every call's time / steps) in µs, median "
+          "over rounds (ratio to no DSN); threads and fds: the most seen; sent/dropped: last "
+          "round")
+    print("| server | record_step | attach_observation | record_event | per step | close s "
+          "| max threads | max fds | peak RSS MB | sent | dropped |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     calls = ("record_step", "attach_observation", "record_event")
+    def per_step(r: dict[str, object]) -> float:
+        return sum(sum(r["calls"][c]) for c in calls) / args.steps / 1000  # type: ignore[index]
+
     base = {call: statistics.median(p50(r, call) for r in runs["no DSN"]) for call in calls}
+    base_step = statistics.median(per_step(r) for r in runs["no DSN"])
     for mode, rs in runs.items():
         cells = []
         for call in calls:
             value = statistics.median(p50(r, call) for r in rs)
             cells.append(f"{value:,.0f} ({value / base[call]:.2f}x)")
+        step = statistics.median(per_step(r) for r in rs)
+        cells.append(f"{step:,.0f} ({step / base_step:.2f}x)")
         close = statistics.median(float(r["close_s"]) for r in rs)  # type: ignore[arg-type]
         threads = max(int(r["threads"]) for r in rs)  # type: ignore[call-overload]
         fds = max(int(r["fds"]) for r in rs)  # type: ignore[call-overload]
