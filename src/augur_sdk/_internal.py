@@ -12,8 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from types import TracebackType
 
 logger = logging.getLogger("augur_sdk")
 
@@ -52,15 +51,27 @@ def reset_log_once() -> None:
         _seen.clear()
 
 
-@contextmanager
-def internal_errors(where: str) -> Iterator[None]:
-    """Swallow and log exceptions raised inside; re-raise under test."""
-    try:
-        yield
-    except Exception as exc:
+class internal_errors:  # lower case: it reads as `with internal_errors("where"):`
+    """Swallow and log exceptions raised inside; re-raise under test.
+
+    A class, not a ``@contextmanager`` generator: it is entered several times per call on
+    the hot path, and a generator-based manager costs several times more to enter."""
+
+    __slots__ = ("where",)
+
+    def __init__(self, where: str) -> None:
+        self.where = where
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> bool:
+        if exc_type is None or exc is None or not issubclass(exc_type, Exception):
+            return False  # no error, or KeyboardInterrupt / SystemExit: not ours to keep
         if raise_internal_errors():
-            raise
-        marker = (where, type(exc))
+            return False
+        marker = (self.where, exc_type)
         with _seen_lock:
             first = marker not in _seen
             _seen.add(marker)
@@ -68,8 +79,9 @@ def internal_errors(where: str) -> Iterator[None]:
             logger.warning(
                 "augur_sdk: internal error in %s (%s: %s); your agent keeps running, "
                 "this part of the telemetry was skipped",
-                where,
-                type(exc).__name__,
+                self.where,
+                exc_type.__name__,
                 exc,
-                exc_info=logger.isEnabledFor(logging.DEBUG),
+                exc_info=(exc_type, exc, tb) if logger.isEnabledFor(logging.DEBUG) else False,
             )
+        return True

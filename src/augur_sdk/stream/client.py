@@ -102,8 +102,11 @@ class Request:
     @property
     def size(self) -> int:
         """Bytes it holds; a record not encoded yet counts ``JSON_ESTIMATE`` until it is."""
-        estimate = JSON_ESTIMATE if self.payload is not None else 0
-        return estimate + len(self.body) + sum(len(f[1]) for f in (self.fields or {}).values())
+        if self.payload is not None:
+            return JSON_ESTIMATE + len(self.body)
+        if self.fields is None:
+            return len(self.body)
+        return len(self.body) + sum(len(f[1]) for f in self.fields.values())
 
 
 @dataclass
@@ -323,11 +326,12 @@ class StreamClient:
                 stats.dropped["queue_full"] += 1
                 return False
             request.stats = stats
-            self._queues[hash(request.run_id) % len(self._queues)].append(request)
+            worker = hash(request.run_id) % len(self._queues)
+            self._queues[worker].append(request)
             self._queued_count += 1
             self._queued_bytes += request.accounted
             stats.pending += 1
-            self._wake[hash(request.run_id) % len(self._queues)].notify()
+            self._wake[worker].notify()
             return True
 
     def send_json(self, run_id: str, method: str, path: str, payload: Any,
@@ -337,8 +341,10 @@ class StreamClient:
     def send_raw_json(self, run_id: str, method: str, path: str, body: bytes) -> bool:
         return self.submit(Request(run_id, method, path, body))
 
-    def send_screenshot(self, run_id: str, step_index: int, kind: str, png: bytes) -> bool:
-        path = f"/runs/{quote(run_id)}/screenshots/{step_index}/{kind}"
+    def send_screenshot(self, run_id: str, step_index: int, kind: str, png: bytes,
+                        run_path: str | None = None) -> bool:
+        """``run_path``: ``/runs/<quoted run id>``, if the caller has it at hand."""
+        path = f"{run_path or '/runs/' + quote(run_id)}/screenshots/{step_index}/{kind}"
         return self.submit(Request(run_id, "POST", path,
                                    fields={"image": (f"{step_index:04d}_{kind}.png", png,
                                                      "image/png")}))

@@ -51,7 +51,7 @@ class StreamSpanProcessor(SpanProcessor):
         self._put_session(codec.decode_session(span.attributes or {}))
 
     def send_screenshot(self, step_index: int, kind: str, png: bytes) -> None:
-        self.client.send_screenshot(self.run_id, step_index, kind, png)
+        self.client.send_screenshot(self.run_id, step_index, kind, png, self._run_path)
 
     def on_end(self, span: ReadableSpan) -> None:
         if codec.record_kind(span.attributes) != codec.SESSION:
