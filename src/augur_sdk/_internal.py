@@ -82,6 +82,6 @@ class internal_errors:  # lower case: it reads as `with internal_errors("where")
                 self.where,
                 exc_type.__name__,
                 exc,
-                exc_info=(exc_type, exc, tb) if logger.isEnabledFor(logging.DEBUG) else False,
+                exc_info=(exc_type, exc, tb) if logger.isEnabledFor(logging.DEBUG) else None,
             )
         return True
