@@ -37,6 +37,20 @@ def _helper_threads() -> list[threading.Thread]:
     return [t for t in threading.enumerate() if t.name == "augur-spare-files"]
 
 
+def _spare_fds(root: Path) -> list[str]:
+    """This process's open fds on files in ``root``'s spare directory."""
+    spare_dir = str(root / layout.SPARES_DIR)
+    found = []
+    for fd in os.listdir("/proc/self/fd"):
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(spare_dir + "/"):
+            found.append(target)
+    return found
+
+
 @pytest.fixture
 def spares(tmp_path: Path) -> Any:
     pool = SpareFiles(tmp_path / layout.SPARES_DIR, depth=3)
@@ -73,12 +87,12 @@ def test_close_removes_every_spare_the_directory_and_the_helper(tmp_path: Path) 
     pool = SpareFiles(tmp_path / layout.SPARES_DIR, depth=4)
     pool.start()
     assert _wait_for(lambda: pool.ready() == 4)
-    fds = len(os.listdir("/proc/self/fd"))
+    assert len(_spare_fds(tmp_path)) == 4
     assert pool.write(tmp_path / "a.json", b"{}\n")
     pool.close()
     assert not (tmp_path / layout.SPARES_DIR).exists()
     assert len(_helper_threads()) == before
-    assert len(os.listdir("/proc/self/fd")) == fds - 4  # the spares' fds are closed
+    assert _spare_fds(tmp_path) == []  # the spares' fds are closed
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.json"]
     assert pool.write(tmp_path / "b.json", b"{}\n") is False  # closed: the caller writes
 
@@ -122,6 +136,61 @@ def test_a_failed_write_leaves_neither_the_file_nor_the_spare(
     assert not dest.exists()
     assert _wait_for(lambda: spares.ready() == 3)
     assert len(list((tmp_path / layout.SPARES_DIR).iterdir())) == 3  # only fresh spares
+
+
+def test_without_hard_links_the_write_lands_by_rename_and_spares_stop(
+        tmp_path: Path, spares: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a file system that refuses links (vfat, exFAT, some network mounts: EPERM), the
+    write still lands, whole, by a rename; then the pool stops and the writer writes as
+    usual."""
+
+    class NoLinkOs:
+        def __getattr__(self, name: str) -> Any:
+            return getattr(os, name)
+
+        def link(self, src: Any, dst: Any) -> None:
+            raise OSError(errno.EPERM, os.strerror(errno.EPERM))
+
+    monkeypatch.setattr(files, "os", NoLinkOs())
+    dest = tmp_path / "steps" / "0000.json"
+    assert spares.write(dest, b"step\n") is True
+    assert dest.read_bytes() == b"step\n"
+    assert spares.write(tmp_path / "b.json", b"{}\n") is False  # stopped: caller writes
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_a_spare_whose_directory_was_removed_is_not_a_lost_write(
+        tmp_path: Path, spares: Any) -> None:
+    """Another run cleared the spare directory: the write says it did nothing (so the writer
+    writes as usual), and nothing half-written appears."""
+    import shutil
+
+    shutil.rmtree(tmp_path / layout.SPARES_DIR)
+    dest = tmp_path / "steps" / "0000.json"
+    assert spares.write(dest, b"step\n") is False
+    assert not dest.exists()
+
+
+def test_close_in_a_forked_child_leaves_the_parents_spares_alone(
+        tmp_path: Path, spares: Any) -> None:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            spares.close()
+            os.write(write_end, str(len(_spare_fds(tmp_path))).encode())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    child_fds = os.read(read_end, 16)
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert child_fds == b"0"  # the child closed the fds it inherited
+    assert spares.ready() == 3 and len(list((tmp_path / layout.SPARES_DIR).iterdir())) == 3
+    assert spares.write(tmp_path / "a.json", b"{}\n") is True  # the parent's still work
 
 
 def test_a_forked_child_never_writes_into_the_parents_spares(tmp_path: Path, spares: Any) -> None:

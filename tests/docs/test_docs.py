@@ -58,7 +58,7 @@ def test_code_sample_runs(page: str, n: int, code: str, tmp_path: Path,
             failure.append(exc)
 
     try:
-        thread = threading.Thread(target=run, name=f"docs-sample-{n}")
+        thread = threading.Thread(target=run, name=f"docs-sample-{n}", daemon=True)
         thread.start()
         thread.join(120)
         assert not thread.is_alive(), "the sample did not finish in 120 s"

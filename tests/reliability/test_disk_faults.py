@@ -371,6 +371,49 @@ def test_write_faults_never_interrupt_and_are_counted_exactly(
     assert consistency_issues(out, tmp_path) == []
 
 
+def test_write_faults_through_spare_files_are_counted_exactly(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture,
+        production: None) -> None:
+    """With the spare files ready before the run, the first 6 data writes go through spares
+    and fail half-way: no exception, exact loss counts, nothing half-written, no spare left."""
+    import time
+
+    from augur_sdk.bundle.files import SPARE_DEPTH
+    from augur_sdk.bundle.layout import SPARES_DIR
+
+    faults = WriteFaults(errno.EIO, first=1, count=6)
+    faults.install(monkeypatch)
+    faults.active = False
+    out = tmp_path / "b"
+    session = DebugSession(run_id=DISK_RUN_ID, client_name="diskfault",
+                           capture_mode="screenshots", out_dir=out)
+    session.start()
+    deadline = time.monotonic() + 10
+    while len(list((out / SPARES_DIR).glob("*.tmp"))) < SPARE_DEPTH:
+        assert time.monotonic() < deadline, "the spare files were not made"
+        time.sleep(0.01)
+    time.sleep(0.05)  # the last one is handed over just after its create
+    faults.active = True
+    with caplog.at_level(logging.WARNING, logger="augur_sdk"):
+        for i in range(2):
+            for kind in ("pre", "post"):
+                session.attach_observation(step_index=i, kind=kind,
+                                           png_bytes=disk_png(i, kind))
+            session.record_step(disk_step(i))
+            for event in disk_step_events(i):
+                session.record_event(event)
+            session.record_event(disk_event(None, i))
+        session.close()
+    assert faults.spare_writes > 0  # the faults did hit writes into spares
+    assert sum(faults.failed.values()) == 6, faults.failed
+    assert len(disk_errors(caplog.records)) == 1
+    producer = json.loads((out / "producer.json").read_text())
+    assert producer["complete"] is False and producer["lost"] == dict(faults.failed)
+    assert data_files(out) == faults.expected(2)  # nothing half-written
+    assert temp_files(out) == [] and not (out / SPARES_DIR).exists()
+    assert consistency_issues(out, tmp_path) == []
+
+
 # fixed: was a strict xfail before the fix; kept as a regression test
 def test_incomplete_bundle_is_reported_as_incomplete(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, production: None) -> None:

@@ -59,3 +59,20 @@ def test_a_finished_bundle_copied_into_the_data_dir_gets_its_status_from_its_tra
     store = RunStore(ServerConfig(data))
     assert store.describe("acme", "copied_failed")["status"] == "failed"  # type: ignore[index]
     assert store.describe("acme", "copied_ok")["status"] == "finished"  # type: ignore[index]
+
+
+def test_a_hand_made_trace_head_cannot_break_the_run_list(tmp_path: Path) -> None:
+    """NaN in a copied bundle's trace.json, or fields of the wrong type: the run still
+    lists, as strict JSON, with those fields left out."""
+    from support import run_seed_session
+
+    out = tmp_path / "data" / "acme" / "odd"
+    run_seed_session(out, steps=1, run_id="odd")
+    trace = json.loads((out / "trace.json").read_text())
+    trace["session"].update(costs={"usd": float("nan")}, started_at=5, tags=[1])
+    (out / "trace.json").write_text(json.dumps(trace, indent=2))  # writes NaN as NaN
+    info = RunStore(ServerConfig(tmp_path / "data")).describe("acme", "odd")
+    assert info is not None
+    json.dumps(info, allow_nan=False)  # what a strict JSON response does
+    assert info["costs"] == {"usd": None}
+    assert info["started_at"] is None and info["tags"] == {}

@@ -7,6 +7,7 @@ import itertools
 import os
 import shutil
 import threading
+import weakref
 from collections import deque
 from pathlib import Path
 from typing import BinaryIO
@@ -87,10 +88,30 @@ def _write_all(fd: int, data: bytes, path: Path) -> None:
         view = view[written:]
 
 
+class SpareLost(Exception):
+    """The spare file itself is gone (its directory was removed): nothing was written."""
+
+
+class NoLinks(Exception):
+    """The file system refuses hard links (vfat, exFAT, some network mounts); the data was
+    put in place by a rename instead."""
+
+
+def _replace_making_dir(tmp: Path, path: Path) -> None:
+    try:
+        os.replace(tmp, path)
+    except FileNotFoundError:
+        if not os.path.lexists(tmp):
+            raise SpareLost(str(tmp)) from None
+        path.parent.mkdir(parents=True, exist_ok=True)  # first file of its directory
+        os.replace(tmp, path)
+
+
 def _write_into_spare(path: Path, data: bytes, spare: Spare, *, fsync: bool) -> None:
     """Fill a spare and give it ``path`` as a second name: ``link`` locks only the target's
     directory (a rename would also lock the spare directory, where the helper is creating
-    files). A ``path`` that exists already is replaced by a rename."""
+    files). A ``path`` that exists already is replaced by a rename, and so is every path on a
+    file system without hard links (then :class:`NoLinks` says so, after the write)."""
     tmp, fd = spare
     try:
         try:
@@ -103,9 +124,13 @@ def _write_into_spare(path: Path, data: bytes, spare: Spare, *, fsync: bool) -> 
             os.link(tmp, path)
         except FileExistsError:
             os.replace(tmp, path)
-        except FileNotFoundError:  # first file of its directory
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.link(tmp, path)
+        except FileNotFoundError:  # the target's directory, or the spare, is missing
+            _replace_making_dir(tmp, path)
+        except OSError:  # EPERM, ENOTSUP, EXDEV...: no hard links here
+            _replace_making_dir(tmp, path)
+            raise NoLinks(str(path)) from None
+    except (SpareLost, NoLinks):
+        raise
     except BaseException:
         try:
             tmp.unlink()
@@ -146,6 +171,7 @@ class SpareFiles:
         self._pid = os.getpid()
         self._names = itertools.count()
         self._thread: threading.Thread | None = None
+        _live_pools.add(self)
 
     def start(self) -> None:
         self._thread = threading.Thread(target=self._fill, name="augur-spare-files",
@@ -163,19 +189,34 @@ class SpareFiles:
         if os.getpid() != self._pid:  # a forked child must not write into the parent's fds
             return False
         with self._cond:
-            if not self._ready:
+            if not self._ready or self._stopped:
                 return False
             spare = self._ready.popleft()
+        done = True
         try:
             _write_into_spare(path, data, spare, fsync=fsync)
+        except SpareLost:  # e.g. another run removed the spare directory: write as usual
+            done = False
+            self._give_up()
+        except NoLinks:  # written, by a rename; spares would only cost a create each time
+            self._give_up()
         finally:
             with self._cond:
                 self._used.append(spare[0])
                 self._cond.notify()
-        return True
+        return done
+
+    def _give_up(self) -> None:
+        with self._cond:
+            self._failed = True
+            self._stopped = True
+            self._cond.notify_all()
 
     def close(self, timeout_s: float = 1.0) -> None:
         """Stop the helper; remove the spares nobody took and the spare directory."""
+        if os.getpid() != self._pid:  # a forked child: the files are the parent's
+            self._forget_in_child()
+            return
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
@@ -192,6 +233,18 @@ class SpareFiles:
         # Anything else in it is a spare lost to an interrupt mid-write, or a second name of
         # a file that lives on under its bundle path: neither is data.
         shutil.rmtree(self.directory, ignore_errors=True)
+
+    def _forget_in_child(self) -> None:
+        """In a forked child: close the inherited fds, touch no file, never write again."""
+        self._cond = threading.Condition()  # the parent's may have been held at fork time
+        self._stopped = True
+        for _, fd in self._ready:
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        self._ready.clear()
+        self._used.clear()
 
     def _fill(self) -> None:
         try:
@@ -225,6 +278,18 @@ class SpareFiles:
             return path, os.open(path, _SPARE_FLAGS, 0o666)
         except OSError:  # the writer meets the same error on its own path and reports it
             return None
+
+
+_live_pools: weakref.WeakSet[SpareFiles] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for pool in list(_live_pools):
+        pool._forget_in_child()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _unlink(path: Path) -> None:

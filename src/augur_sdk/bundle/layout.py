@@ -149,6 +149,8 @@ def run_status(finished: bool, session: dict[str, Any] | None) -> str:
     return RUN_FINISHED
 
 
+# NaN / Infinity in a hand-made trace.json become null: a strict JSON API must not choke on them.
+_HEAD_DECODER = json.JSONDecoder(parse_constant=lambda _: None)
 _TRACE_HEAD = re.compile(r'\s*\{\s*"session"\s*:\s*')
 
 
@@ -164,7 +166,7 @@ def trace_session_head(root: Path) -> Any:
     if m is None:
         return None
     try:
-        session, _ = json.JSONDecoder().raw_decode(head, m.end())
+        session, _ = _HEAD_DECODER.raw_decode(head, m.end())
     except (ValueError, RecursionError):
         return None
     return session

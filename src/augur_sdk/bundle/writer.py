@@ -65,11 +65,10 @@ def clear_owned_entries(root: Path, keep: frozenset[str] = frozenset()) -> None:
         elif target.exists() or target.is_symlink():
             target.unlink()
     for entry in root.iterdir():
-        if layout.is_temp_name(entry.name):
-            if entry.is_dir() and not entry.is_symlink():
-                shutil.rmtree(entry)  # the spare files of a producer that died
-            else:
-                entry.unlink()
+        if entry.name == layout.SPARES_DIR and entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)  # the spare files of a producer that died
+        elif layout.is_temp_name(entry.name) and entry.is_file():
+            entry.unlink()
 
 
 def stream_trace(

@@ -34,6 +34,12 @@ def _mtime(path: Path) -> float:
         return 0.0
 
 
+def _text(value: Any) -> str | None:
+    """A session field shown in the run list: a string, or nothing (a hand-copied bundle's
+    trace.json is not ours to trust)."""
+    return value if isinstance(value, str) else None
+
+
 def _count_steps(root: Path) -> int:
     try:
         with os.scandir(root / "steps") as entries:
@@ -142,17 +148,17 @@ class RunStore:
             "tenant": tenant,
             "run_id": run_id,
             "status": status,
-            "session_status": session.get("status"),
+            "session_status": _text(session.get("status")),
             "stale": status == RUNNING and time.time() - last > self.config.stale_after_s,
             "source": index.get("source"),
-            "debug_session_id": session.get("debug_session_id"),
+            "debug_session_id": _text(session.get("debug_session_id")),
             "client": client,
-            "capture_mode": session.get("capture_mode"),
-            "started_at": session.get("started_at"),
-            "ended_at": session.get("ended_at"),
+            "capture_mode": _text(session.get("capture_mode")),
+            "started_at": _text(session.get("started_at")),
+            "ended_at": _text(session.get("ended_at")),
             "step_count": steps,
             "client_step_count": index.get("client_step_count"),
-            "tags": session.get("tags") or {},
+            "tags": session.get("tags") if isinstance(session.get("tags"), dict) else {},
             "last_activity_at": ns_to_iso(int(last * 1e9)) if last else None,
             "placeholder_session": bool(index.get("placeholder")) if index else False,
         }

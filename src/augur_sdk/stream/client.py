@@ -45,6 +45,8 @@ DOWN_FLUSH_S = 0.5
 # What a JSON record counts against max_queue_bytes until a worker encodes it (records are
 # ~0.5-2 KiB); then it counts its real size.
 JSON_ESTIMATE = 4096
+# Records are queued unencoded only while their worker's queue is shorter than this.
+LAZY_ENCODE_MAX = 64
 
 
 @dataclass
@@ -203,7 +205,7 @@ class StreamClient:
                 if self._stop.is_set() and not queue:
                     return
                 request = queue[0]
-            outcome = "sent"
+            outcome = "internal_error"  # unless _send returns (an error is logged once)
             with _internal.internal_errors("stream.send"):
                 outcome = self._send(request)
             with self._lock:
@@ -336,6 +338,11 @@ class StreamClient:
 
     def send_json(self, run_id: str, method: str, path: str, payload: Any,
                   kind: str = "record") -> bool:
+        if len(self._queues[hash(run_id) % len(self._queues)]) >= LAZY_ENCODE_MAX:
+            # A backlog (a slow or dead server): encode now, so that the byte bound counts
+            # what it really holds. At most LAZY_ENCODE_MAX records per worker wait unencoded.
+            body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+            return self.submit(Request(run_id, method, path, body, kind=kind))
         return self.submit(Request(run_id, method, path, payload=payload, kind=kind))
 
     def send_raw_json(self, run_id: str, method: str, path: str, body: bytes) -> bool:
@@ -372,14 +379,17 @@ class StreamClient:
         While the server is down (:meth:`server_down`) the wait is cut to
         ``DOWN_FLUSH_S``: its requests would only run out their retries."""
         deadline = time.monotonic() + max(timeout_s, 0.0)
-        cut = False
+        down_since: float | None = None  # when this flush first saw the server down
         with self._lock:
             while self._runs.get(run_id, RunStats()).pending > 0:
                 now = time.monotonic()
-                if not cut and self._is_down(now):
-                    cut = True
-                    deadline = min(deadline, now + DOWN_FLUSH_S)
-                remaining = deadline - now
+                if self._is_down(now):
+                    down_since = now if down_since is None else down_since
+                    until = min(deadline, down_since + DOWN_FLUSH_S)
+                else:  # it answered again: the whole budget applies again
+                    down_since = None
+                    until = deadline
+                remaining = until - now
                 if remaining <= 0:
                     return False
                 self._lock.wait(min(remaining, 0.25))
