@@ -51,6 +51,25 @@ def _spare_fds(root: Path) -> list[str]:
     return found
 
 
+def _in_forked_child(work: Callable[[], bytes]) -> bytes:
+    """Run ``work`` in a forked child; return what it returned (the child must exit 0)."""
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.write(write_end, work())
+            code = 0
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    answer = os.read(read_end, 64)
+    os.close(read_end)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    return answer
+
+
 @pytest.fixture
 def spares(tmp_path: Path) -> Any:
     pool = SpareFiles(tmp_path / layout.SPARES_DIR, depth=3)
@@ -173,43 +192,20 @@ def test_a_spare_whose_directory_was_removed_is_not_a_lost_write(
 
 def test_close_in_a_forked_child_leaves_the_parents_spares_alone(
         tmp_path: Path, spares: Any) -> None:
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            spares.close()
-            os.write(write_end, str(len(_spare_fds(tmp_path))).encode())
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    child_fds = os.read(read_end, 16)
-    os.close(read_end)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert child_fds == b"0"  # the child closed the fds it inherited
+    def child() -> bytes:
+        spares.close()
+        return str(len(_spare_fds(tmp_path))).encode()
+
+    assert _in_forked_child(child) == b"0"  # the child closed the fds it inherited
     assert spares.ready() == 3 and len(list((tmp_path / layout.SPARES_DIR).iterdir())) == 3
     assert spares.write(tmp_path / "a.json", b"{}\n") is True  # the parent's still work
 
 
 def test_a_forked_child_never_writes_into_the_parents_spares(tmp_path: Path, spares: Any) -> None:
-    read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # child: its spares' fds are the parent's open files
-        code = 1
-        try:
-            used = spares.write(tmp_path / "child.json", b"{}\n")
-            os.write(write_end, b"used" if used else b"declined")
-            code = 0
-        finally:
-            os._exit(code)
-    os.close(write_end)
-    answer = os.read(read_end, 16)
-    os.close(read_end)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
-    assert answer == b"declined"
+    def child() -> bytes:  # its spares' fds are the parent's open files
+        return b"used" if spares.write(tmp_path / "child.json", b"{}\n") else b"declined"
+
+    assert _in_forked_child(child) == b"declined"
     assert spares.ready() == 3 and not (tmp_path / "child.json").exists()
 
 

@@ -43,10 +43,7 @@ def atomic_write(path: Path, data: bytes, *, fsync: bool = False) -> None:
                 os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+        unlink_quietly(tmp)
         raise
 
 
@@ -132,10 +129,7 @@ def _write_into_spare(path: Path, data: bytes, spare: Spare, *, fsync: bool) -> 
     except (SpareLost, NoLinks):
         raise
     except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+        unlink_quietly(tmp)
         raise
 
 
@@ -229,7 +223,7 @@ class SpareFiles:
         for spare in left:
             _discard(spare)
         for name in used:
-            _unlink(name)
+            unlink_quietly(name)
         # Anything else in it is a spare lost to an interrupt mid-write, or a second name of
         # a file that lives on under its bundle path: neither is data.
         shutil.rmtree(self.directory, ignore_errors=True)
@@ -260,7 +254,7 @@ class SpareFiles:
                     return
                 name = self._used.popleft() if self._used else None
             if name is not None:
-                _unlink(name)
+                unlink_quietly(name)
                 continue
             spare = self._create()
             with self._cond:
@@ -292,7 +286,8 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
-def _unlink(path: Path) -> None:
+def unlink_quietly(path: Path) -> None:
+    """Remove a temporary file if it is there; a failure to do so is not worth an error."""
     try:
         path.unlink()
     except OSError:
@@ -305,7 +300,7 @@ def _discard(spare: Spare) -> None:
         os.close(fd)
     except OSError:
         pass
-    _unlink(path)
+    unlink_quietly(path)
 
 
 def complete_lines(data: bytes) -> list[bytes]:

@@ -33,7 +33,7 @@ from augur_schema import list_schemas, schemas_dir
 from augur_sdk import _internal
 from augur_sdk._version import __version__
 from augur_sdk.bundle import layout
-from augur_sdk.bundle.files import SpareFiles, append_line, atomic_write
+from augur_sdk.bundle.files import SpareFiles, append_line, atomic_write, unlink_quietly
 from augur_sdk.records import png_dimensions, utcnow_iso
 
 RUN_EVENT = "run_event"  # sidecar line: an event that went on the run span
@@ -86,10 +86,7 @@ def stream_trace(
         _stream_trace_into(tmp, root, session, step_files, digest, written_box)
         os.replace(tmp, dest)
     except BaseException:
-        try:
-            tmp.unlink()
-        except OSError:
-            pass
+        unlink_quietly(tmp)
         raise
     return digest.hexdigest(), written_box[0]
 
