@@ -5,14 +5,14 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from viewer_bundles import RICH_STEPS, record_steps, write_bundle
-from viewer_support import http_get, listed, open_viewer, run_viewer, selected, wait_js
+from viewer_support import http_get, listed, open_viewer, run_viewer, selected, started, wait_js
 
 from augur_sdk import CaptureMode, DebugSession
 from augur_sdk.viewer.runs import RunDirectory, run_status
@@ -130,14 +130,8 @@ def test_run_list_lists_opens_and_refreshes_runs(tmp_path: Path, new_page: Calla
 # ── without a browser ───────────────────────────────────────────────────────
 
 
-@contextmanager
-def serving(root: Path) -> Iterator[RunListServer]:
-    server = RunListServer(root)
-    server.start_background()
-    try:
-        yield server
-    finally:
-        server.stop()
+def serving(root: Path) -> AbstractContextManager[RunListServer]:
+    return started(RunListServer(root))
 
 
 get = http_get

@@ -5,8 +5,7 @@ from __future__ import annotations
 import http.client
 import json
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,7 @@ from viewer_bundles import (
     hand_bundle,
     wireframe_png,
 )
-from viewer_support import browser_unavailable, http_get, run_viewer
+from viewer_support import browser_unavailable, http_get, run_viewer, started
 
 from augur_sdk import CaptureMode, DebugSession
 from augur_sdk.cli import main as cli_main
@@ -28,14 +27,8 @@ from augur_sdk.viewer import BundleReader, ViewerServer, export_html
 from augur_sdk.viewer.reader import click_point, jaeger_url, normalize_jaeger_base
 
 
-@contextmanager
-def serving(bundle: Path, **kw: Any) -> Iterator[ViewerServer]:
-    server = ViewerServer(bundle, **kw)
-    server.start_background()
-    try:
-        yield server
-    finally:
-        server.stop()
+def serving(bundle: Path, **kw: Any) -> AbstractContextManager[ViewerServer]:
+    return started(ViewerServer(bundle, **kw))
 
 
 get = http_get

@@ -114,6 +114,16 @@ def event_groups(page: Any) -> dict[str, list[str]]:
         [...d.querySelectorAll('.kind-name')].map(k => k.textContent)]))""")
 
 
+@contextmanager
+def started(server: Any) -> Iterator[Any]:
+    """A viewer or run-list server running in the background for the block, stopped after."""
+    server.start_background()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def http_get(server: Any, path: str, host: str | None = None) -> tuple[int, dict[str, str], bytes]:
     """GET ``path`` from a viewer server on 127.0.0.1 with an exact Host header (``host``
     overrides it, for the Host-check tests): (status, lower-cased headers, body)."""
