@@ -85,6 +85,44 @@ def _datetime_to_iso(value: datetime, field: str) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+class _Unusual(Exception):
+    """The fast copy met something it does not handle (a subclass, a tuple, a datetime, an
+    error...): :func:`clean_json` then takes the thorough path, which also names the field."""
+
+
+_FAST_DEPTH = MAX_DEPTH - 2  # deeper than this, the thorough path decides
+
+
+def _fast_copy(value: Any, depth: int) -> Any:
+    """A deep copy of a value made only of exact JSON types (no path bookkeeping: on
+    anything else it raises :class:`_Unusual`)."""
+    kind = type(value)
+    if kind is str:
+        if not value.isascii():
+            value.encode("utf-8")  # a lone surrogate raises
+        return value
+    if kind is int or kind is bool or value is None:
+        return value
+    if kind is float:
+        if value - value != 0.0:  # NaN or inf
+            raise _Unusual
+        return value
+    if depth >= _FAST_DEPTH:
+        raise _Unusual
+    if kind is dict:
+        out = {}
+        for key, item in value.items():
+            if type(key) is not str:
+                raise _Unusual
+            if not key.isascii():
+                key.encode("utf-8")
+            out[key] = _fast_copy(item, depth + 1)
+        return out
+    if kind is list:
+        return [_fast_copy(item, depth + 1) for item in value]
+    raise _Unusual
+
+
 def clean_json(value: Any, field: str, depth: int = 0) -> Any:
     """Deep-copy ``value`` into plain JSON types, raising on anything JSON cannot carry.
 
@@ -92,6 +130,15 @@ def clean_json(value: Any, field: str, depth: int = 0) -> Any:
     ``datetime`` (turned into an ISO string). Rejects bytes, NaN/inf, non-string keys,
     strings that are not valid Unicode (lone surrogates) and nesting deeper than 64.
     """
+    if depth == 0:
+        try:
+            return _fast_copy(value, 0)
+        except (_Unusual, UnicodeEncodeError, RecursionError):
+            pass  # the thorough copy below accepts it or names the field at fault
+    return _clean_json(value, field, depth)
+
+
+def _clean_json(value: Any, field: str, depth: int) -> Any:
     if depth > MAX_DEPTH:
         raise ValueError(f"{field}: nested deeper than {MAX_DEPTH} levels")
     if value is None or isinstance(value, bool):
@@ -114,11 +161,11 @@ def clean_json(value: Any, field: str, depth: int = 0) -> Any:
             if not isinstance(key, str):
                 raise TypeError(f"{field}: key {key!r} is not a string (JSON keys are strings)")
             sub = f"{field}.{key}"
-            clean_json(key, f"{sub} (key)", depth + 1)
-            out[key] = clean_json(item, sub, depth + 1)
+            _clean_json(key, f"{sub} (key)", depth + 1)
+            out[key] = _clean_json(item, sub, depth + 1)
         return out
     if isinstance(value, list | tuple):
-        return [clean_json(item, f"{field}[{i}]", depth + 1) for i, item in enumerate(value)]
+        return [_clean_json(item, f"{field}[{i}]", depth + 1) for i, item in enumerate(value)]
     if isinstance(value, datetime):
         return _datetime_to_iso(value, field)
     if isinstance(value, bytes | bytearray | memoryview):

@@ -70,6 +70,21 @@ def _any_of(patterns: tuple[tuple[str, re.Pattern[str]], ...]) -> re.Pattern[str
 _DEFAULT_ANY = _any_of(DEFAULT_PATTERNS)
 
 
+def _default_match(text: str) -> bool:
+    """Whether any default pattern matches ``text``. An ASCII string holding none of the
+    literals the patterns need ("@", "eyJ", "AKIA"/"ASIA", and any case of "bearer", "api",
+    "cookie", "passw", "pwd") cannot match: substring tests decide that ~10x faster than the
+    combined regex. Other strings go to the regex (``(?i)`` folds some non-ASCII letters,
+    e.g. the Kelvin sign, onto ASCII ones)."""
+    if text.isascii() and not ("@" in text or "eyJ" in text or "AKIA" in text
+                               or "ASIA" in text):
+        low = text.lower()
+        if not ("api" in low or "pwd" in low or "passw" in low or "bearer" in low
+                or "cookie" in low):
+            return False
+    return _DEFAULT_ANY.search(text) is not None
+
+
 _CLEAN_KEYS: set[str] = set()  # keys no default pattern matches (never a matching one)
 _CLEAN_KEYS_MAX = 4096
 
@@ -78,7 +93,7 @@ def _clean_key(key: str) -> bool:
     """No default pattern matches ``key`` (remembered: keys are few and repeat)."""
     if key in _CLEAN_KEYS:
         return True
-    if _DEFAULT_ANY.search(key) is not None:
+    if _default_match(key):
         return False
     if len(_CLEAN_KEYS) < _CLEAN_KEYS_MAX:
         _CLEAN_KEYS.add(key)
@@ -164,7 +179,7 @@ class RedactionPolicy:
     def redact_string(self, text: str) -> str:
         patterns = self.patterns
         # One scan for the common, clean case of the default patterns.
-        if patterns is DEFAULT_PATTERNS and _DEFAULT_ANY.search(text) is None:
+        if patterns is DEFAULT_PATTERNS and not _default_match(text):
             patterns = ()
         if patterns:
             for kind, pattern in patterns:
@@ -180,31 +195,64 @@ class RedactionPolicy:
         return self._apply(value, key)
 
     def _apply(self, value: Any, key: str | None) -> Any:
+        drop, mask = self._key_sets()
+        # Keys repeat on every record: with only the default patterns, a key already seen
+        # clean needs no scan (the cache holds keys, never values).
+        known_keys = (self.patterns is DEFAULT_PATTERNS and not self.redactors
+                      and type(self).redact_string is RedactionPolicy.redact_string)
+        walk = _Walk(drop, mask, list(self.droppers), known_keys, self.redact_string)
+        return walk.value(value)
+
+
+class _Walk:
+    """One redaction pass over a JSON value, with the policy's settings looked up once
+    (not once per dict): a redacted copy, strings through ``redact``, keys dropped or
+    masked."""
+
+    __slots__ = ("drop", "droppers", "known_keys", "mask", "redact", "scan_strings")
+
+    def __init__(self, drop: frozenset[str], mask: frozenset[str], droppers: list[Dropper],
+                 known_keys: bool, redact: Redactor) -> None:
+        self.drop, self.mask, self.droppers = drop, mask, droppers
+        self.known_keys, self.redact = known_keys, redact
+        # The default policy's clean strings need one combined scan and nothing else.
+        self.scan_strings = known_keys
+
+    def value(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is str:
+            if self.scan_strings and not _default_match(value):
+                return value
+            return self.redact(value)
+        if kind is dict:
+            return self.mapping(value)
+        if kind is list:
+            return [self.value(v) for v in value]
         if isinstance(value, dict):
-            drop, mask = self._key_sets()
-            droppers = self.droppers
-            # Keys repeat on every record: with only the default patterns, a key already
-            # seen clean needs no scan (the cache holds keys, never values).
-            known_keys = (self.patterns is DEFAULT_PATTERNS and not self.redactors
-                          and type(self).redact_string is RedactionPolicy.redact_string)
-            # A ``token`` next to a numeric ``logprob`` is decoded model output, not a secret.
-            logprob_entry = isinstance(value.get("logprob"), int | float)
-            out: dict[str, Any] = {}
-            for k, v in value.items():
-                low = k.lower()
-                if low in drop or (droppers and any(d(k, v) for d in droppers)):
-                    continue
-                new_key = k if known_keys and _clean_key(k) else self.redact_string(k)
-                if low in mask and not (logprob_entry and low in ("token", "token_id")):
-                    out[new_key] = MASK
-                    continue
-                out[new_key] = self._apply(v, low)
-            return out
+            return self.mapping(value)
         if isinstance(value, list):
-            return [self._apply(v, key) for v in value]
+            return [self.value(v) for v in value]
         if isinstance(value, str):
-            return self.redact_string(value)
+            return self.redact(value)
         return value
+
+    def mapping(self, value: dict[str, Any]) -> dict[str, Any]:
+        drop, mask, droppers = self.drop, self.mask, self.droppers
+        known_keys = self.known_keys
+        # A ``token`` next to a numeric ``logprob`` is decoded model output, not a secret.
+        logprob = value.get("logprob")
+        logprob_entry = isinstance(logprob, int | float)
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            low = k.lower()
+            if low in drop or (droppers and any(d(k, v) for d in droppers)):
+                continue
+            new_key = k if known_keys and _clean_key(k) else self.redact(k)
+            if low in mask and not (logprob_entry and low in ("token", "token_id")):
+                out[new_key] = MASK
+                continue
+            out[new_key] = self.value(v)
+        return out
 
 
 def _check_paths(paths: Iterable[str]) -> list[str]:

@@ -293,7 +293,8 @@ class DebugSession:
             return
         with _internal.internal_errors("start"):
             self._writer = BundleWriter(self._out_dir, policy_id=str(self.redaction_policy.id),
-                                        fsync=self._fsync, spare_files=True)
+                                        fsync=self._fsync, spare_files=True,
+                                        keep_open=True)
             self._bundle = BundleSpanProcessor(self._writer)
             # The client name leaves the process too (service.name, the stream's heartbeat).
             client_name = str(self._redacted_session()["client"]["name"])
@@ -536,10 +537,12 @@ class DebugSession:
                                          seq=self._next_seq(), observations=observations)
             self._span_hashes[id(scope)] = hashes
             assert self._sink is not None
-            self._sink.on_step_filled(scope)
+            self._sink.on_step_filled(scope, step)
             self._open_step = (scope, index, end_ns)
             return
         self._end_open_step()
+        assert self._sink is not None
+        self._sink.expect_step(step)
         span, end_ns = emit.start_step_span(
             self._pipeline.tracer, self._run_ctx, step, run_id=self._public_run_id,
             seq=self._next_seq(), observations=observations)
@@ -615,7 +618,7 @@ class DebugSession:
                     target = self._open_step[0]
                 attrs = emit.add_event(target, redacted, self._next_seq())
                 assert self._sink is not None
-                self._sink.on_event(attrs, target is self._run_span)
+                self._sink.on_event(attrs, target is self._run_span, redacted)
 
     def attach_observation(
         self,

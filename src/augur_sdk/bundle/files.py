@@ -76,6 +76,83 @@ def append_line(path: Path, line: bytes, *, fsync: bool = False) -> None:
         os.close(fd)
 
 
+class OpenAppends:
+    """JSONL files of one bundle kept open for appending (the few most recently used).
+
+    :func:`append_line` opens, seeks and closes the file for every line; a recording session
+    appends a line to ``otel/spans.jsonl`` on every step, and usually several events to the
+    current step's events file, so it keeps those descriptors instead. The guarantees are
+    :func:`append_line`'s: one ``write`` per line on an ``O_APPEND`` fd, a partial line rolled
+    back. This process is the only writer of these files, so the end of each file is tracked
+    here, not asked of the kernel. A forked child never writes through its parent's
+    descriptors (it closes its copies and opens its own).
+    """
+
+    MAX_OPEN = 4
+
+    def __init__(self) -> None:
+        self._pid = os.getpid()
+        self._open: dict[Path, list[int]] = {}  # path -> [fd, end offset], oldest first
+
+    def append(self, path: Path, line: bytes, *, fsync: bool = False) -> None:
+        if self._pid != os.getpid():
+            self._forget_in_child()
+        entry = self._open.pop(path, None)
+        if entry is None:
+            entry = self._open_file(path)
+        self._open[path] = entry  # now the most recently used
+        fd, end = entry
+        try:
+            _write_all(fd, line, path)
+            if fsync:
+                os.fsync(fd)
+        except BaseException:
+            # Roll back a partial line so the next append does not land mid-record, and
+            # start from a fresh descriptor next time.
+            try:
+                os.ftruncate(fd, end)
+            except OSError:
+                pass
+            self._close(path)
+            raise
+        entry[1] = end + len(line)
+
+    def _open_file(self, path: Path) -> list[int]:
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+        try:
+            fd = os.open(path, flags, 0o644)
+        except FileNotFoundError:  # first file of its directory
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(path, flags, 0o644)
+        try:
+            end = os.fstat(fd).st_size
+        except BaseException:
+            os.close(fd)
+            raise
+        while len(self._open) >= self.MAX_OPEN:
+            self._close(next(iter(self._open)))
+        return [fd, end]
+
+    def _close(self, path: Path) -> None:
+        entry = self._open.pop(path, None)
+        if entry is not None:
+            try:
+                os.close(entry[0])
+            except OSError:
+                pass
+
+    def _forget_in_child(self) -> None:
+        for path in list(self._open):
+            self._close(path)  # the child's copies; the parent's stay open
+        self._pid = os.getpid()
+
+    def close(self) -> None:
+        if self._pid != os.getpid():
+            self._forget_in_child()
+        for path in list(self._open):
+            self._close(path)
+
+
 def _write_all(fd: int, data: bytes, path: Path) -> None:
     view = memoryview(data)
     while view:

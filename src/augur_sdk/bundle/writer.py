@@ -33,7 +33,13 @@ from augur_schema import list_schemas, schemas_dir
 from augur_sdk import _internal
 from augur_sdk._version import __version__
 from augur_sdk.bundle import layout
-from augur_sdk.bundle.files import SpareFiles, append_line, atomic_write, unlink_quietly
+from augur_sdk.bundle.files import (
+    OpenAppends,
+    SpareFiles,
+    append_line,
+    atomic_write,
+    unlink_quietly,
+)
 from augur_sdk.records import png_dimensions, utcnow_iso
 
 RUN_EVENT = "run_event"  # sidecar line: an event that went on the run span
@@ -127,12 +133,15 @@ class BundleWriter:
     """
 
     def __init__(self, root: str | Path, *, policy_id: str, fsync: bool = False,
-                 spare_files: bool = False) -> None:
+                 spare_files: bool = False, keep_open: bool = False) -> None:
         self.root = Path(root)
         self.policy_id = policy_id
         self.fsync = fsync
         self._want_spares = spare_files
         self._spares: SpareFiles | None = None
+        # JSONL files appended to again and again stay open until finish() (a session's
+        # writer; a server with many runs open opens each file per line).
+        self._appends = OpenAppends() if keep_open else None
         self._lock = threading.RLock()
         self._signatures: dict[str, str] = {}
         self._steps: dict[int, tuple[str | None, str | None]] = {}
@@ -213,6 +222,8 @@ class BundleWriter:
         if self._spares is not None:
             self._spares.close()
             self._spares = None
+        if self._appends is not None:
+            self._appends.close()  # reopened if a line still comes (they are all flushed)
 
     def _write_live(self, state: str = "recording") -> None:
         live = {
@@ -328,7 +339,10 @@ class BundleWriter:
         spares = self._spares if new_file else None
         try:
             if spares is None or not spares.write(path, line, fsync=self.fsync):
-                append_line(path, line, fsync=self.fsync)
+                if self._appends is not None:
+                    self._appends.append(path, line, fsync=self.fsync)
+                else:
+                    append_line(path, line, fsync=self.fsync)
         except OSError as exc:
             self._fail(what, exc)
             return False

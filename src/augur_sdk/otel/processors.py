@@ -109,10 +109,18 @@ class RunSink:
         self.stream = stream
         self.live: list[LiveProcessor] = [bundle] if stream is None else [bundle, stream]
         self.extras = [SafeSpanProcessor(p) for p in extras]
+        # The record of the step span being started (set by the session, under its lock,
+        # right before ``start_span``): consumers get it as it was encoded, not decoded back.
+        self._next_step: dict[str, Any] | None = None
+
+    def expect_step(self, step: dict[str, Any]) -> None:
+        """The next step span started for this run carries ``step`` (already encoded on it)."""
+        self._next_step = step
 
     def on_start(self, span: Span, parent_context: Context | None) -> None:
         if codec.record_kind(span.attributes) == codec.STEP:
-            self.on_step_filled(span)  # decoded once for every live consumer
+            step, self._next_step = self._next_step, None
+            self.on_step_filled(span, step)
         else:
             for live in self.live:
                 with _internal.internal_errors(f"{type(live).__name__}.on_start"):
@@ -127,19 +135,26 @@ class RunSink:
         for proc in self.extras:
             proc.on_end(span)
 
-    def on_step_filled(self, span: Span) -> None:
+    def on_step_filled(self, span: Span, step: dict[str, Any] | None = None) -> None:
         """A step span has its record (at start, or once a ``step_scope`` span is filled):
-        decode it once and hand it to every live consumer."""
+        hand it to every live consumer. ``step`` is the record the span's attributes were
+        encoded from; without it, they are decoded (once, for all consumers). Consumers
+        must not change it."""
         with _internal.internal_errors("decode step"):
-            step = codec.decode_step(span.attributes or {})
+            attributes = span.attributes or {}
+            if step is None or step.get("step_index") != attributes.get("augur.step_index"):
+                step = codec.decode_step(attributes)
             for live in self.live:
                 with _internal.internal_errors(f"{type(live).__name__}.on_step"):
                     live.on_step(span, step)
 
-    def on_event(self, attributes: Mapping[str, Any], on_run_span: bool = False) -> None:
-        """A decision event was added to a span (the run span when ``on_run_span``)."""
+    def on_event(self, attributes: Mapping[str, Any], on_run_span: bool = False,
+                 event: dict[str, Any] | None = None) -> None:
+        """A decision event was added to a span (the run span when ``on_run_span``) with
+        ``attributes``, encoded from ``event`` (decoded from them when not given)."""
         with _internal.internal_errors("decode event"):
-            event = codec.decode_event(attributes)
+            if event is None:
+                event = codec.decode_event(attributes)
             seq = attributes.get(codec.SEQ_ATTR) if on_run_span else None
             for live in self.live:
                 with _internal.internal_errors(f"{type(live).__name__}.on_event"):
