@@ -140,3 +140,46 @@ def test_closed_or_unstarted_session_raises(tmp_path: Path) -> None:
     with pytest.raises(RuntimeError, match="closed"):
         s.record_step(step_record("r", 0))
     assert s.close() == s.manifest
+
+
+def test_the_fast_copy_and_the_thorough_copy_agree() -> None:
+    """``clean_json`` copies plain JSON on a fast path and hands anything else (subclasses,
+    tuples, datetimes, non-ASCII keys, nesting near the limit, faults) to the thorough path:
+    the result, its types, and the error naming the field are the same either way."""
+    import enum
+    from collections import OrderedDict
+    from datetime import UTC, datetime
+
+    from augur_sdk.records import MAX_DEPTH, _clean_json, clean_json
+
+    class Level(enum.IntEnum):
+        HIGH = 3
+
+    def nested(depth: int) -> Any:
+        value: Any = "leaf"
+        for _ in range(depth):
+            value = {"k": value}
+        return value
+
+    inputs = [
+        {"a": [1, 2.5, True, None, "x"], "b": {"c": "é ü", "ключ": "значение"}},
+        {"t": (1, 2), "o": OrderedDict(z=1), "e": Level.HIGH,
+         "d": datetime(2026, 5, 19, tzinfo=UTC)},
+        nested(MAX_DEPTH - 3), nested(MAX_DEPTH - 1), nested(MAX_DEPTH),
+        [[[]]], {}, "plain", 10**30, -0.0,
+    ]
+    for value in inputs:
+        fast, thorough = clean_json(value, "v"), _clean_json(value, "v", 0)
+        assert fast == thorough
+        assert json.dumps(fast) == json.dumps(thorough)  # same types (IntEnum -> int, ...)
+    assert type(clean_json({"e": Level.HIGH}, "v")["e"]) is int
+    for bad, error, field in [
+        (nested(MAX_DEPTH + 1), ValueError, "v.k"),
+        ({"a": {"b": float("nan")}}, ValueError, "v.a.b"),
+        ({"a": ["ok", "bad \ud800"]}, ValueError, "v.a[1]"),
+        ({"a": {"k\ud800": 1}}, ValueError, "v.a.k"),
+        ({"a": {2: "x"}}, TypeError, "v.a"),
+    ]:
+        with pytest.raises(error) as info:
+            clean_json(bad, "v")
+        assert str(info.value).startswith(field), str(info.value)

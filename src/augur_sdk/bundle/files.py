@@ -234,6 +234,7 @@ class SpareFiles:
     def __init__(self, directory: Path, *, depth: int = SPARE_DEPTH) -> None:
         self.directory = directory
         self._depth = depth
+        self._low = depth // 2  # the helper wakes when this few are left
         self._ready: deque[Spare] = deque()
         self._used: deque[Path] = deque()  # spare names to remove (their file lives on)
         self._cond = threading.Condition()
@@ -274,7 +275,8 @@ class SpareFiles:
         finally:
             with self._cond:
                 self._used.append(spare[0])
-                self._cond.notify()
+                if self._has_work():
+                    self._cond.notify()  # one wake-up refills several (fewer GIL hand-offs)
         return done
 
     def _give_up(self) -> None:
@@ -324,24 +326,33 @@ class SpareFiles:
             return  # the writer writes without spares
         while True:
             with self._cond:
-                while not self._stopped and not self._used and (
-                        self._failed or len(self._ready) >= self._depth):
+                while not self._has_work():
                     self._cond.wait()
                 if self._stopped:
                     return
-                name = self._used.popleft() if self._used else None
-            if name is not None:
+                names = list(self._used)
+                self._used.clear()
+                wanted = 0 if self._failed else self._depth - len(self._ready)
+            for name in names:
                 unlink_quietly(name)
-                continue
-            spare = self._create()
-            with self._cond:
+            for _ in range(wanted):
+                spare = self._create()
+                with self._cond:
+                    if spare is None:
+                        self._failed = True
+                    elif self._stopped:
+                        _discard(spare)
+                        return
+                    else:
+                        self._ready.append(spare)
                 if spare is None:
-                    self._failed = True
-                elif self._stopped:
-                    _discard(spare)
-                    return
-                else:
-                    self._ready.append(spare)
+                    break
+
+    def _has_work(self) -> bool:
+        """Stopping, few spares left, or used names piling up (called holding the lock)."""
+        if self._stopped or (not self._failed and len(self._ready) <= self._low):
+            return True
+        return len(self._used) >= max(self._low, 1) or (self._failed and bool(self._used))
 
     def _create(self) -> Spare | None:
         path = self.directory / f"{self._pid}.{next(self._names)}.tmp"
