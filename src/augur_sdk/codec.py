@@ -35,8 +35,12 @@ RECORD_KIND_ATTR = "augur.record"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
+# One encoder for every call: ``json.dumps`` with options builds a new one each time.
+_compact = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+
+
 def compact_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _compact(value)
 
 
 def _is_scalar(value: Any) -> bool:

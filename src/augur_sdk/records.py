@@ -40,12 +40,27 @@ _ISO_RE = re.compile(
 )
 
 
+_RECENT_ISO: dict[str, int] = {}  # the last few timestamps parsed (each is parsed twice:
+_RECENT_ISO_MAX = 16               # when the record is checked, and for its span)
+
+
 def iso_to_ns(value: str, field: str) -> int:
     """Exact integer nanoseconds since the epoch for an ISO-8601 timestamp with a zone.
 
     Integer arithmetic only: the float path (``dt.timestamp() * 1e9``) is off by up to
     hundreds of ns, which would break exact joins between bundle records and span times.
     """
+    known = _RECENT_ISO.get(value) if type(value) is str else None
+    if known is not None:
+        return known
+    ns = _parse_iso_ns(value, field)
+    if len(_RECENT_ISO) >= _RECENT_ISO_MAX:
+        _RECENT_ISO.clear()
+    _RECENT_ISO[value] = ns
+    return ns
+
+
+def _parse_iso_ns(value: str, field: str) -> int:
     m = _ISO_RE.match(value)
     if m is None:
         raise ValueError(
