@@ -13,6 +13,9 @@ from pathlib import Path
 from typing import BinaryIO
 
 Spare = tuple[Path, int]  # (path of an empty hidden .tmp file, its fd open for writing)
+# The hot paths take plain strings too: building a Path per write costs more than the write
+# itself on tmpfs.
+AnyPath = str | Path
 
 
 def _tmp_name(path: Path) -> Path:
@@ -92,9 +95,9 @@ class OpenAppends:
 
     def __init__(self) -> None:
         self._pid = os.getpid()
-        self._open: dict[Path, list[int]] = {}  # path -> [fd, end offset], oldest first
+        self._open: dict[AnyPath, list[int]] = {}  # path -> [fd, end offset], oldest first
 
-    def append(self, path: Path, line: bytes, *, fsync: bool = False) -> None:
+    def append(self, path: AnyPath, line: bytes, *, fsync: bool = False) -> None:
         if self._pid != os.getpid():
             self._forget_in_child()
         entry = self._open.pop(path, None)
@@ -117,12 +120,12 @@ class OpenAppends:
             raise
         entry[1] = end + len(line)
 
-    def _open_file(self, path: Path) -> list[int]:
+    def _open_file(self, path: AnyPath) -> list[int]:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
         try:
             fd = os.open(path, flags, 0o644)
         except FileNotFoundError:  # first file of its directory
-            path.parent.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, flags, 0o644)
         try:
             end = os.fstat(fd).st_size
@@ -133,7 +136,7 @@ class OpenAppends:
             self._close(next(iter(self._open)))
         return [fd, end]
 
-    def _close(self, path: Path) -> None:
+    def _close(self, path: AnyPath) -> None:
         entry = self._open.pop(path, None)
         if entry is not None:
             try:
@@ -153,7 +156,7 @@ class OpenAppends:
             self._close(path)
 
 
-def _write_all(fd: int, data: bytes, path: Path) -> None:
+def _write_all(fd: int, data: bytes, path: AnyPath) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
@@ -171,17 +174,17 @@ class NoLinks(Exception):
     put in place by a rename instead."""
 
 
-def _replace_making_dir(tmp: Path, path: Path) -> None:
+def _replace_making_dir(tmp: Path, path: AnyPath) -> None:
     try:
         os.replace(tmp, path)
     except FileNotFoundError:
         if not os.path.lexists(tmp):
             raise SpareLost(str(tmp)) from None
-        path.parent.mkdir(parents=True, exist_ok=True)  # first file of its directory
+        Path(path).parent.mkdir(parents=True, exist_ok=True)  # first file of its directory
         os.replace(tmp, path)
 
 
-def _write_into_spare(path: Path, data: bytes, spare: Spare, *, fsync: bool) -> None:
+def _write_into_spare(path: AnyPath, data: bytes, spare: Spare, *, fsync: bool) -> None:
     """Fill a spare and give it ``path`` as a second name: ``link`` locks only the target's
     directory (a rename would also lock the spare directory, where the helper is creating
     files). A ``path`` that exists already is replaced by a rename, and so is every path on a
@@ -255,7 +258,7 @@ class SpareFiles:
         with self._cond:
             return len(self._ready)
 
-    def write(self, path: Path, data: bytes, *, fsync: bool = False) -> bool:
+    def write(self, path: AnyPath, data: bytes, *, fsync: bool = False) -> bool:
         """Write ``data`` to ``path`` atomically through a spare; ``False``: none was ready,
         nothing was done. Errors of the write itself are raised (the spare is gone then)."""
         if os.getpid() != self._pid:  # a forked child must not write into the parent's fds

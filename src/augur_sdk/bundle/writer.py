@@ -34,6 +34,7 @@ from augur_sdk import _internal
 from augur_sdk._version import __version__
 from augur_sdk.bundle import layout
 from augur_sdk.bundle.files import (
+    AnyPath,
     OpenAppends,
     SpareFiles,
     append_line,
@@ -135,6 +136,7 @@ class BundleWriter:
     def __init__(self, root: str | Path, *, policy_id: str, fsync: bool = False,
                  spare_files: bool = False, keep_open: bool = False) -> None:
         self.root = Path(root)
+        self._root = str(self.root)  # for the hot paths (see files.AnyPath)
         self.policy_id = policy_id
         self.fsync = fsync
         self._want_spares = spare_files
@@ -173,14 +175,14 @@ class BundleWriter:
             self.root, reason, exc,
         )
 
-    def _atomic_write(self, path: Path, data: bytes) -> None:
+    def _atomic_write(self, path: AnyPath, data: bytes) -> None:
         spares = self._spares
         if spares is None or not spares.write(path, data, fsync=self.fsync):
-            atomic_write(path, data, fsync=self.fsync)
+            atomic_write(Path(path), data, fsync=self.fsync)
 
     def _write(self, rel: str, data: bytes, what: str, *, sign: bool = True) -> bool:
         try:
-            self._atomic_write(self.root / rel, data)
+            self._atomic_write(os.path.join(self._root, rel), data)
         except OSError as exc:
             self._fail(what, exc)
             return False
@@ -334,7 +336,7 @@ class BundleWriter:
         """Append one JSONL line. ``new_file``: this run has not written ``rel`` yet (any
         file there is an empty leftover), so the first line may arrive by an atomic write of
         a spare file instead of a create-and-append."""
-        path = self.root / rel
+        path = os.path.join(self._root, rel)
         line = layout.jsonl_line(record).encode("utf-8")
         spares = self._spares if new_file else None
         try:
@@ -342,7 +344,7 @@ class BundleWriter:
                 if self._appends is not None:
                     self._appends.append(path, line, fsync=self.fsync)
                 else:
-                    append_line(path, line, fsync=self.fsync)
+                    append_line(Path(path), line, fsync=self.fsync)
         except OSError as exc:
             self._fail(what, exc)
             return False

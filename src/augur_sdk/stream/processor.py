@@ -1,7 +1,8 @@
 """``StreamSpanProcessor``: sends a run's records to an Augur server as its spans happen.
 
-It sees exactly what the bundle processor sees (records decoded from the same, already
-redacted and gated, span attributes), so the stream carries what the bundle holds.
+It sees exactly what the bundle processor sees (the same records, already redacted and
+gated, that the span attributes were encoded from), so the stream carries what the bundle
+holds.
 """
 
 from __future__ import annotations
