@@ -233,6 +233,39 @@ def test_queued_bytes_never_exceed_the_bound_and_the_excess_is_dropped_as_queue_
     assert thread_errors == []
 
 
+def test_a_backlog_never_makes_the_agent_encode_steps_or_events(
+    tmp_path: Path, fault_server: FaultServerFactory, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """With a hanging server the run's worker has a backlog far past LAZY_ENCODE_MAX; step and
+    event records still reach the queue unencoded (the worker encodes them, or nobody does),
+    each counted at the size of its bundle file or line, which bounds its compact JSON."""
+    server = fault_server("hang")
+    client = client_for(parse_dsn(server.dsn()), CLIENT)
+    seen: list[tuple[str, bool, int, int]] = []  # path, encoded by the agent, hint, real size
+    real_submit = client.submit
+
+    def submit(request: stream_client.Request) -> bool:
+        if request.payload is not None or not request.fields:
+            payload = request.payload if request.payload is not None else json.loads(
+                request.body or b"null")
+            real = len(json.dumps(payload, ensure_ascii=False,
+                                  separators=(",", ":")).encode("utf-8"))
+            seen.append((request.path, request.payload is None, request.size_hint, real))
+        return real_submit(request)
+
+    monkeypatch.setattr(client, "submit", submit)
+    steps = stream_client.LAZY_ENCODE_MAX + 20
+    with DebugSession(run_id=RUN_ID, client_name=CLIENT, capture_mode="trace",
+                      out_dir=tmp_path / "b", dsn=server.dsn(), close_timeout_s=0.5) as s:
+        for i in range(steps):
+            s.record_step(step_record(RUN_ID, i))
+            s.record_event(event_record(i))
+    records = [r for r in seen if "/steps/" in r[0] or r[0].endswith("/events")]
+    assert len(records) == 2 * steps  # well past the backlog limit of one worker
+    assert [r for r in records if r[1]] == []  # none encoded on the agent's thread
+    assert all(real <= hint for _, _, hint, real in records)
+
+
 # ── 3. retry, then success ──────────────────────────────────────────────────────────────
 
 

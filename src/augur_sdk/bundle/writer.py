@@ -308,13 +308,15 @@ class BundleWriter:
             self._write(rel, layout.dumps(record).encode(), "screenshots")
             self.masked[rel_png] = record.get("redaction", {}).get("regions", [])
 
-    def write_step(self, step: dict[str, Any], span_ids: dict[str, str] | None = None) -> None:
+    def write_step(self, step: dict[str, Any], span_ids: dict[str, str] | None = None) -> int:
+        """Write ``steps/NNNN.json``; return its size in bytes (also when the write failed):
+        an upper bound of the record's compact JSON."""
         index = int(step["step_index"])
         data = layout.dumps(step).encode("utf-8")
         with self._lock:
             rel = layout.step_path(index)
             if not self._write(rel, data, "steps"):
-                return
+                return len(data)
             self._steps[index] = (step.get("observation_pre"), step.get("observation_post"))
             if step.get("status") == "failed" and (
                 self._first_failed is None or index < self._first_failed
@@ -324,6 +326,7 @@ class BundleWriter:
                 line = {"kind": "step", "step_index": index, "step_id": step["step_id"],
                         **span_ids}
                 self._append(layout.SPANS_SIDECAR, line, "span_ids")
+        return len(data)
 
     def write_run_span_ids(self, span_ids: dict[str, str]) -> None:
         with self._lock:
@@ -332,10 +335,11 @@ class BundleWriter:
             self._append(layout.SPANS_SIDECAR, {"kind": "run", **span_ids}, "span_ids")
 
     def _append(self, rel: str, record: dict[str, Any], what: str, *,
-                new_file: bool = False) -> bool:
-        """Append one JSONL line. ``new_file``: this run has not written ``rel`` yet (any
-        file there is an empty leftover), so the first line may arrive by an atomic write of
-        a spare file instead of a create-and-append."""
+                new_file: bool = False) -> int:
+        """Append one JSONL line; return its length (0: it could not be written).
+        ``new_file``: this run has not written ``rel`` yet (any file there is an empty
+        leftover), so the first line may arrive by an atomic write of a spare file instead of
+        a create-and-append."""
         path = os.path.join(self._root, rel)
         line = layout.jsonl_line(record).encode("utf-8")
         spares = self._spares if new_file else None
@@ -347,22 +351,24 @@ class BundleWriter:
                     append_line(Path(path), line, fsync=self.fsync)
         except OSError as exc:
             self._fail(what, exc)
-            return False
-        return True
+            return 0
+        return len(line)
 
-    def append_event(self, event: dict[str, Any], *, run_span_seq: int | None = None) -> None:
+    def append_event(self, event: dict[str, Any], *, run_span_seq: int | None = None) -> int:
         """Append a decision event to its events file.
 
         ``run_span_seq``: the event went on the run span, as the ``augur.seq``-th record (a
         run-level event, or a step's event recorded while that step's span was not open).
         The sidecar says so, so that ``augur export-otlp`` puts it where the live run did.
+        Returns the length of the line written (0: it could not be written).
         """
         index = event.get("step_index")
         rel = layout.events_path(index)
         with self._lock:
             line = self._event_lines[rel]
-            if not self._append(rel, event, "events", new_file=line == 0):
-                return
+            size = self._append(rel, event, "events", new_file=line == 0)
+            if not size:
+                return 0
             self._event_lines[rel] = line + 1
             if run_span_seq is not None:
                 entry: dict[str, Any] = {"kind": RUN_EVENT, "line": line, "seq": run_span_seq,
@@ -370,6 +376,7 @@ class BundleWriter:
                 if isinstance(index, int):
                     entry["step_index"] = index
                 self._append(layout.SPANS_SIDECAR, entry, "span_ids")
+            return size
 
     # ── finishing ───────────────────────────────────────────────────────────
 

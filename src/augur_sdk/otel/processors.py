@@ -64,6 +64,14 @@ class BundleSpanProcessor(SpanProcessor):
     def __init__(self, writer: BundleWriter) -> None:
         self.writer = writer
         self.manifest: dict[str, Any] | None = None
+        self._last_written: tuple[dict[str, Any] | None, int] = (None, 0)
+
+    def size_of(self, record: dict[str, Any]) -> int | None:
+        """Bytes of the bundle line or file just written for ``record`` (this very object,
+        the last one written): an upper bound of its compact JSON, which the stream can
+        count against its byte budget without encoding the record. ``None`` otherwise."""
+        last, size = self._last_written
+        return size if last is record and size > 0 else None
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         attrs = span.attributes or {}
@@ -73,10 +81,13 @@ class BundleSpanProcessor(SpanProcessor):
             self.writer.write_run_span_ids(span_ids(span))
 
     def on_step(self, span: Span, step: dict[str, Any]) -> None:
-        self.writer.write_step(step, span_ids(span))
+        self._last_written = (None, 0)
+        self._last_written = (step, self.writer.write_step(step, span_ids(span)))
 
     def on_event(self, event: dict[str, Any], run_span_seq: int | None = None) -> None:
-        self.writer.append_event(event, run_span_seq=run_span_seq)
+        self._last_written = (None, 0)
+        self._last_written = (event, self.writer.append_event(event,
+                                                              run_span_seq=run_span_seq))
 
     def on_session_update(self, span: ReadableSpan) -> None:
         self.writer.update_session(codec.decode_session(span.attributes or {}))

@@ -91,6 +91,9 @@ class Request:
     # A JSON record not encoded yet: the worker encodes it (off the agent's thread), and a
     # request dropped at enqueue is never encoded at all.
     payload: Any = None
+    # An upper bound of the payload's encoded size, when the caller knows one (the bundle
+    # file of the same record); else it counts JSON_ESTIMATE until it is encoded.
+    size_hint: int = 0
     kind: str = "record"
     enqueued: float = field(default_factory=time.monotonic)
     # One key per logical request, kept across retries: a server can drop the duplicate when
@@ -103,9 +106,10 @@ class Request:
 
     @property
     def size(self) -> int:
-        """Bytes it holds; a record not encoded yet counts ``JSON_ESTIMATE`` until it is."""
+        """Bytes it holds; a record not encoded yet counts its size hint, or
+        ``JSON_ESTIMATE``, until it is."""
         if self.payload is not None:
-            return JSON_ESTIMATE + len(self.body)
+            return (self.size_hint or JSON_ESTIMATE) + len(self.body)
         if self.fields is None:
             return len(self.body)
         return len(self.body) + sum(len(f[1]) for f in self.fields.values())
@@ -318,7 +322,9 @@ class StreamClient:
 
     def submit(self, request: Request) -> bool:
         with self._lock:
-            stats = self._runs.setdefault(request.run_id, RunStats())
+            stats = self._runs.get(request.run_id)
+            if stats is None:
+                stats = self._runs[request.run_id] = RunStats()
             if self._stop.is_set():
                 stats.dropped["closed"] += 1
                 return False
@@ -337,13 +343,18 @@ class StreamClient:
             return True
 
     def send_json(self, run_id: str, method: str, path: str, payload: Any,
-                  kind: str = "record") -> bool:
-        if len(self._queues[hash(run_id) % len(self._queues)]) >= LAZY_ENCODE_MAX:
-            # A backlog (a slow or dead server): encode now, so that the byte bound counts
-            # what it really holds. At most LAZY_ENCODE_MAX records per worker wait unencoded.
+                  kind: str = "record", size_hint: int | None = None) -> bool:
+        """Queue a JSON record; the worker encodes it. ``size_hint``: an upper bound of its
+        encoded size (the queue's byte budget counts that until it is encoded)."""
+        if size_hint is None and len(
+                self._queues[hash(run_id) % len(self._queues)]) >= LAZY_ENCODE_MAX:
+            # A backlog (a slow or dead server) and no bound on the size: encode now, so that
+            # the byte budget counts what it really holds. At most LAZY_ENCODE_MAX records of
+            # unknown size per worker wait unencoded.
             body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
             return self.submit(Request(run_id, method, path, body, kind=kind))
-        return self.submit(Request(run_id, method, path, payload=payload, kind=kind))
+        return self.submit(Request(run_id, method, path, payload=payload, kind=kind,
+                                   size_hint=size_hint or 0))
 
     def send_raw_json(self, run_id: str, method: str, path: str, body: bytes) -> bool:
         return self.submit(Request(run_id, method, path, body))

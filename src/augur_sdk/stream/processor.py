@@ -18,6 +18,9 @@ from augur_sdk.bundle import layout
 from augur_sdk.otel.processors import BundleSpanProcessor
 from augur_sdk.stream.client import StreamClient, quote
 
+# What ``{"events":[...],"step_index":N}`` adds to the event's own JSON.
+EVENTS_BODY_EXTRA = 48
+
 
 class StreamSpanProcessor(SpanProcessor):
     def __init__(self, client: StreamClient, bundle: BundleSpanProcessor, run_id: str,
@@ -37,7 +40,8 @@ class StreamSpanProcessor(SpanProcessor):
 
     def on_step(self, span: Span, step: dict[str, Any]) -> None:
         self.client.send_json(self.run_id, "PUT",
-                              f"{self._run_path}/steps/{int(step['step_index'])}", step)
+                              f"{self._run_path}/steps/{int(step['step_index'])}", step,
+                              size_hint=self.bundle.size_of(step))
 
     def _put_session(self, session: dict[str, Any]) -> None:
         self.client.send_json(self.run_id, "PUT", f"{self._run_path}/session", session)
@@ -46,7 +50,9 @@ class StreamSpanProcessor(SpanProcessor):
         body: dict[str, Any] = {"events": [event]}
         if event.get("step_index") is not None:
             body["step_index"] = event["step_index"]
-        self.client.send_json(self.run_id, "POST", f"{self._run_path}/events", body)
+        line = self.bundle.size_of(event)
+        self.client.send_json(self.run_id, "POST", f"{self._run_path}/events", body,
+                              size_hint=None if line is None else line + EVENTS_BODY_EXTRA)
 
     def on_session_update(self, span: ReadableSpan) -> None:
         self._put_session(codec.decode_session(span.attributes or {}))
