@@ -10,7 +10,8 @@ Prints per-call p50s, the SDK call time per step (the sum of every call's time, 
 by the steps), the CPU time the calls took on the agent's thread per step (``thread_time``:
 the work the SDK does there, without the disk's waits) and ``close()``, as medians over the
 rounds, with the ratio to the run without a DSN and the
-spread (min-max of the per-round ratios), so that noise is visible next to the effect.
+spread (min-max of the per-round ratios), so that noise is visible next to the effect; then
+the median per-round ratio with a bootstrap 95% interval (how sure that median is).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import random
 import signal
 import statistics
 import subprocess
@@ -25,10 +27,10 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_stream_faults import free_port  # a loopback port nothing listens on
+from bench_stream_faults import STREAM_TIMER, free_port  # free_port: nothing listens there
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKER = r"""
+WORKER = STREAM_TIMER + r"""
 import json, shutil, statistics, sys, time
 from augur_sdk import DebugSession
 from augur_sdk.testing import make_png
@@ -47,6 +49,7 @@ def timed(name, fn, *args, **kwargs):
 s = DebugSession(run_id="r", client_name="bench", capture_mode="screenshots", out_dir=out,
                  dsn=dsn, close_timeout_s=5.0)
 s.start()
+stream_at_start = STREAM_NS[0]
 for i in range(steps):
     pre_png, post_png = bytes(pngs[i % 4]), bytes(pngs[(i + 1) % 4])
     pre = timed("attach_observation", s.attach_observation, step_index=i, kind="pre", png_bytes=pre_png)
@@ -57,9 +60,11 @@ for i in range(steps):
                                          "intent": "click OK"})
     timed("record_event", s.record_event, {"ts": "2026-05-19T00:00:00.1Z", "step_index": i, "layer": "planner",
                                            "kind": "decision", "summary": "ok"})
+stream_in_calls = STREAM_NS[0] - stream_at_start
 t = pc(); s.close(); close_ns = pc() - t
 shutil.rmtree(out, ignore_errors=True)
 print(json.dumps({"per_step": total / steps / 1000, "cpu_per_step": total_cpu / steps / 1000,
+                  "stream_per_step": stream_in_calls / steps / 1000,
                   "close": close_ns / 1000,
                   **{k: statistics.median(v) / 1000 for k, v in calls.items()}}))
 """
@@ -112,6 +117,42 @@ def main() -> None:
             base = statistics.median(r[call] for r in runs["no DSN"])
             cells.append(f"{value:,.0f} ({value / base:.2f}x; {min(ratios):.2f}-{max(ratios):.2f})")
         print(f"| {name} | " + " | ".join(cells) + " |")
+    # This VM's speed drifts by 20-50% within minutes, more than the effect: the per-round
+    # ratio (each DSN run against the no-DSN run of its own round) cancels most of that, and
+    # the bootstrap interval of its median says how sure the median is.
+    print()
+    print("Per-round ratio to the no-DSN run of the same round: median [95% bootstrap "
+          "interval of the median]")
+    print("| DSN | " + " | ".join(HEADERS.get(c, f"{c} p50") for c in CALLS) + " |")
+    print("|---|" + "---|" * len(CALLS))
+    rng = random.Random(5)
+    for name in names[1:]:
+        cells = []
+        for call in CALLS:
+            ratios = [r[call] / b[call] for r, b in zip(runs[name], runs["no DSN"], strict=True)]
+            low, high = bootstrap_median_interval(ratios, rng)
+            cells.append(f"{statistics.median(ratios):.3f}x [{low:.3f}-{high:.3f}]")
+        print(f"| {name} | " + " | ".join(cells) + " |")
+    print()
+    print("The stream's own code inside the SDK calls (the work a DSN adds on the agent's "
+          "thread), µs per step, median over rounds, and its share of the no-DSN run's SDK "
+          "call time per step in the same round:")
+    print("| DSN | stream code per step | share of the call time per step |")
+    print("|---|---|---|")
+    for name in names[1:]:
+        own = [r["stream_per_step"] for r in runs[name]]
+        shares = [r["stream_per_step"] / b["per_step"]
+                  for r, b in zip(runs[name], runs["no DSN"], strict=True)]
+        print(f"| {name} | {statistics.median(own):,.1f} | {100 * statistics.median(shares):.1f}% "
+              f"({100 * min(shares):.1f}-{100 * max(shares):.1f}%) |")
+
+
+def bootstrap_median_interval(values: list[float], rng: random.Random,
+                              resamples: int = 4000) -> tuple[float, float]:
+    """The 2.5th and 97.5th percentiles of the median over resamples with replacement."""
+    medians = sorted(statistics.median(rng.choices(values, k=len(values)))
+                     for _ in range(resamples))
+    return medians[int(0.025 * resamples)], medians[int(0.975 * resamples) - 1]
 
 
 if __name__ == "__main__":

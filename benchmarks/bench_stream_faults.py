@@ -25,7 +25,26 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKER = r"""
+# Prepended to a worker: times the stream's own code on the agent's thread (every call the
+# session makes into the stream processor, which queues the request for the pool) into
+# STREAM_NS. That is the direct cost of a DSN per call, free of the run-to-run noise.
+STREAM_TIMER = r"""
+import time as _time
+from augur_sdk.stream import processor as _processor
+STREAM_NS = [0]
+def _timed_stream(fn):
+    def timed(*args, **kwargs):
+        t = _time.perf_counter_ns()
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            STREAM_NS[0] += _time.perf_counter_ns() - t
+    return timed
+for _name in ("on_start", "on_step", "on_event", "on_session_update", "send_screenshot", "on_end"):
+    setattr(_processor.StreamSpanProcessor, _name,
+            _timed_stream(getattr(_processor.StreamSpanProcessor, _name)))
+"""
+WORKER = STREAM_TIMER + r"""
 import json, os, resource, sys, threading, time
 from augur_sdk import DebugSession
 from augur_sdk.testing import make_png
@@ -37,6 +56,7 @@ pc = time.perf_counter_ns
 max_threads = max_fds = 0
 with DebugSession(run_id="bench", client_name="bench", capture_mode="screenshots",
                   out_dir=out, dsn=dsn, close_timeout_s=5.0) as s:
+    stream_at_start = STREAM_NS[0]
     for i in range(steps):
         t = pc(); pre = s.attach_observation(step_index=i, kind="pre", png_bytes=pngs[i % 4]); calls["attach_observation"].append(pc() - t)
         t = pc(); post = s.attach_observation(step_index=i, kind="post", png_bytes=pngs[(i + 1) % 4]); calls["attach_observation"].append(pc() - t)
@@ -48,12 +68,14 @@ with DebugSession(run_id="bench", client_name="bench", capture_mode="screenshots
                                   "kind": "decision", "summary": "ok"}); calls["record_event"].append(pc() - t)
         max_threads = max(max_threads, threading.active_count())
         max_fds = max(max_fds, len(os.listdir("/proc/self/fd")))
+    stream_in_calls = STREAM_NS[0] - stream_at_start  # inside the per-step calls only
     t_close = pc()
 close_s = (pc() - t_close) / 1e9
 stream = {}
 if os.path.exists(os.path.join(out, "stream.json")):
     stream = json.load(open(os.path.join(out, "stream.json")))
 print(json.dumps({"calls": calls, "close_s": close_s, "threads": max_threads, "fds": max_fds,
+                  "stream_ns": stream_in_calls,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "sent": stream.get("sent"), "dropped": sum((stream.get("dropped") or {}).values())}))
 """
@@ -119,11 +141,13 @@ def main() -> None:
     print(f"{args.steps} screenshot steps, 2 x {args.png_kb} KB PNG + 1 event each, "
           f"{args.rounds} round(s), bundles in {args.workdir or tempfile.gettempdir()}; "
           "per-call p50 and SDK call time per step (every call's time / steps) in µs, median "
-          "over rounds (ratio to no DSN); threads and fds: the most seen; sent/dropped: last "
-          "round")
-    print("| server | record_step | attach_observation | record_event | per step | close s "
-          "| max threads | max fds | peak RSS MB | sent | dropped |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+          "over rounds (ratio to no DSN); stream code per step: the time of those calls spent "
+          "in the stream's own code (share of the no-DSN call time per step); threads and "
+          "fds: the most seen; sent/dropped: last round")
+    print("| server | record_step | attach_observation | record_event | per step "
+          "| stream code per step | close s | max threads | max fds | peak RSS MB | sent "
+          "| dropped |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     calls = ("record_step", "attach_observation", "record_event")
     def per_step(r: dict[str, object]) -> float:
         return sum(sum(r["calls"][c]) for c in calls) / args.steps / 1000  # type: ignore[index]
@@ -137,6 +161,10 @@ def main() -> None:
             cells.append(f"{value:,.0f} ({value / base[call]:.2f}x)")
         step = statistics.median(per_step(r) for r in rs)
         cells.append(f"{step:,.0f} ({step / base_step:.2f}x)")
+        # The stream's own code inside those calls: the direct cost of the DSN, as a share
+        # of the no-DSN run's call time per step.
+        own = statistics.median(float(r["stream_ns"]) for r in rs) / args.steps / 1000  # type: ignore[arg-type]
+        cells.append(f"{own:,.0f} ({100 * own / base_step:.1f}%)")
         close = statistics.median(float(r["close_s"]) for r in rs)  # type: ignore[arg-type]
         threads = max(int(r["threads"]) for r in rs)  # type: ignore[call-overload]
         fds = max(int(r["fds"]) for r in rs)  # type: ignore[call-overload]
