@@ -97,8 +97,8 @@ class Request:
     kind: str = "record"
     enqueued: float = field(default_factory=time.monotonic)
     # One key per logical request, kept across retries: a server can drop the duplicate when
-    # a retried POST's first answer was lost.
-    idempotency_key: str = field(default_factory=_new_key)
+    # a retried POST's first answer was lost. Drawn by the worker at the first attempt.
+    idempotency_key: str = ""
     accounted: int = 0
     # The run's counters at enqueue: a request finishing after ``forget_run`` must not count
     # into a later run that reuses the run id (nor re-create the forgotten entry).
@@ -106,10 +106,12 @@ class Request:
 
     @property
     def size(self) -> int:
-        """Bytes it holds; a record not encoded yet counts its size hint, or
-        ``JSON_ESTIMATE``, until it is."""
+        """Bytes it holds: its size hint when it has one (a record not encoded yet, a
+        screenshot); else a record not encoded yet counts ``JSON_ESTIMATE``."""
+        if self.size_hint:
+            return self.size_hint + len(self.body)
         if self.payload is not None:
-            return (self.size_hint or JSON_ESTIMATE) + len(self.body)
+            return JSON_ESTIMATE + len(self.body)
         if self.fields is None:
             return len(self.body)
         return len(self.body) + sum(len(f[1]) for f in self.fields.values())
@@ -161,6 +163,8 @@ class StreamClient:
         self._lock = threading.Condition(self._mutex)
         self._wake = [threading.Condition(self._mutex) for _ in range(self.options.workers)]
         self._queues: list[deque[Request]] = [deque() for _ in range(self.options.workers)]
+        # Which workers wait for work (submit wakes only those: a busy one looks again).
+        self._waiting = [False] * self.options.workers
         # Since when no attempt got an HTTP answer (refused, reset, timed out); None while
         # the server answers. See ``server_down``.
         self._failing_since: float | None = None
@@ -205,7 +209,9 @@ class StreamClient:
         while True:
             with self._lock:
                 while not queue and not self._stop.is_set():
+                    self._waiting[n] = True
                     wake.wait(0.5)
+                    self._waiting[n] = False
                 if self._stop.is_set() and not queue:
                     return
                 request = queue[0]
@@ -244,6 +250,8 @@ class StreamClient:
         while not self._stop.is_set():
             attempt += 1
             wait: float
+            if not request.idempotency_key:
+                request.idempotency_key = _new_key()
             headers = {**self._headers, "Idempotency-Key": request.idempotency_key}
             if request.fields is not None:
                 # Encode the multipart body once, not on every retry (it is MBs for a PNG).
@@ -285,6 +293,7 @@ class StreamClient:
         request.body = json.dumps(request.payload, ensure_ascii=False,
                                   separators=(",", ":")).encode("utf-8")
         request.payload = None
+        request.size_hint = 0
         with self._lock:  # from the estimate to the real size
             self._queued_bytes += len(request.body) - request.accounted
             request.accounted = len(request.body)
@@ -339,7 +348,8 @@ class StreamClient:
             self._queued_count += 1
             self._queued_bytes += request.accounted
             stats.pending += 1
-            self._wake[worker].notify()
+            if self._waiting[worker]:
+                self._wake[worker].notify()
             return True
 
     def send_json(self, run_id: str, method: str, path: str, payload: Any,
@@ -365,7 +375,7 @@ class StreamClient:
         path = f"{run_path or '/runs/' + quote(run_id)}/screenshots/{step_index}/{kind}"
         return self.submit(Request(run_id, "POST", path,
                                    fields={"image": (f"{step_index:04d}_{kind}.png", png,
-                                                     "image/png")}))
+                                                     "image/png")}, size_hint=len(png)))
 
     def heartbeat(self, run_id: str, capture_mode: str, last_event: str | None = None) -> None:
         payload: dict[str, Any] = {"client_id": self.client_id, "client_name": self.client_name,
