@@ -524,3 +524,28 @@ def test_a_reused_run_id_gets_fresh_counts_after_the_earlier_run_was_forgotten(
         assert (stats.sent, stats.pending, dict(stats.dropped)) == (0, 0, {"unreachable": 1})
     finally:
         client.shutdown()
+
+
+def test_an_idle_worker_is_woken_by_each_submit_not_by_its_poll(
+    fault_server: FaultServerFactory,
+) -> None:
+    """A submit wakes the run's worker only when it waits for work: 40 requests, each sent
+    once the worker is idle again, all arrive long before the worker's 0.5 s poll would have
+    found them (a lost wake-up costs 0.25 s on average, 10 s for the 40)."""
+    server = fault_server("ok")
+    client = StreamClient(parse_dsn(server.dsn()), StreamOptions())
+    try:
+        worker = hash("wake-run") % len(client._queues)
+        start = time.monotonic()
+        for i in range(40):
+            idle_by = time.monotonic() + 5.0
+            while not client._waiting[worker]:  # back in its wait for work
+                assert time.monotonic() < idle_by
+                time.sleep(0.001)
+            assert client.send_json("wake-run", "POST", "/heartbeat", {"n": i})
+            assert client.flush_run("wake-run", timeout_s=5.0)
+        elapsed = time.monotonic() - start
+        assert client.stats("wake-run").sent == 40
+        assert elapsed < 5.0, f"40 idle-worker requests took {elapsed:.1f} s"
+    finally:
+        client.shutdown()
