@@ -141,7 +141,8 @@ def main() -> None:
     print(f"{args.steps} screenshot steps, 2 x {args.png_kb} KB PNG + 1 event each, "
           f"{args.rounds} round(s), bundles in {args.workdir or tempfile.gettempdir()}; "
           "per-call p50 and SDK call time per step (every call's time / steps) in µs, median "
-          "over rounds (ratio to no DSN); stream code per step: the time of those calls spent "
+          "over rounds (ratio to no DSN; per step also the median of each round's ratio to "
+          "the no-DSN run of that round); stream code per step: the time of those calls spent "
           "in the stream's own code (share of the no-DSN call time per step); threads and "
           "fds: the most seen; sent/dropped: last round")
     print("| server | record_step | attach_observation | record_event | per step "
@@ -160,7 +161,11 @@ def main() -> None:
             value = statistics.median(p50(r, call) for r in rs)
             cells.append(f"{value:,.0f} ({value / base[call]:.2f}x)")
         step = statistics.median(per_step(r) for r in rs)
-        cells.append(f"{step:,.0f} ({step / base_step:.2f}x)")
+        # Each run against the no-DSN run of its own round: this VM's speed drifts between
+        # rounds, and pairing takes most of that drift out.
+        paired = [per_step(r) / per_step(b) for r, b in zip(rs, runs["no DSN"], strict=True)]
+        cells.append(f"{step:,.0f} ({step / base_step:.2f}x; paired "
+                     f"{statistics.median(paired):.2f}x)")
         # The stream's own code inside those calls: the direct cost of the DSN, as a share
         # of the no-DSN run's call time per step.
         own = statistics.median(float(r["stream_ns"]) for r in rs) / args.steps / 1000  # type: ignore[arg-type]

@@ -41,6 +41,7 @@ from augur_sdk.bundle.files import (
     atomic_write,
     unlink_quietly,
 )
+from augur_sdk.bundle.index import Signatures, StepIndex
 from augur_sdk.records import png_dimensions, utcnow_iso
 
 RUN_EVENT = "run_event"  # sidecar line: an event that went on the run span
@@ -145,8 +146,8 @@ class BundleWriter:
         # writer; a server with many runs open opens each file per line).
         self._appends = OpenAppends() if keep_open else None
         self._lock = threading.RLock()
-        self._signatures: dict[str, str] = {}
-        self._steps: dict[int, tuple[str | None, str | None]] = {}
+        self._signatures = Signatures()
+        self._steps = StepIndex()
         self._event_lines: Counter[str] = Counter()  # events file -> lines appended
         self._first_failed: int | None = None
         self.lost: Counter[str] = Counter()
@@ -317,7 +318,7 @@ class BundleWriter:
             rel = layout.step_path(index)
             if not self._write(rel, data, "steps"):
                 return len(data)
-            self._steps[index] = (step.get("observation_pre"), step.get("observation_post"))
+            self._steps.add(index, step.get("observation_pre"), step.get("observation_post"))
             if step.get("status") == "failed" and (
                 self._first_failed is None or index < self._first_failed
             ):
@@ -389,7 +390,7 @@ class BundleWriter:
             if self._hasher is not None:
                 self._hasher.shutdown(wait=False)
             self._index_steps_on_disk()
-            signatures = dict(self._signatures)
+            signatures = self._signatures.to_dict()
             step_files = [layout.step_path(i) for i in sorted(self._steps)]
             try:
                 sha, count = stream_trace(self.root, self._session, step_files,
@@ -454,7 +455,7 @@ class BundleWriter:
                 continue
             rel = path.relative_to(self.root).as_posix()
             self._signatures[rel] = sha256_hex(data)
-            self._steps[int(stem)] = (step.get("observation_pre"), step.get("observation_post"))
+            self._steps.add(int(stem), step.get("observation_pre"), step.get("observation_post"))
 
     def producer_facts(self) -> dict[str, Any]:
         return {
@@ -467,14 +468,8 @@ class BundleWriter:
         }
 
     def _missing(self, signatures: dict[str, str]) -> list[str]:
-        missing = []
-        for refs in self._steps.values():
-            for ref in refs:
-                if isinstance(ref, str) and (
-                    ref not in signatures and not (self.root / ref).exists()
-                ):
-                    missing.append(ref)
-        return missing
+        return [ref for ref in self._steps.refs()
+                if ref not in signatures and not (self.root / ref).exists()]
 
     def write_envelope_only(self, session: dict[str, Any]) -> dict[str, Any]:
         """``off`` mode: the manifest envelope and nothing else."""
@@ -514,8 +509,8 @@ class BundleWriter:
                         self.lost["steps"] += 1
                         continue
                     self._signatures[rel] = sha256_hex((self.root / rel).read_bytes())
-                    self._steps[index] = (step.get("observation_pre"),
-                                          step.get("observation_post"))
+                    self._steps.add(index, step.get("observation_pre"),
+                                    step.get("observation_post"))
                     if step.get("status") == "failed" and (
                             self._first_failed is None or index < self._first_failed):
                         self._first_failed = index
