@@ -76,3 +76,28 @@ def test_the_step_index_returns_every_reference_as_recorded() -> None:
     assert sorted(index) == [1, 2, 3, 4] and 3 in index and 5 not in index
     assert sorted(index.refs()) == ["screenshots/0001_post.png", "screenshots/0001_pre.png",
                                     "screenshots/0002_pre.png", "screenshots/elsewhere.png"]
+
+
+def test_signatures_set_from_two_threads_lose_nothing() -> None:
+    """The agent signs a step file while a hasher signs the same step's screenshot: with the
+    interpreter switching threads as often as it can, every digest is still there."""
+    import threading
+
+    compact = Signatures()
+    old_interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        def sign(kind: str) -> None:
+            for i in range(20000):
+                rel = f"steps/{i:04d}.json" if kind == "step" else f"screenshots/{i:04d}_pre.png"
+                compact[rel] = digest(i)
+
+        threads = [threading.Thread(target=sign, args=(k,)) for k in ("step", "pre")]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(old_interval)
+    assert len(compact) == 40000
+    assert all(compact[f"screenshots/{i:04d}_pre.png"] == digest(i) for i in range(20000))

@@ -86,16 +86,16 @@ class OpenAppends:
     appends a line to ``otel/spans.jsonl`` on every step, and usually several events to the
     current step's events file, so it keeps those descriptors instead. The guarantees are
     :func:`append_line`'s: one ``write`` per line on an ``O_APPEND`` fd, a partial line rolled
-    back. This process is the only writer of these files, so the end of each file is tracked
-    here, not asked of the kernel. A forked child never writes through its parent's
-    descriptors (it closes its copies and opens its own).
+    back (to where the file ended just before the write). A forked child never writes through
+    its parent's descriptors: it closes its copies right after the fork.
     """
 
     MAX_OPEN = 4
 
     def __init__(self) -> None:
         self._pid = os.getpid()
-        self._open: dict[AnyPath, list[int]] = {}  # path -> [fd, end offset], oldest first
+        self._open: dict[AnyPath, list[int]] = {}  # path -> [fd], oldest first
+        _live_appends.add(self)
 
     def append(self, path: AnyPath, line: bytes, *, fsync: bool = False) -> None:
         if self._pid != os.getpid():
@@ -104,7 +104,13 @@ class OpenAppends:
         if entry is None:
             entry = self._open_file(path)
         self._open[path] = entry  # now the most recently used
-        fd, end = entry
+        fd = entry[0]
+        try:
+            # Where the file ends now (another process may have appended): the roll-back point.
+            end = os.lseek(fd, 0, os.SEEK_END)
+        except OSError:
+            self._close(path)
+            raise
         try:
             _write_all(fd, line, path)
             if fsync:
@@ -118,7 +124,6 @@ class OpenAppends:
                 pass
             self._close(path)
             raise
-        entry[1] = end + len(line)
 
     def _open_file(self, path: AnyPath) -> list[int]:
         flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
@@ -127,14 +132,9 @@ class OpenAppends:
         except FileNotFoundError:  # first file of its directory
             Path(path).parent.mkdir(parents=True, exist_ok=True)
             fd = os.open(path, flags, 0o644)
-        try:
-            end = os.fstat(fd).st_size
-        except BaseException:
-            os.close(fd)
-            raise
         while len(self._open) >= self.MAX_OPEN:
             self._close(next(iter(self._open)))
-        return [fd, end]
+        return [fd]
 
     def _close(self, path: AnyPath) -> None:
         entry = self._open.pop(path, None)
@@ -368,9 +368,14 @@ class SpareFiles:
 _live_pools: weakref.WeakSet[SpareFiles] = weakref.WeakSet()
 
 
+_live_appends: weakref.WeakSet[OpenAppends] = weakref.WeakSet()
+
+
 def _after_fork_in_child() -> None:
     for pool in list(_live_pools):
         pool._forget_in_child()
+    for appends in list(_live_appends):
+        appends._forget_in_child()
 
 
 if hasattr(os, "register_at_fork"):

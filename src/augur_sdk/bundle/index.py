@@ -9,6 +9,7 @@ screenshot paths are the conventional ones, a small int: ~250 B.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 
 from augur_sdk.bundle import layout
@@ -46,14 +47,21 @@ class Signatures:
     """sha256 (lowercase hex) of bundle files by bundle path, like a ``dict[str, str]``.
 
     The digests of per-step files are held as raw bytes, one entry per step; any other file
-    (and any digest that is not 64 hex characters) is held as given.
+    (and any digest that is not 64 hex characters) is held as given. Thread-safe: the agent's
+    writes and the screenshot hashers set digests of the same step at the same time, and an
+    update of a row is several steps (a plain dict's one assignment was atomic).
     """
 
     def __init__(self) -> None:
         self._other: dict[str, str] = {}
         self._steps: dict[int, bytearray] = {}
+        self._lock = threading.Lock()
 
     def __setitem__(self, rel: str, digest: str) -> None:
+        with self._lock:
+            self._set(rel, digest)
+
+    def _set(self, rel: str, digest: str) -> None:
         slot = step_slot(rel)
         raw = _raw(digest) if slot is not None else None
         if slot is None or raw is None:
@@ -70,6 +78,10 @@ class Signatures:
         row[_PRESENT] |= 1 << n
 
     def get(self, rel: str) -> str | None:
+        with self._lock:
+            return self._get(rel)
+
+    def _get(self, rel: str) -> str | None:
         if rel in self._other:
             return self._other[rel]
         slot = step_slot(rel)
@@ -91,18 +103,22 @@ class Signatures:
         return isinstance(rel, str) and self.get(rel) is not None
 
     def items(self) -> Iterator[tuple[str, str]]:
-        yield from self._other.items()
-        for index, row in self._steps.items():
-            for n in range(len(_SLOTS)):
-                if row[_PRESENT] & (1 << n):
-                    yield _rel(index, n), bytes(row[n * _DIGEST:(n + 1) * _DIGEST]).hex()
+        return iter(self.to_dict().items())
 
     def to_dict(self) -> dict[str, str]:
-        return dict(self.items())
+        """A snapshot, taken under the lock."""
+        with self._lock:
+            out = dict(self._other)
+            for index, row in self._steps.items():
+                for n in range(len(_SLOTS)):
+                    if row[_PRESENT] & (1 << n):
+                        out[_rel(index, n)] = bytes(row[n * _DIGEST:(n + 1) * _DIGEST]).hex()
+            return out
 
     def __len__(self) -> int:
-        return len(self._other) + sum(bin(row[_PRESENT]).count("1")
-                                      for row in self._steps.values())
+        with self._lock:
+            return len(self._other) + sum(bin(row[_PRESENT]).count("1")
+                                          for row in self._steps.values())
 
 
 def _raw(digest: str) -> bytes | None:
