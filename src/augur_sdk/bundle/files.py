@@ -56,27 +56,36 @@ def append_line(path: Path, line: bytes, *, fsync: bool = False) -> None:
     Readers treat a final line without its newline as not yet written, so a record is either
     wholly there or absent.
     """
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+    fd = _open_for_append(path)
     try:
-        fd = os.open(path, flags, 0o644)
-    except FileNotFoundError:  # first file of its directory
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, flags, 0o644)
-    try:
-        start = os.lseek(fd, 0, os.SEEK_END)
-        try:
-            _write_all(fd, line, path)
-            if fsync:
-                os.fsync(fd)
-        except BaseException:
-            # Roll back a partial line so the next append does not land mid-record.
-            try:
-                os.ftruncate(fd, start)
-            except OSError:
-                pass
-            raise
+        _append_whole(fd, line, path, fsync=fsync)
     finally:
         os.close(fd)
+
+
+def _open_for_append(path: AnyPath) -> int:
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, flags, 0o644)
+    except FileNotFoundError:  # first file of its directory
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o644)
+
+
+def _append_whole(fd: int, line: bytes, path: AnyPath, *, fsync: bool) -> None:
+    """Write ``line`` at the end of ``fd``; a partial line is rolled back, so the next append
+    does not land mid-record."""
+    start = os.lseek(fd, 0, os.SEEK_END)  # where the file ends now: the roll-back point
+    try:
+        _write_all(fd, line, path)
+        if fsync:
+            os.fsync(fd)
+    except BaseException:
+        try:
+            os.ftruncate(fd, start)
+        except OSError:
+            pass
+        raise
 
 
 class OpenAppends:
@@ -94,53 +103,29 @@ class OpenAppends:
 
     def __init__(self) -> None:
         self._pid = os.getpid()
-        self._open: dict[AnyPath, list[int]] = {}  # path -> [fd], oldest first
+        self._open: dict[AnyPath, int] = {}  # path -> fd, oldest first
         _live_appends.add(self)
 
     def append(self, path: AnyPath, line: bytes, *, fsync: bool = False) -> None:
         if self._pid != os.getpid():
             self._forget_in_child()
-        entry = self._open.pop(path, None)
-        if entry is None:
-            entry = self._open_file(path)
-        self._open[path] = entry  # now the most recently used
-        fd = entry[0]
+        fd = self._open.pop(path, None)
+        if fd is None:
+            while len(self._open) >= self.MAX_OPEN:
+                self._close(next(iter(self._open)))
+            fd = _open_for_append(path)
+        self._open[path] = fd  # now the most recently used
         try:
-            # Where the file ends now (another process may have appended): the roll-back point.
-            end = os.lseek(fd, 0, os.SEEK_END)
-        except OSError:
-            self._close(path)
-            raise
-        try:
-            _write_all(fd, line, path)
-            if fsync:
-                os.fsync(fd)
+            _append_whole(fd, line, path, fsync=fsync)
         except BaseException:
-            # Roll back a partial line so the next append does not land mid-record, and
-            # start from a fresh descriptor next time.
-            try:
-                os.ftruncate(fd, end)
-            except OSError:
-                pass
-            self._close(path)
+            self._close(path)  # start from a fresh descriptor next time
             raise
-
-    def _open_file(self, path: AnyPath) -> list[int]:
-        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
-        try:
-            fd = os.open(path, flags, 0o644)
-        except FileNotFoundError:  # first file of its directory
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, flags, 0o644)
-        while len(self._open) >= self.MAX_OPEN:
-            self._close(next(iter(self._open)))
-        return [fd]
 
     def _close(self, path: AnyPath) -> None:
-        entry = self._open.pop(path, None)
-        if entry is not None:
+        fd = self._open.pop(path, None)
+        if fd is not None:
             try:
-                os.close(entry[0])
+                os.close(fd)
             except OSError:
                 pass
 
