@@ -154,9 +154,20 @@ def verdict_event_attributes(step: Mapping[str, Any]) -> Attributes | None:
 # ── decision events ──────────────────────────────────────────────────────────
 
 
-def event_attributes(event: Mapping[str, Any], *, seq: int) -> Attributes:
+def event_attributes(event: Mapping[str, Any], *, seq: int, kind: str = EVENT) -> Attributes:
+    """Attributes of the span event of a record (a decision event, or a record of a kind
+    placed as span events); records of other kinds than ``event`` also name their kind."""
     attrs: Attributes = {SEQ_ATTR: seq}
-    attrs.update(encode_record(EVENT, event))
+    if kind != EVENT:
+        attrs[RECORD_KIND_ATTR] = kind
+    attrs.update(encode_record(kind, event))
+    return attrs
+
+
+def record_attributes(kind: str, record: Mapping[str, Any], *, seq: int) -> Attributes:
+    """Attributes of the span of a record of a kind placed as a child span."""
+    attrs: Attributes = {RECORD_KIND_ATTR: kind, SEQ_ATTR: seq}
+    attrs.update(encode_record(kind, record))
     return attrs
 
 

@@ -196,11 +196,22 @@ def _validator(name: str) -> Any:
     return validator_for(name)
 
 
-def _schema_errors(name: str, record: dict[str, Any], prefix: str) -> None:
-    fast = compile_schema(name)
+def _validator_of(schema: str | Mapping[str, Any]) -> Any:
+    if isinstance(schema, str):
+        return _validator(schema)
+    from jsonschema.validators import validator_for as jsonschema_validator_for
+
+    return jsonschema_validator_for(schema)(schema)
+
+
+def schema_errors(schema: str | Mapping[str, Any], record: dict[str, Any], prefix: str) -> None:
+    """Raise ``ValueError`` naming the field if ``record`` breaks ``schema`` (an augur-schema
+    name, or a JSON Schema dict of a plug-in record kind)."""
+    fast = compile_schema(schema) if isinstance(schema, str) else None
     if fast is not None and fast(record):
         return  # valid; jsonschema runs only to explain a failure
-    errors = sorted(_validator(name).iter_errors(record), key=lambda e: list(e.absolute_path))
+    errors = sorted(_validator_of(schema).iter_errors(record),
+                    key=lambda e: list(e.absolute_path))
     if not errors:
         return
     err = errors[0]
@@ -219,7 +230,7 @@ def required_fields() -> dict[str, list[str]]:
                                ("session", "debug_session"))}
 
 
-def _require_index(value: Any, field: str) -> int:
+def require_index(value: Any, field: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise TypeError(f"{field}: expected a non-negative int, got {type(value).__name__}")
     if value < 0 or value > MAX_STEP_INDEX:
@@ -255,7 +266,7 @@ def check_step(step: Any) -> dict[str, Any]:
         raise TypeError(f"step.step_id: expected a string, got {type(step['step_id']).__name__}")
     if "step_index" not in step:
         raise ValueError("step.step_index: required")
-    _require_index(step["step_index"], "step.step_index")
+    require_index(step["step_index"], "step.step_index")
     record: dict[str, Any] = clean_json(step, "step")
     _drop_nones(record, _NULLABLE_STEP_KEYS)
     for key in _CLOSED_STEP_OBJECTS:
@@ -270,7 +281,7 @@ def check_step(step: Any) -> dict[str, Any]:
             iso_to_ns(record[key], f"step.{key}")
     for key in ("observation_pre", "observation_post"):
         _check_observation_ref(record.get(key), f"step.{key}")
-    _schema_errors("step_trace", record, "step")
+    schema_errors("step_trace", record, "step")
     return record
 
 
@@ -279,12 +290,29 @@ def check_event(event: Any) -> dict[str, Any]:
     if not isinstance(event, Mapping):
         raise TypeError(f"event: expected a dict, got {type(event).__name__}")
     if "step_index" in event and event["step_index"] is not None:
-        _require_index(event["step_index"], "event.step_index")
+        require_index(event["step_index"], "event.step_index")
     record: dict[str, Any] = clean_json(event, "event")
     _drop_nones(record)
     if isinstance(record.get("ts"), str):
         iso_to_ns(record["ts"], "event.ts")
-    _schema_errors("decision_event", record, "event")
+    schema_errors("decision_event", record, "event")
+    return record
+
+
+def check_record(name: str, schema: str | Mapping[str, Any] | None, value: Any,
+                 timestamp_field: str | None = None) -> dict[str, Any]:
+    """The default input check of a record kind: a dict, JSON-clean (a private copy),
+    ``None`` members dropped, a valid ``step_index`` and timestamp, and its schema."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name}: expected a dict, got {type(value).__name__}")
+    if value.get("step_index") is not None:
+        require_index(value["step_index"], f"{name}.step_index")
+    record: dict[str, Any] = clean_json(value, name)
+    _drop_nones(record)
+    if timestamp_field is not None and isinstance(record.get(timestamp_field), str):
+        iso_to_ns(record[timestamp_field], f"{name}.{timestamp_field}")
+    if schema is not None:
+        schema_errors(schema, record, name)
     return record
 
 
@@ -328,7 +356,7 @@ def png_dimensions(data: bytes) -> tuple[int, int]:
 
 
 def check_observation(step_index: Any, kind: Any, png_bytes: Any) -> tuple[int, str, bytes]:
-    index = _require_index(step_index, "step_index")
+    index = require_index(step_index, "step_index")
     if kind not in OBSERVATION_KINDS:
         raise ValueError(f"kind: must be 'pre' or 'post', got {kind!r}")
     if not isinstance(png_bytes, bytes | bytearray | memoryview):

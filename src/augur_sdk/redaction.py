@@ -283,6 +283,11 @@ def _matches(pattern: list[str], path: list[str]) -> bool:
     return bool(path) and head in ("*", path[0]) and _matches(rest, path[1:])
 
 
+def path_matches(pattern: str, path: str) -> bool:
+    """Whether the dotted never-record ``pattern`` matches the dotted key ``path``."""
+    return _matches(pattern.split("."), path.split("."))
+
+
 _OMIT = object()
 
 

@@ -60,6 +60,16 @@ def screenshot_path(step_index: int, kind: str) -> str:
     return f"screenshots/{step_index:04d}_{kind}.png"
 
 
+def checked_rel(rel: str) -> str:
+    """``rel`` if it is a plain bundle-relative path (a record kind's file), else ValueError:
+    a record's fields choose file names, and none may leave the bundle."""
+    parts = rel.split("/")
+    if not rel or rel.startswith("/") or "\\" in rel or "\x00" in rel or any(
+            p in ("", ".", "..") for p in parts) or len(rel.encode("utf-8")) > 1024:
+        raise ValueError(f"bundle path {rel!r} is not a plain relative path inside the bundle")
+    return rel
+
+
 def dumps(obj: Any) -> str:
     """The bundle's JSON file format: sorted keys, 2-space indent, UTF-8, final newline.
 

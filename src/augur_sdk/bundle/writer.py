@@ -42,6 +42,7 @@ from augur_sdk.bundle.files import (
     unlink_quietly,
 )
 from augur_sdk.bundle.index import Signatures, StepIndex
+from augur_sdk.kinds.spec import FileFormat, RecordKind
 from augur_sdk.records import png_dimensions, utcnow_iso
 
 RUN_EVENT = "run_event"  # sidecar line: an event that went on the run span
@@ -148,7 +149,7 @@ class BundleWriter:
         self._lock = threading.RLock()
         self._signatures = Signatures()
         self._steps = StepIndex()
-        self._event_lines: Counter[str] = Counter()  # events file -> lines appended
+        self._jsonl_lines: Counter[str] = Counter()  # JSONL file -> lines appended
         self._first_failed: int | None = None
         self.lost: Counter[str] = Counter()
         self._session: dict[str, Any] | None = None
@@ -366,17 +367,35 @@ class BundleWriter:
         index = event.get("step_index")
         rel = layout.events_path(index)
         with self._lock:
-            line = self._event_lines[rel]
+            line = self._jsonl_lines[rel]
             size = self._append(rel, event, "events", new_file=line == 0)
             if not size:
                 return 0
-            self._event_lines[rel] = line + 1
+            self._jsonl_lines[rel] = line + 1
             if run_span_seq is not None:
                 entry: dict[str, Any] = {"kind": RUN_EVENT, "line": line, "seq": run_span_seq,
                                          **self._run_span_ids}  # the span the event is on
                 if isinstance(index, int):
                     entry["step_index"] = index
                 self._append(layout.SPANS_SIDECAR, entry, "span_ids")
+            return size
+
+    def write_record(self, kind: RecordKind, record: dict[str, Any]) -> int:
+        """Write a record of any other kind where its spec says: a whole JSON file, or a
+        line of a JSONL file. Returns the bytes written (0: it could not be written)."""
+        rel = layout.checked_rel(kind.bundle.path(record))
+        if kind.bundle.format is FileFormat.JSON:
+            data = layout.dumps(record).encode("utf-8")
+            with self._lock:
+                return len(data) if self._write(rel, data, kind.name) else 0
+        if kind.bundle.format is not FileFormat.JSONL:
+            raise ValueError(f"kind {kind.name!r}: records of format {kind.bundle.format} "
+                             "are written by their own call")
+        with self._lock:
+            line = self._jsonl_lines[rel]
+            size = self._append(rel, record, kind.name, new_file=line == 0)
+            if size:
+                self._jsonl_lines[rel] = line + 1
             return size
 
     # ── finishing ───────────────────────────────────────────────────────────
@@ -401,7 +420,7 @@ class BundleWriter:
             except OSError as exc:
                 self._fail("trace", exc)
                 count = len(step_files)
-            for rel in [*sorted(self._event_lines), layout.SPANS_SIDECAR]:
+            for rel in [*sorted(self._jsonl_lines), layout.SPANS_SIDECAR]:
                 try:
                     signatures[rel] = sha256_hex((self.root / rel).read_bytes())
                 except FileNotFoundError:
@@ -514,11 +533,10 @@ class BundleWriter:
                     if step.get("status") == "failed" and (
                             self._first_failed is None or index < self._first_failed):
                         self._first_failed = index
-                elif (rel.startswith("events/") and rel.endswith(".jsonl")) or \
-                        rel == layout.SPANS_SIDECAR:
+                elif rel.endswith(".jsonl") and not rel.startswith(layout.SCHEMA_DIR + "/"):
                     lines = self._trim_torn_line(rel)
-                    if rel.startswith("events/"):
-                        self._event_lines[rel] = lines
+                    if rel != layout.SPANS_SIDECAR:
+                        self._jsonl_lines[rel] = lines
 
     def _trim_torn_line(self, rel: str) -> int:
         """Drop a torn final line; return how many whole lines the file holds."""

@@ -8,7 +8,7 @@ a provider goes through :class:`SafeSpanProcessor`.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 from opentelemetry.context import Context
@@ -16,6 +16,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from augur_sdk import _internal, codec
 from augur_sdk.bundle.writer import BundleWriter
+from augur_sdk.kinds.builtin import STEP
+from augur_sdk.kinds.spec import RecordKind
 
 
 def span_ids(span: ReadableSpan) -> dict[str, str]:
@@ -54,9 +56,9 @@ class SafeSpanProcessor(SpanProcessor):
 class BundleSpanProcessor(SpanProcessor):
     """Writes one run's bundle from its spans as they happen.
 
-    The run span's start prepares the bundle and its end finalizes it; a step span's start
-    writes the step file (its attributes carry the whole record); :meth:`on_event` writes a
-    decision event the moment it is added to a span. Step spans stay open after
+    The run span's start prepares the bundle and its end finalizes it; :meth:`on_record`
+    writes each record the moment it is recorded (a step when its span starts: its
+    attributes carry the whole record). Step spans stay open after
     ``record_step`` returns (so later events land on them), which is why the step file is
     written at start rather than at end.
     """
@@ -75,22 +77,26 @@ class BundleSpanProcessor(SpanProcessor):
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         attrs = span.attributes or {}
-        kind = codec.record_kind(attrs)
-        if kind == codec.SESSION:  # steps come through on_step (RunSink decodes them once)
+        if codec.record_kind(attrs) == codec.SESSION:  # the other kinds come via on_record
             self.writer.begin(codec.decode_session(attrs))
             self.writer.write_run_span_ids(span_ids(span))
 
-    def on_step(self, span: Span, step: dict[str, Any]) -> None:
+    def on_record(self, kind: RecordKind, record: dict[str, Any], span: ReadableSpan | None,
+                  run_span_seq: int | None = None) -> None:
+        """Write a record of ``kind`` (checked, redacted, gated) where its spec says."""
         self._last_written = (None, 0)
-        self._last_written = (step, self.writer.write_step(step, span_ids(span)))
-
-    def on_event(self, event: dict[str, Any], run_span_seq: int | None = None) -> None:
-        self._last_written = (None, 0)
-        self._last_written = (event, self.writer.append_event(event,
-                                                              run_span_seq=run_span_seq))
-
-    def on_session_update(self, span: ReadableSpan) -> None:
-        self.writer.update_session(codec.decode_session(span.attributes or {}))
+        name = kind.name
+        if name == "step":
+            assert span is not None
+            size = self.writer.write_step(record, span_ids(span))
+        elif name == "event":
+            size = self.writer.append_event(record, run_span_seq=run_span_seq)
+        elif name == "session":
+            self.writer.update_session(record)
+            return
+        else:
+            size = self.writer.write_record(kind, record)
+        self._last_written = (record, size)
 
     def on_end(self, span: ReadableSpan) -> None:
         if codec.record_kind(span.attributes) == codec.SESSION:
@@ -98,13 +104,13 @@ class BundleSpanProcessor(SpanProcessor):
 
 
 class LiveProcessor(Protocol):
-    """A processor that also hears about span events and session updates as they happen."""
+    """A consumer of one run: sees its spans start and end, and each record as it is
+    recorded (one method for every kind of record)."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None: ...
     def on_end(self, span: ReadableSpan) -> None: ...
-    def on_step(self, span: Span, step: dict[str, Any]) -> None: ...
-    def on_event(self, event: dict[str, Any], run_span_seq: int | None = None) -> None: ...
-    def on_session_update(self, span: ReadableSpan) -> None: ...
+    def on_record(self, kind: RecordKind, record: dict[str, Any], span: ReadableSpan | None,
+                  run_span_seq: int | None = None) -> None: ...
 
 
 class RunSink:
@@ -147,34 +153,23 @@ class RunSink:
             proc.on_end(span)
 
     def on_step_filled(self, span: Span, step: dict[str, Any] | None = None) -> None:
-        """A step span has its record (at start, or once a ``step_scope`` span is filled):
-        hand it to every live consumer. ``step`` is the record the span's attributes were
-        encoded from; without it, they are decoded (once, for all consumers). Consumers
-        must not change it."""
+        """A step span has its record (at start, or once a ``step_scope`` span is filled).
+        ``step`` is the record the span's attributes were encoded from; without it, it is
+        decoded from them."""
         with _internal.internal_errors("decode step"):
             attributes = span.attributes or {}
             if step is None or step.get("step_index") != attributes.get("augur.step_index"):
                 step = codec.decode_step(attributes)
-            for live in self.live:
-                with _internal.internal_errors(f"{type(live).__name__}.on_step"):
-                    live.on_step(span, step)
+            self.on_record(STEP, step, span)
 
-    def on_event(self, attributes: Mapping[str, Any], on_run_span: bool = False,
-                 event: dict[str, Any] | None = None) -> None:
-        """A decision event was added to a span (the run span when ``on_run_span``) with
-        ``attributes``, encoded from ``event`` (decoded from them when not given)."""
-        with _internal.internal_errors("decode event"):
-            if event is None:
-                event = codec.decode_event(attributes)
-            seq = attributes.get(codec.SEQ_ATTR) if on_run_span else None
-            for live in self.live:
-                with _internal.internal_errors(f"{type(live).__name__}.on_event"):
-                    live.on_event(event, seq if isinstance(seq, int) else None)
-
-    def on_session_update(self, span: ReadableSpan) -> None:
+    def on_record(self, kind: RecordKind, record: dict[str, Any],
+                  span: ReadableSpan | None = None, run_span_seq: int | None = None) -> None:
+        """Hand a recorded ``record`` of ``kind`` to every live consumer, the bundle first.
+        ``run_span_seq``: it went on the run span as its ``augur.seq``-th record. Consumers
+        must not change the record."""
         for live in self.live:
-            with _internal.internal_errors(f"{type(live).__name__}.on_session_update"):
-                live.on_session_update(span)
+            with _internal.internal_errors(f"{type(live).__name__}.on_record({kind.name})"):
+                live.on_record(kind, record, span, run_span_seq)
 
     def flush_extras(self, timeout_millis: int) -> None:
         for proc in self.extras:

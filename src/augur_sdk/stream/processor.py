@@ -15,6 +15,8 @@ from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
 
 from augur_sdk import codec
 from augur_sdk.bundle import layout
+from augur_sdk.kinds.builtin import events_body
+from augur_sdk.kinds.spec import RecordKind
 from augur_sdk.otel.processors import BundleSpanProcessor
 from augur_sdk.stream.client import StreamClient, quote
 
@@ -38,24 +40,34 @@ class StreamSpanProcessor(SpanProcessor):
             self.client.begin_run(self.run_id, self.capture_mode)
             self._put_session(codec.decode_session(attrs))
 
-    def on_step(self, span: Span, step: dict[str, Any]) -> None:
-        self.client.send_json(self.run_id, "PUT",
-                              f"{self._run_path}/steps/{int(step['step_index'])}", step,
-                              size_hint=self.bundle.size_of(step))
+    def on_record(self, kind: RecordKind, record: dict[str, Any], span: ReadableSpan | None,
+                  run_span_seq: int | None = None) -> None:
+        """Send a recorded ``record`` of ``kind`` on its spec's wire route."""
+        wire = kind.wire
+        if wire is None:
+            return
+        name = kind.name
+        if name == "step":
+            self.client.send_json(self.run_id, "PUT",
+                                  f"{self._run_path}/steps/{int(record['step_index'])}",
+                                  record, size_hint=self.bundle.size_of(record))
+        elif name == "event":
+            line = self.bundle.size_of(record)
+            self.client.send_json(self.run_id, "POST", f"{self._run_path}/events",
+                                  events_body(record),
+                                  size_hint=None if line is None else line + EVENTS_BODY_EXTRA)
+        elif name == "session":
+            self._put_session(record)
+        else:
+            body = record if wire.body is None else wire.body(record)
+            size = self.bundle.size_of(record)
+            self.client.send_json(self.run_id, wire.method,
+                                  self._run_path + wire.render(record), body,
+                                  size_hint=None if size is None or body is not record
+                                  else size)
 
     def _put_session(self, session: dict[str, Any]) -> None:
         self.client.send_json(self.run_id, "PUT", f"{self._run_path}/session", session)
-
-    def on_event(self, event: dict[str, Any], run_span_seq: int | None = None) -> None:
-        body: dict[str, Any] = {"events": [event]}
-        if event.get("step_index") is not None:
-            body["step_index"] = event["step_index"]
-        line = self.bundle.size_of(event)
-        self.client.send_json(self.run_id, "POST", f"{self._run_path}/events", body,
-                              size_hint=None if line is None else line + EVENTS_BODY_EXTRA)
-
-    def on_session_update(self, span: ReadableSpan) -> None:
-        self._put_session(codec.decode_session(span.attributes or {}))
 
     def send_screenshot(self, step_index: int, kind: str, png: bytes) -> None:
         self.client.send_screenshot(self.run_id, step_index, kind, png, self._run_path)

@@ -1,0 +1,322 @@
+"""One run's pipeline: check -> redact -> gate -> emit -> sinks, for every record kind.
+
+The session facade checks the caller's input (raising at the call) and hands the clean
+record here, under its lock. :meth:`Recorder.record` redacts it, gates it by the current
+capture mode, puts it on the run's spans where its kind's spec says (:class:`Placement`),
+and hands the very record the span was encoded from to the run's sink: the bundle writer
+first, then the stream. Runtime failures never raise into the agent (the internal-error
+gate).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.trace import Span
+from opentelemetry.trace import SpanKind
+
+from augur_sdk import _internal, codec, gating, records
+from augur_sdk._session.options import SessionOptions, new_debug_session_id
+from augur_sdk._session.spans import StepSpans
+from augur_sdk.bundle.writer import BundleWriter
+from augur_sdk.capture import CaptureMode
+from augur_sdk.kinds.builtin import SESSION, STEP
+from augur_sdk.kinds.spec import Placement, RecordKind
+from augur_sdk.otel import emit, provider
+from augur_sdk.otel.processors import BundleSpanProcessor, RunSink
+from augur_sdk.stream.client import client_for
+from augur_sdk.stream.dsn import resolve_dsn
+from augur_sdk.stream.processor import StreamSpanProcessor
+
+
+class Recorder:
+    """The machinery of one run (not thread-safe by itself: the facade holds its lock)."""
+
+    def __init__(self, options: SessionOptions) -> None:
+        self.opts = options
+        self.run_id = options.run_id
+        self.policy = options.policy
+        self.session = options.session
+        self.tags = options.tags
+        self.out_dir = options.out_dir
+        self.debug_session_id = options.debug_session_id
+        self.mode: CaptureMode = options.capture_mode  # what the next record is gated by
+        self.mode_override: CaptureMode | None = None
+        # What leaves the process (files, spans, stream, log lines) uses the redacted run id.
+        self.public_run_id = str(self.policy.apply(self.run_id))
+        self.writer: BundleWriter | None = None
+        self.bundle: BundleSpanProcessor | None = None
+        self.sink: RunSink | None = None
+        self.stream: StreamSpanProcessor | None = None
+        self.pipeline: provider.Pipeline | None = None
+        self.parent_ctx: otel_context.Context | None = None
+        self.run_span: Span | None = None
+        self.run_ctx: otel_context.Context | None = None
+        self.spans = StepSpans()
+        self._seq = 0
+        self._warned_step_id = False
+
+    # ── the run ─────────────────────────────────────────────────────────────
+
+    def redacted_session(self) -> dict[str, Any]:
+        redacted: dict[str, Any] = self.policy.apply(self.session)
+        return redacted
+
+    def start_run(self) -> None:
+        if self.run_span is not None:
+            return
+        with _internal.internal_errors("start"):
+            self.writer = BundleWriter(self.out_dir, policy_id=str(self.policy.id),
+                                       fsync=self.opts.fsync, spare_files=True, keep_open=True)
+            self.bundle = BundleSpanProcessor(self.writer)
+            # The client name leaves the process too (service.name, the stream's heartbeat).
+            client_name = str(self.redacted_session()["client"]["name"])
+            self.pipeline = provider.get_pipeline(client_name)
+            dsn = resolve_dsn(self.opts.dsn)
+            if dsn is not None:
+                client = client_for(dsn, client_name)
+                self.stream = StreamSpanProcessor(client, self.bundle, self.public_run_id,
+                                                  self.opts.capture_mode.value)
+            sink = RunSink(self.bundle, self.opts.span_processors, self.stream)
+            self.sink = sink
+            self.pipeline.router.expect_run(self.debug_session_id, sink)
+            span = emit.start_run_span(self.pipeline.tracer, self.redacted_session(),
+                                       self.parent_ctx, str(self.policy.id))
+            self.run_span = span
+            self.run_ctx = trace.set_span_in_context(span)
+
+    def end_run(self, budget_s: float) -> dict[str, Any] | None:
+        assert self.run_span is not None and self.bundle is not None
+        self.spans.end_open_step()
+        self.spans.end_hashed_spans(wait_s=budget_s)
+        emit.end_run_span(self.run_span, self.redacted_session())
+        return self.bundle.manifest
+
+    def set_mode(self, mode: CaptureMode) -> None:
+        self.mode = mode
+        self.mode_override = mode
+        if gating.records_anything(mode):
+            self.start_run()
+
+    def update_session(self) -> None:
+        """The session record changed (tags): the run span and the sinks get it."""
+        if self.run_span is None or self.sink is None:
+            return
+        session = self.redacted_session()
+        for name, val in codec.run_attributes(session).items():
+            if name.startswith(("augur.tag.", "augur.session_json.tags")):
+                self.run_span.set_attribute(name, val)
+        self.sink.on_record(SESSION, session, self.run_span)
+
+    def detach_after_fork(self) -> None:
+        """In a forked child: continue in a bundle of its own, ``<out_dir>.fork-<pid>``.
+
+        The parent keeps its bundle and spans; the child's run gets a new debug session id,
+        the tag ``augur.forked_from`` and a run span that is a child of the parent's run span,
+        so neither process writes the other's files.
+        """
+        parent_id = self.debug_session_id
+        self.parent_ctx = self.run_ctx
+        self.writer = self.bundle = self.sink = self.stream = None
+        self.run_span = self.run_ctx = None
+        self.spans = StepSpans()  # the parent's hasher threads are not here
+        self._seq = 0
+        self.out_dir = Path(f"{self.out_dir}.fork-{os.getpid()}")
+        self.debug_session_id = new_debug_session_id()
+        self.session["debug_session_id"] = self.debug_session_id
+        self.tags["augur.forked_from"] = parent_id
+        self.session["tags"] = dict(self.tags)
+
+    # ── records ─────────────────────────────────────────────────────────────
+
+    def next_seq(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def record(self, kind: RecordKind, record: dict[str, Any]) -> None:
+        """Redact, gate, emit and hand ``record`` (checked, private) to the sinks."""
+        if self.run_span is None or self.mode < kind.min_mode:
+            return
+        if kind is STEP:
+            self._record_step(record)
+            return
+        with _internal.internal_errors(f"record {kind.name}"):
+            redacted = self.policy.apply(record)
+            gated = kind.gate_record(redacted, self.mode)
+            if gated is None:
+                return
+            self._emit(kind, gated)
+
+    def _emit(self, kind: RecordKind, record: dict[str, Any]) -> None:
+        assert self.run_span is not None and self.sink is not None
+        step_span = self.spans.span_for_index(record.get("step_index"))
+        target: Span = self.run_span if step_span is None else step_span
+        placement = kind.placement
+        if placement is Placement.SPAN_EVENT:
+            seq = self.next_seq()
+            attrs = codec.event_attributes(record, seq=seq, kind=kind.name)
+            stamp = record.get(kind.timestamp_field) if kind.timestamp_field else None
+            target.add_event(kind.span_event_name, attrs,
+                             timestamp=records.iso_to_ns(
+                                 stamp, f"{kind.name}.{kind.timestamp_field}")
+                             if isinstance(stamp, str) else None)
+            self.sink.on_record(kind, record, target,
+                                seq if target is self.run_span else None)
+        elif placement is Placement.CHILD_SPAN:
+            assert self.pipeline is not None
+            child = self.pipeline.tracer.start_span(
+                kind.span_event_name, context=trace.set_span_in_context(target),
+                kind=SpanKind.INTERNAL,
+                attributes=codec.record_attributes(kind.name, record, seq=self.next_seq()))
+            self.sink.on_record(kind, record, child)  # type: ignore[arg-type]
+            child.end()
+        else:  # RUN_SPAN / NONE: no span of its own, only the sinks
+            self.sink.on_record(kind, record, target)
+
+    def _record_step(self, record: dict[str, Any]) -> None:
+        if self.opts.group_id is not None:
+            record.setdefault("group_id", self.opts.group_id)
+        if self.mode_override is not None:
+            record.setdefault("capture_mode", self.mode_override.value)
+        self._warn_step_id(record)
+        with _internal.internal_errors("record_step"):
+            self._emit_step(record)
+
+    def _warn_step_id(self, record: dict[str, Any]) -> None:
+        expected = f"{self.run_id}/step/{record['step_index']:04d}"
+        if record["step_id"] != expected and not self._warned_step_id:
+            self._warned_step_id = True
+            _internal.logger.warning(
+                "augur_sdk: step_id %r does not follow the convention '<run_id>/step/<NNNN>' "
+                "(expected %r); `augur validate` will report it",
+                self.policy.apply(record["step_id"]), self.policy.apply(expected),
+            )
+
+    def _emit_step(self, record: dict[str, Any]) -> None:
+        assert self.pipeline is not None and self.run_ctx is not None
+        assert self.sink is not None
+        step = gating.gate_step(self.policy.apply(record), self.mode)
+        conventional = f"{self.run_id}/step/{record['step_index']:04d}"
+        if record["step_id"] == conventional:
+            # Redact the run id as a unit: a pattern must not swallow "/step/NNNN" too, or the
+            # step id would no longer follow the convention of the (redacted) run id.
+            step["step_id"] = f"{self.public_run_id}/step/{record['step_index']:04d}"
+        index = int(step["step_index"])
+        observations = self.spans.pending_obs.pop(index, {})
+        observations = {
+            kind: facts for kind, facts in observations.items()
+            if step.get(f"observation_{kind}") == facts["path"]
+        }
+        # Screenshot digests may still be computing: they go on the span when it ends.
+        hashes = [(kind, facts["sha256"]) for kind, facts in observations.items()]
+        observations = {kind: {k: v for k, v in facts.items() if k != "sha256"}
+                        for kind, facts in observations.items()}
+        scope = self.spans.scopes.get(index)
+        if scope is not None and scope.is_recording():
+            # The step span was opened by step_scope(): fill it in, and let the bundle and
+            # stream see the record now (they skipped the span when it started empty).
+            open_step = self.spans.open_step
+            if open_step is not None and open_step[0] is not scope:
+                self.spans.end_open_step()
+            end_ns = emit.fill_step_span(scope, step, run_id=self.public_run_id,
+                                         seq=self.next_seq(), observations=observations)
+            self.sink.on_step_filled(scope, step)
+            self.spans.open(scope, index, end_ns, hashes)
+            return
+        self.spans.end_open_step()
+        self.sink.expect_step(step)
+        span, end_ns = emit.start_step_span(
+            self.pipeline.tracer, self.run_ctx, step, run_id=self.public_run_id,
+            seq=self.next_seq(), observations=observations)
+        self.spans.open(span, index, end_ns, hashes)
+
+    # ── step scopes ─────────────────────────────────────────────────────────
+
+    def open_scope(self, index: int, step_type: str | None) -> Span | None:
+        if self.run_span is None or self.pipeline is None:
+            return None
+        self.spans.end_open_step()
+        assert self.run_ctx is not None
+        span = emit.start_scope_span(self.pipeline.tracer, self.run_ctx, index, step_type,
+                                     run_id=self.public_run_id)
+        self.spans.scopes[index] = span
+        return span
+
+    # ── screenshots ─────────────────────────────────────────────────────────
+
+    def write_observation(self, index: int, kind: str, data: bytes, width: int, height: int,
+                          regions: list[Any]) -> str:
+        assert self.writer is not None
+        path = f"screenshots/{index:04d}_{kind}.png"
+        with _internal.internal_errors("attach_observation"):
+            facts = self.writer.write_screenshot(index, kind, data)
+            if facts is not None:
+                if regions:
+                    facts["masked_regions"] = len(regions)
+                    self.writer.write_observation_record(path, {
+                        "artifact": path, "media_type": "image/png", "width": width,
+                        "height": height, "coordinate_space": "screenshot_px",
+                        "hashes": {"sha256": facts["sha256"].result()},
+                        "redaction": {"applied": True, "policy_id": str(self.policy.id),
+                                      "regions": regions},
+                    })
+                self.spans.pending_obs.setdefault(index, {})[kind] = facts
+            if self.stream is not None:
+                self.stream.send_screenshot(index, kind, data)
+        return path
+
+    # ── closing ─────────────────────────────────────────────────────────────
+
+    def close_budget(self) -> float:
+        if self.opts.close_timeout_s is not None:
+            return self.opts.close_timeout_s
+        return self.pipeline.settings.close_timeout_s if self.pipeline is not None else 5.0
+
+    def flush_exporters(self) -> None:
+        """Wait for OTLP/extra exporters and the stream together, within one close budget."""
+        pipeline = self.pipeline
+        if pipeline is None or self.run_span is None:
+            return
+        budget = self.close_budget()
+        deadline = time.monotonic() + budget
+        with _internal.internal_errors("flush"):
+            sink = self.sink
+            extras_done = pipeline.flush_in_background(
+                budget, extra=None if sink is None else sink.flush_extras)
+            stream_ok = True
+            if self.stream is not None:
+                stream_ok = self.stream.client.flush_run(self.public_run_id, budget)
+            exporters_ok = extras_done.wait(max(0.0, deadline - time.monotonic()))
+            if not exporters_ok:
+                _internal.log_once(
+                    "flush-timeout", 30,
+                    "augur_sdk: exporters did not finish within %.1fs at close; the bundle is "
+                    "complete, spans still queued are sent in the background "
+                    "(or later with `augur export-otlp`)", budget,
+                )
+            if self.stream is not None:
+                self._report_stream(stream_ok)
+
+    def _report_stream(self, finished: bool) -> None:
+        assert self.stream is not None and self.writer is not None
+        client = self.stream.client
+        stats = client.stats(self.public_run_id)
+        dropped = dict(stats.dropped)
+        if not finished:
+            dropped["unsent_at_close"] = dropped.get("unsent_at_close", 0) + stats.pending
+        facts = {"server": client.dsn.base_url, "tenant": client.dsn.tenant,
+                 "sent": stats.sent, "dropped": dropped, "complete": not dropped,
+                 "server_down_at_close": client.server_down()}
+        self.writer.write_stream_report(facts)
+        if dropped:
+            _internal.logger.warning(
+                "augur_sdk: streaming run %r to %s lost %d request(s) (%s); the local bundle "
+                "is complete, see %s/stream.json", self.public_run_id, client.dsn.base_url,
+                sum(dropped.values()),
+                ", ".join(f"{n} {why}" for why, n in sorted(dropped.items())), self.out_dir)
+        client.forget_run(self.public_run_id)
