@@ -13,14 +13,17 @@ import json
 import os
 import re
 import socket
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from augur_schema import SCHEMA_VERSION, validator_for
+from jsonschema.validators import validator_for as jsonschema_validator_for
 
 from augur_sdk.bundle import layout
+from augur_sdk.kinds.spec import FileFormat, RecordKind, RuleContext
 
 # Issue codes. ``unreadable`` means the bundle could not be read at all (exit 2).
 INVALID = "invalid"
@@ -49,10 +52,13 @@ def _validator(name: str) -> Any:
     return validator_for(name)
 
 
-def _schema_issues(name: str, instance: Any, where: str) -> list[ValidationIssue]:
+def _schema_issues(schema: str | Mapping[str, Any], instance: Any,
+                   where: str) -> list[ValidationIssue]:
+    validator = _validator(schema) if isinstance(schema, str) else \
+        jsonschema_validator_for(schema)(schema)
     return [
         ValidationIssue(where, err.message, "/".join(str(p) for p in err.absolute_path))
-        for err in _validator(name).iter_errors(instance)
+        for err in validator.iter_errors(instance)
     ]
 
 
@@ -94,53 +100,68 @@ def live_state(root: Path) -> tuple[str, dict[str, Any]] | None:
 _STEP_FILE_RE = re.compile(r"^steps/(\d+)\.json$")
 
 
-def _check_step_id(step: dict[str, Any], run_id: str, rel: str) -> list[ValidationIssue]:
-    index, step_id = step.get("step_index"), step.get("step_id")
-    if not isinstance(index, int) or not isinstance(step_id, str):
-        return []
-    prefix = f"{run_id}/step/"
-    suffix = step_id[len(prefix):] if step_id.startswith(prefix) else None
-    if suffix is None or not suffix.isdigit() or int(suffix) != index or len(suffix) < 4:
-        return [ValidationIssue(
-            rel,
-            f"step_id {step_id!r} breaks the convention '<run_id>/step/<zero-padded index>'; "
-            f"expected {prefix}{index:04d}",
-            "step_id",
-        )]
-    return []
+def _record_issues(kind: RecordKind, ctx: RuleContext, rel: str,
+                   record: Any) -> list[ValidationIssue]:
+    issues = [] if kind.schema is None else _schema_issues(kind.schema, record, rel)
+    if kind.rule is not None:
+        issues += kind.rule(ctx, rel, record)
+    return issues
 
 
-# JSONL files under events/ that hold other records than decision events (augur-sdk 0.6.1
-# writes reasoning traces to events/reasoning.jsonl).
-_EVENTS_FILE_SCHEMAS = {"reasoning.jsonl": "reasoning_trace"}
-
-
-def _check_events(root: Path, rel: str, finished: bool,
-                  schema: str = "decision_event") -> list[ValidationIssue]:
+def _check_jsonl(root: Path, rel: str, kind: RecordKind, ctx: RuleContext,
+                 ) -> list[ValidationIssue]:
     issues: list[ValidationIssue] = []
     data = (root / rel).read_bytes()
     lines = data.split(b"\n")
-    if lines and lines[-1].strip() and finished:
-            issues.append(ValidationIssue(rel, "last line is cut off (no newline)"))
-    m = re.match(r"^events/(\d+)\.jsonl$", rel)
-    expected_index = int(m.group(1)) if m else None
+    if lines and lines[-1].strip():
+        issues.append(ValidationIssue(rel, "last line is cut off (no newline)"))
     for lineno, raw in enumerate(lines[:-1], start=1):
         if not raw.strip():
             continue
         try:
-            event = json.loads(raw)
+            record = json.loads(raw)
         except ValueError as exc:
             issues.append(ValidationIssue(rel, f"line {lineno}: not JSON ({exc})"))
             continue
-        for issue in _schema_issues(schema, event, rel):
-            issues.append(ValidationIssue(rel, f"line {lineno}: {issue.message}", issue.path))
-        if schema == "decision_event" and expected_index is not None and \
-                isinstance(event, dict) and \
-                event.get("step_index") != expected_index:
-            issues.append(ValidationIssue(
-                rel, f"line {lineno}: step_index {event.get('step_index')!r} in the file of "
-                     f"step {expected_index}", "step_index"))
+        for issue in _record_issues(kind, ctx, rel, record):
+            issues.append(ValidationIssue(rel, f"line {lineno}: {issue.message}", issue.path,
+                                          issue.code))
     return issues
+
+
+def _bundle_files(root: Path) -> list[str]:
+    """Every file of the bundle but its schema copies and temporary files, sorted."""
+    out = []
+    for path in root.rglob("*"):
+        rel = path.relative_to(root).as_posix()
+        if rel.startswith((layout.SCHEMA_DIR + "/", layout.SPARES_DIR + "/")) or \
+                layout.is_temp_name(path.name) or not path.is_file():
+            continue
+        out.append(rel)
+    return sorted(out)
+
+
+def _check_kinds(root: Path, ctx: RuleContext, issues: list[ValidationIssue],
+                 ) -> dict[str, list[tuple[str, Any]]]:
+    """One rule per record kind: each file a kind's spec claims is checked against the
+    kind's schema and rule. Returns the JSON records read, by kind."""
+    from augur_sdk.kinds import registry
+
+    kinds = [k for k in registry.all_kinds() if k.bundle.pattern is not None]
+    read: dict[str, list[tuple[str, Any]]] = {}
+    for rel in _bundle_files(root):
+        kind = next((k for k in kinds if k.bundle.matches(rel)), None)
+        if kind is None:
+            continue
+        if kind.bundle.format is FileFormat.JSONL:
+            issues += _check_jsonl(root, rel, kind, ctx)
+        elif kind.bundle.format is FileFormat.JSON:
+            record = _read_json(root, rel, issues)
+            if record is None:
+                continue
+            issues += _record_issues(kind, ctx, rel, record)
+            read.setdefault(kind.name, []).append((rel, record))
+    return read
 
 
 def _inside(root: Path, ref: str) -> bool:
@@ -183,25 +204,13 @@ def validate_bundle(bundle_dir: str | os.PathLike[str]) -> list[ValidationIssue]
         return issues  # the rest only makes sense for a finished bundle
     run_id = str(manifest.get("run_id", ""))
 
-    step_files = sorted(
-        p.relative_to(root).as_posix() for p in (root / "steps").rglob("*.json")
-        if not layout.is_temp_name(p.name)
-    ) if (root / "steps").is_dir() else []
+    records_read = _check_kinds(root, RuleContext(run_id=run_id), issues)
+    step_files = [rel for rel, _ in records_read.get("step", [])]
     steps_on_disk: dict[int, dict[str, Any]] = {}
-    for rel in step_files:
-        step = _read_json(root, rel, issues)
-        if step is None:
-            continue
-        issues += _schema_issues("step_trace", step, rel)
-        if isinstance(step, dict):
-            issues += _check_step_id(step, run_id, rel)
-            m = _STEP_FILE_RE.match(rel)
-            if m and step.get("step_index") != int(m.group(1)):
-                issues.append(ValidationIssue(
-                    rel, f"step_index {step.get('step_index')!r} does not match the file name",
-                    "step_index"))
-            if m and isinstance(step.get("step_index"), int):
-                steps_on_disk[step["step_index"]] = step
+    for rel, step in records_read.get("step", []):
+        m = _STEP_FILE_RE.match(rel)
+        if m and isinstance(step, dict) and isinstance(step.get("step_index"), int):
+            steps_on_disk[step["step_index"]] = step
 
     off = manifest.get("capture_mode") == "off" and not step_files
     if not (off and not (root / layout.TRACE).exists()):
@@ -235,19 +244,6 @@ def validate_bundle(bundle_dir: str | os.PathLike[str]) -> list[ValidationIssue]
                 issues.append(ValidationIssue(
                     layout.step_path(index),
                     f"references {ref}, which is neither on disk nor in manifest.missing", key))
-
-    if (root / "screenshots").is_dir():
-        for path in sorted((root / "screenshots").glob("*.json")):
-            rel = path.relative_to(root).as_posix()
-            record = _read_json(root, rel, issues)
-            if record is not None:
-                issues += _schema_issues("observation", record, rel)
-
-    if (root / "events").is_dir():
-        for path in sorted((root / "events").glob("*.jsonl")):
-            rel = path.relative_to(root).as_posix()
-            schema = _EVENTS_FILE_SCHEMAS.get(path.name, "decision_event")
-            issues += _check_events(root, rel, finished=True, schema=schema)
 
     signatures = manifest.get("signatures") or {}
     for rel, expected in sorted(signatures.items()):

@@ -5,7 +5,6 @@ kind is a :class:`RecordKind` passed to :func:`register` (or named in the
 ``augur.record_kinds`` entry-point group or ``$AUGUR_RECORD_KINDS``).
 """
 
-from augur_sdk.kinds import builtin
 from augur_sdk.kinds.registry import all_kinds, get, register, unregister
 from augur_sdk.kinds.spec import (
     BundleTarget,
@@ -24,7 +23,6 @@ __all__ = [
     "RuleContext",
     "WireRoute",
     "all_kinds",
-    "builtin",
     "get",
     "register",
     "unregister",

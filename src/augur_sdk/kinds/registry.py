@@ -28,6 +28,8 @@ def register(kind: RecordKind, *, replace: bool = False) -> RecordKind:
     """Add ``kind``; a second kind of the same name is refused unless ``replace``."""
     if not isinstance(kind, RecordKind):
         raise TypeError(f"kind: expected a RecordKind, got {type(kind).__name__}")
+    if not kind.builtin:
+        _ensure_loaded()  # the SDK's own kinds first
     with _lock:
         known = _kinds.get(kind.name)
         if known is not None and known is not kind and not replace:

@@ -22,6 +22,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from augur_sdk._version import __version__
+from augur_sdk.kinds import registry
+from augur_sdk.kinds.spec import RecordKind
 from augur_sdk.records import utcnow_iso
 from augur_sdk.server import otlp
 from augur_sdk.server.checks import RunError
@@ -168,6 +170,24 @@ _SIMPLE_POSTS: dict[str, Callable[[Run, Any], dict[str, Any]]] = {
 }
 
 
+def _plugin_route(rest: list[str]) -> tuple[RecordKind, dict[str, int]] | None:
+    """The plug-in record kind whose wire route matches ``rest`` (its spec declares it), and
+    the integers its placeholders hold."""
+    for kind in registry.plugin_kinds():
+        wire = kind.wire
+        if wire is None:
+            continue
+        shape = wire.shape()
+        if len(shape) != len(rest) or any(s != "*" and s != seg for s, seg in zip(
+                shape, rest, strict=True)):
+            continue
+        names = iter(wire.placeholders())
+        values = {next(names): _checked(parse_index, seg)
+                  for s, seg in zip(shape, rest, strict=True) if s == "*"}
+        return kind, values
+    return None
+
+
 def _route_shape(rest: list[str]) -> tuple[str, ...]:
     """``["steps", "3", "judge-decisions"]`` -> ``("steps", "*", "judge-decisions")``."""
     if not rest or rest[0] not in ("steps", "screenshots", "modelio"):
@@ -185,6 +205,9 @@ async def run_request(request: Request) -> Response:
         raise HTTPException(404, "not found")
     run_id = _checked(check_run_id, segments[0])
     rest = segments[1:]
+    plugin = _plugin_route(rest) if rest else None
+    if plugin is not None:
+        return await _plugin_request(request, caller.tenant, run_id, *plugin)
     expected = _RUN_PATHS.get(_route_shape(rest))
     if expected is None:
         raise HTTPException(404, "not found")
@@ -233,6 +256,16 @@ async def run_request(request: Request) -> Response:
         case _:  # pragma: no cover - _RUN_PATHS and the cases agree
             raise HTTPException(404, "not found")
     return await _run_op(request, tenant, run_id, op)
+
+
+async def _plugin_request(request: Request, tenant: str, run_id: str, kind: RecordKind,
+                          from_path: dict[str, int]) -> Response:
+    assert kind.wire is not None
+    if request.method != kind.wire.method:
+        raise HTTPException(405, f"use {kind.wire.method}", headers={"Allow": kind.wire.method})
+    record = parse_json(await read_body(request, _state(request).config.max_body_bytes))
+    return await _run_op(request, tenant, run_id,
+                         lambda run: run.add_record(kind, record, from_path))
 
 
 async def _commands(request: Request, tenant: str, run_id: str) -> Response:

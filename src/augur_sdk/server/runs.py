@@ -24,9 +24,11 @@ from typing import Any
 
 from augur_schema import SCHEMA_VERSION
 
+from augur_sdk import records
 from augur_sdk._version import __version__
 from augur_sdk.bundle import layout
 from augur_sdk.bundle.files import atomic_write
+from augur_sdk.kinds.spec import FileFormat, RecordKind
 from augur_sdk.records import png_dimensions, utcnow_iso
 from augur_sdk.server.bundle import ServerBundleWriter
 from augur_sdk.server.checks import (
@@ -442,6 +444,23 @@ class Run:
                 items.append(record)
                 writer.write_file(rel, layout.dumps({key: items}).encode("utf-8"))
         return {"ok": True, "path": rel}
+
+    def add_record(self, kind: RecordKind, record: Any, from_path: dict[str, int]) -> Body:
+        """A record of a plug-in kind, stored where its spec says after the same check the
+        SDK makes (``from_path``: the integer fields the route's placeholders carried)."""
+        record = dict(as_object(record, kind.name))
+        for key, value in from_path.items():
+            if record.setdefault(key, value) != value:
+                raise RunError(400, f"{kind.name}.{key}: {record[key]!r} disagrees with the "
+                                    f"path ({value})")
+        try:
+            record = records.check_record(kind.name, kind.schema, record, kind.timestamp_field)
+            rel = layout.checked_rel(kind.bundle.path(record))
+        except (TypeError, ValueError, KeyError) as exc:
+            raise RunError(400, str(exc)) from None
+        if kind.bundle.format is FileFormat.JSON:
+            return self._whole_file(rel, record)
+        return self._append(rel, record)
 
     def add_modelio(self, name: str, record: Any) -> Body:
         name = check_file_name(name, "modelio record name")

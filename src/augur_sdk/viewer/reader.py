@@ -28,6 +28,7 @@ from urllib.parse import quote
 from augur_sdk.bundle import layout
 from augur_sdk.bundle.layout import trace_session_head
 from augur_sdk.validation import RUNNING, UNFINISHED, live_state
+from augur_sdk.viewer import sections
 
 FAR_PX = 20.0
 """A click further than this from its grounding target (in the recorded space) is flagged."""
@@ -656,6 +657,7 @@ class BundleReader:
             "span": span or None,
             "jaeger": jaeger_url(self.jaeger, span.get("trace_id"), span.get("span_id")),
             "shots": shots,
+            "records": sections.collect(self.root, index),
         }
 
     def screenshot(self, index: int, kind: str) -> tuple[Path, str] | None:
@@ -672,7 +674,7 @@ class BundleReader:
 
     def run_events(self) -> dict[str, Any]:
         events, bad = self._read_events(layout.events_path(None))
-        return {"events": events, "bad_events": bad}
+        return {"events": events, "bad_events": bad, "records": sections.collect(self.root)}
 
     def step_indexes(self) -> list[int]:
         self.scan()

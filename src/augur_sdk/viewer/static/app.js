@@ -393,7 +393,8 @@
     try {
       const r = await source.runEvents();
       const evs = Array.isArray(r.events) ? r.events : [];
-      evBox.replaceChildren(evs.length ? renderEvents(evs, parseTime(s.started_at)) : h('p', { class: 'muted', text: 'none' }));
+      evBox.replaceChildren(evs.length ? renderEvents(evs, parseTime(s.started_at)) : h('p', { class: 'muted', text: 'none' }),
+        ...renderRecordSections(r.records));
     } catch (err) {
       evBox.replaceChildren(h('p', { class: 'muted', text: `could not load: ${err.message}` }));
     }
@@ -768,12 +769,29 @@
     const events = Array.isArray(d.events) ? d.events : [];
     const evTitle = `Decision events (${events.length}${d.bad_events ? `, ${d.bad_events} unreadable` : ''})`;
     out.push(section(evTitle, events.length ? renderEvents(events, parseTime(step.started_at)) : h('p', { class: 'muted', text: 'none recorded' })));
+    out.push(...renderRecordSections(d.records));
     const rest = Object.entries(step).filter(([k]) => !KNOWN_FIELDS.has(k));
     if (rest.length) out.push(section('Other fields', h('pre', { class: 'json', text: JSON.stringify(Object.fromEntries(rest), null, 2) })));
     const box = $('detail');
     box.replaceChildren(...out);
     box.dataset.step = String(s.i);
     box.dataset.ready = '1';
+  }
+
+  /** Sections of the other record kinds (one per kind's viewer_section), from their specs. */
+  function renderRecordSections(records) {
+    if (!isObj(records)) return [];
+    const out = [];
+    for (const [name, sec] of Object.entries(records)) {
+      if (!isObj(sec)) continue;
+      const list = Array.isArray(sec.records) ? sec.records : [];
+      const title = `${name} (${list.length}${sec.bad ? `, ${sec.bad} unreadable` : ''})`;
+      const body = list.map((r) => h('pre', { class: 'json', 'data-kind': str(sec.kind), text: JSON.stringify(isObj(r) ? r.record : r, null, 2) }));
+      const box = section(title, body.length ? body : h('p', { class: 'muted', text: 'none readable' }));
+      box.dataset.section = name;
+      out.push(box);
+    }
+    return out;
   }
 
   function renderEvents(events, t0) {

@@ -1,0 +1,236 @@
+"""The record-kind spine: every registered kind, the test-only one included, goes through
+record -> span -> bundle -> stream -> ``augur serve`` -> validator -> viewer payload, per
+capture mode, from its spec alone."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kinds_plugin import NOTE
+from serverkit import ACME
+
+from augur_sdk import CaptureMode, DebugSession
+from augur_sdk.kinds import FileFormat, Placement, RecordKind, all_kinds, get
+from augur_sdk.testing import capture_spans, make_png
+from augur_sdk.validation import validate_bundle
+from augur_sdk.viewer.reader import BundleReader
+from conftest import Server, start_server
+
+MODES = [CaptureMode.METADATA, CaptureMode.TRACE, CaptureMode.SCREENSHOTS, CaptureMode.FULL]
+SECRET = "reach me at jane.doe@example.com"  # default-pii-v1 masks the e-mail
+TS = "2026-05-19T00:00:01Z"
+PLUGIN_DIR = str(Path(__file__).parent)
+
+
+def _step(run_id: str, i: int) -> dict[str, Any]:
+    return {"step_id": f"{run_id}/step/{i:04d}", "step_index": i, "step_type": "click",
+            "status": "succeeded", "started_at": TS, "ended_at": "2026-05-19T00:00:02Z",
+            "action": {"type": "click", "params": {"note": SECRET}}}
+
+
+# How each kind is recorded in the shared run: one row per registered kind (a new kind
+# without a row fails test_every_kind_has_a_row). Step 0 is recorded first.
+RECORDERS: dict[str, Callable[[DebugSession, str], None]] = {
+    "session": lambda s, run: s.add_tag("contact", SECRET),
+    "step": lambda s, run: s.record_step(_step(run, 1)),
+    "event": lambda s, run: s.record_event(
+        {"step_index": 1, "ts": TS, "layer": "planner", "kind": "decision", "summary": SECRET}),
+    "observation": lambda s, run: s.attach_observation(
+        step_index=2, kind="pre", png_bytes=make_png(32, 24)),
+    "observation_record": lambda s, run: s.attach_observation(
+        step_index=2, kind="post", png_bytes=make_png(32, 24), mask_regions=[(0, 0, 4, 4)]),
+    "reasoning": lambda s, run: s.record(
+        "reasoning", {"step_index": 1, "ts": TS, "format": "adapter_inferred", "text": SECRET}),
+    "test_note": lambda s, run: s.record(
+        "test_note", {"step_index": 1, "ts": TS, "score": 0.5, "text": SECRET}),
+}
+
+
+@dataclass
+class Recorded:
+    mode: CaptureMode
+    run_id: str
+    local: Path
+    remote: Path
+    spans: list[Any]
+
+
+@pytest.fixture(scope="module")
+def plugin_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """``augur serve`` that loads the test-only kind from ``AUGUR_RECORD_KINDS``."""
+    srv = start_server(tmp_path_factory.mktemp("serve-kinds"),
+                       env={"AUGUR_RECORD_KINDS": "kinds_plugin", "PYTHONPATH": PLUGIN_DIR})
+    try:
+        yield srv
+    finally:
+        srv.stop()
+    assert srv.proc.poll() is not None
+
+
+@pytest.fixture(scope="module")
+def runs(plugin_server: Server, tmp_path_factory: pytest.TempPathFactory,
+         ) -> dict[CaptureMode, Recorded]:
+    """One run per capture mode recording every kind, streamed to the server."""
+    out: dict[CaptureMode, Recorded] = {}
+    for mode in MODES:
+        run_id = f"kinds-{mode.value}"
+        local = tmp_path_factory.mktemp(f"local-{mode.value}")
+        dsn = f"{plugin_server.url}?token={ACME}&tenant=acme"
+        with capture_spans() as exporter:
+            with DebugSession(run_id=run_id, client_name="kinds", out_dir=local,
+                              capture_mode=mode, dsn=dsn,
+                              started_at="2026-05-19T00:00:00Z") as session:
+                session.record_step(_step(run_id, 0))
+                for name in sorted(RECORDERS, key=lambda n: n != "step"):
+                    RECORDERS[name](session, run_id)
+                session.record_step({**_step(run_id, 2),
+                                     "observation_pre": "screenshots/0002_pre.png",
+                                     "observation_post": "screenshots/0002_post.png"})
+            spans = list(exporter.get_finished_spans())
+        plugin_server.wait_status(run_id, "finished")
+        out[mode] = Recorded(mode, run_id, local, plugin_server.run_dir(run_id), spans)
+    return out
+
+
+def test_every_kind_has_a_row() -> None:
+    """Every registered kind is recorded by the round trip (a kind cannot skip it)."""
+    assert {k.name for k in all_kinds()} <= set(RECORDERS)
+    assert get("test_note") is NOTE
+
+
+def _files_of(kind: RecordKind, root: Path) -> list[str]:
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*")
+                  if p.is_file() and kind.bundle.matches(p.relative_to(root).as_posix()))
+
+
+def _records_in(kind: RecordKind, root: Path) -> list[Any]:
+    found: list[Any] = []
+    for rel in _files_of(kind, root):
+        if kind.bundle.format is FileFormat.PNG:
+            found.append((rel, (root / rel).read_bytes()))
+            continue
+        data = (root / rel).read_text(encoding="utf-8")
+        if kind.bundle.format is FileFormat.JSONL:
+            found += [json.loads(line) for line in data.splitlines() if line.strip()]
+        else:
+            found.append(json.loads(data))
+    if kind.name == "session":
+        found = [json.loads((root / "trace.json").read_text())["session"]]
+    return found
+
+
+def _span_carries(kind: RecordKind, spans: list[Any]) -> bool:
+    if kind.placement is Placement.SPAN_EVENT:
+        return any(ev.name == kind.span_event_name for sp in spans for ev in sp.events)
+    if kind.placement is Placement.RUN_SPAN:
+        return any((sp.attributes or {}).get("augur.record") == "session" for sp in spans)
+    if kind.placement is Placement.STEP_SPAN:
+        return any((sp.attributes or {}).get("augur.record") == "step" for sp in spans)
+    if kind.placement is Placement.CHILD_SPAN:
+        return any(sp.name == kind.span_event_name for sp in spans)
+    # NONE: screenshots are referenced from their step's span only
+    return any(name.startswith("augur.observation.") for sp in spans
+               for name in (sp.attributes or {}))
+
+
+CASES = [(k, m) for k in sorted(RECORDERS) for m in MODES]
+
+
+@pytest.mark.parametrize(("name", "mode"), CASES, ids=[f"{k}-{m.value}" for k, m in CASES])
+def test_kind_round_trip(runs: dict[CaptureMode, Recorded], name: str,
+                         mode: CaptureMode) -> None:
+    """A kind is recorded exactly when its mode allows, redacted, on its span, in its
+    bundle file, in the server's copy, valid, and in the viewer's payload."""
+    kind, run = get(name), runs[mode]
+    local = _records_in(kind, run.local)
+    if mode < kind.min_mode:
+        assert local == [] and _records_in(kind, run.remote) == []
+        assert not any(ev.name == kind.span_event_name for sp in run.spans for ev in sp.events)
+        return
+    assert local, f"no {name} record in the bundle at {mode}"
+    assert _span_carries(kind, run.spans)
+    text = json.dumps([r for r in local if not isinstance(r, tuple)])
+    assert "jane.doe@example.com" not in text  # redacted before it was written
+    for record in local:
+        if isinstance(record, dict):  # gated by the spec's field modes
+            assert set(record) == set(kind.gate_record(record, mode) or {}), record
+    if kind.wire is not None:
+        assert _records_in(kind, run.remote) == local  # the stream carried the same records
+    for root in (run.local, run.remote):
+        assert validate_bundle(root) == [], root
+    if kind.viewer_section == "steps":
+        assert BundleReader(run.local).step_indexes() == [0, 1, 2]
+    elif kind.viewer_section == "events":
+        assert BundleReader(run.local).step_detail(1)["events"]  # type: ignore[index]
+    elif kind.viewer_section == "screenshots":
+        shots = BundleReader(run.local).step_detail(2)["shots"]  # type: ignore[index]
+        assert {k: v["status"] for k, v in shots.items()} == {"pre": "ok", "post": "ok"}
+    elif kind.viewer_section not in (None, "session"):
+        detail = BundleReader(run.local).step_detail(1)
+        assert detail is not None
+        section = detail["records"][kind.viewer_section]
+        assert [r["record"] for r in section["records"]] == local
+
+
+def test_plugin_kind_gating_keeps_only_metadata_fields(runs: dict[CaptureMode, Recorded],
+                                                       ) -> None:
+    """The test-only kind's free text needs `trace`; its score and ids are `metadata`."""
+    (meta,) = _records_in(NOTE, runs[CaptureMode.METADATA].local)
+    (full,) = _records_in(NOTE, runs[CaptureMode.FULL].local)
+    assert meta == {"step_index": 1, "ts": TS, "score": 0.5}
+    assert full["text"] == "reach me at ***REDACTED:email***"
+
+
+def test_plugin_kind_span_event_sits_on_its_step_span(runs: dict[CaptureMode, Recorded],
+                                                      ) -> None:
+    """A note for the open step becomes an event of that step's span, at its timestamp."""
+    spans = runs[CaptureMode.FULL].spans
+    (step,) = [sp for sp in spans if (sp.attributes or {}).get("augur.step_index") == 1]
+    (event,) = [ev for ev in step.events if ev.name == "augur.test_note"]
+    assert event.attributes["augur.test_note.score"] == 0.5
+    assert event.attributes["augur.record"] == "test_note"
+    assert event.timestamp == 1779148801 * 10**9
+
+
+def test_plugin_kind_bad_input_names_the_field(tmp_path: Path) -> None:
+    """A record that breaks the kind's schema raises naming the field; nothing is written."""
+    with DebugSession(run_id="bad", client_name="kinds", out_dir=tmp_path / "b",
+                      capture_mode="full", dsn="") as session:
+        with pytest.raises(ValueError, match=r"^test_note\.score: "):
+            session.record("test_note", {"step_index": 0, "ts": TS, "score": 7})
+        with pytest.raises(ValueError, match="no record kind named 'nope'"):
+            session.record("nope", {})
+    assert not (tmp_path / "b" / "notes").exists()
+
+
+def test_plugin_kind_validator_rule_flags_a_note_in_the_wrong_file(
+        runs: dict[CaptureMode, Recorded], tmp_path: Path) -> None:
+    """The kind's own rule and schema run in `augur validate` for its files."""
+    import shutil
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(runs[CaptureMode.FULL].local, bundle)
+    (bundle / "notes" / "0005.jsonl").write_text(
+        json.dumps({"step_index": 1, "ts": TS, "score": 2}) + "\n")
+    messages = [i.render() for i in validate_bundle(bundle)]
+    assert any("notes/0005.jsonl: line 1: note of step 1 in the file of step 5" in m
+               for m in messages), messages
+    assert any("notes/0005.jsonl: line 1: 2 is greater than the maximum of 1" in m
+               for m in messages), messages
+
+
+def test_server_refuses_a_plugin_record_that_breaks_its_schema(plugin_server: Server) -> None:
+    """`augur serve` checks a plug-in kind's records as the SDK does: 400, nothing written."""
+    resp = plugin_server.request("POST", "/runs/kinds-bad/steps/3/notes",
+                                 {"ts": TS, "score": "high"})
+    assert resp.status == 400, resp.data
+    assert b"test_note.score" in resp.data
+    resp = plugin_server.request("POST", "/runs/kinds-bad/steps/3/notes",
+                                 {"step_index": 4, "ts": TS, "score": 0.1})
+    assert resp.status == 400 and b"disagrees with the path" in resp.data
+    assert not (plugin_server.run_dir("kinds-bad") / "notes").exists()
