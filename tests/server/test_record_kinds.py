@@ -98,8 +98,9 @@ def runs(plugin_server: Server, tmp_path_factory: pytest.TempPathFactory,
 
 
 def test_every_kind_has_a_row() -> None:
-    """Every registered kind is recorded by the round trip (a kind cannot skip it)."""
-    assert {k.name for k in all_kinds()} <= set(RECORDERS)
+    """Every SDK kind (and the test-only one) is recorded by the round trip: a kind added
+    under src/ cannot skip it. (Plug-in kinds that other tests register are theirs.)"""
+    assert {k.name for k in all_kinds() if k.builtin or k is NOTE} == set(RECORDERS)
     assert get("test_note") is NOTE
 
 
