@@ -35,15 +35,55 @@ def _messages(path: Path) -> str:
     return "\n".join(i.render() for i in validate_bundle(path))
 
 
-def test_bad_step_id_is_reported_per_step(bundle: Path) -> None:
-    """A step_id that breaks '<run_id>/step/<NNNN>' is named with the expected value."""
+def test_bad_step_id_is_a_warning_named_per_step(bundle: Path) -> None:
+    """A step_id that breaks '<run_id>/step/<NNNN>' is a warning naming the expected value:
+    not among the errors validate_bundle returns by default (0.6.1's contract)."""
     for i in (0, 2):
         step = json.loads((bundle / f"steps/{i:04d}.json").read_text())
         step["step_id"] = f"step-{i}"
         (bundle / f"steps/{i:04d}.json").write_text(json.dumps(step))
-    text = _messages(bundle)
-    assert "steps/0000.json: step_id 'step-0' breaks the convention" in text
+    errors = "\n".join(i.render() for i in validate_bundle(bundle))
+    assert "breaks the convention" not in errors
+    warnings = [i for i in validate_bundle(bundle, include_warnings=True)
+                if i.severity == "warning"]
+    text = "\n".join(i.render() for i in warnings)
+    assert "steps/0000.json: warning: step_id 'step-0' breaks the convention" in text
     assert "expected run_test/step/0002" in text
+
+
+def test_cli_exits_0_on_warnings_alone_and_1_with_strict(tmp_path: Path) -> None:
+    """`augur validate` prints warnings and passes; `--strict` fails on them."""
+    from augur_sdk import DebugSession
+
+    from support import step_record
+
+    out = tmp_path / "b"
+    with DebugSession(run_id="r", client_name="a", out_dir=out, capture_mode="metadata",
+                      dsn="") as session:
+        for i in range(2):
+            session.record_step({**step_record("r", i), "step_id": f"step-{i:04d}-000"})
+    plain = _cli("validate", str(out))
+    assert plain.returncode == 0, plain.stdout + plain.stderr
+    assert "[warning] steps/0001.json: warning: step_id 'step-0001-000'" in plain.stdout
+    assert "valid: " in plain.stdout and "2 warning(s)" in plain.stdout
+    strict = _cli("validate", "--strict", str(out))
+    assert strict.returncode == 1 and "invalid under --strict" in strict.stdout
+    as_json = [json.loads(line) for line in _cli("validate", "--json", str(out)).stdout.split(
+        "\n") if line]
+    assert {i["severity"] for i in as_json} == {"warning"}
+
+
+def test_run_without_capture_mode_validates_with_a_warning_saying_why(tmp_path: Path) -> None:
+    """A run with no capture mode records nothing: validate says so and how to set it."""
+    from augur_sdk import DebugSession
+
+    out = tmp_path / "off"
+    with DebugSession(run_id="r", client_name="a", out_dir=out, dsn=""):
+        pass
+    assert validate_bundle(out) == []
+    (warning,) = validate_bundle(out, include_warnings=True)
+    assert "nothing was recorded" in warning.message and "AUGUR_CAPTURE_MODE" in warning.message
+    assert _cli("validate", "--strict", str(out)).returncode == 1
 
 
 def test_missing_screenshot_is_reported(bundle: Path) -> None:

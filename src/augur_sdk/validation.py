@@ -33,18 +33,29 @@ INCOMPLETE = "incomplete"
 UNREADABLE = "unreadable"
 
 
+ERROR = "error"
+WARNING = "warning"
+
+
 @dataclass(frozen=True)
 class ValidationIssue:
-    """One problem: the file (``where``), what is wrong, and the JSON path inside the file."""
+    """One problem: the file (``where``), what is wrong, and the JSON path inside the file.
+
+    ``severity`` is ``"error"`` (the bundle is invalid) or ``"warning"`` (it is valid, but
+    breaks a convention, such as the seed page's step-id scheme, or carries a known quirk of
+    the producer that wrote it).
+    """
 
     where: str
     message: str
     path: str = ""
     code: str = INVALID
+    severity: str = ERROR
 
     def render(self) -> str:
         at = f" (at {self.path})" if self.path else ""
-        return f"{self.where}: {self.message}{at}"
+        tag = "warning: " if self.severity == WARNING else ""
+        return f"{self.where}: {tag}{self.message}{at}"
 
 
 @cache
@@ -52,7 +63,7 @@ def _validator(name: str) -> Any:
     return validator_for(name)
 
 
-def _schema_issues(schema: str | Mapping[str, Any], instance: Any,
+def schema_issues(schema: str | Mapping[str, Any], instance: Any,
                    where: str) -> list[ValidationIssue]:
     validator = _validator(schema) if isinstance(schema, str) else \
         jsonschema_validator_for(schema)(schema)
@@ -98,11 +109,12 @@ def live_state(root: Path) -> tuple[str, dict[str, Any]] | None:
 
 
 _STEP_FILE_RE = re.compile(r"^steps/(\d+)\.json$")
+_ITERATION_FILE_RE = re.compile(r"^steps/(\d+)/[^/]+\.json$")
 
 
 def _record_issues(kind: RecordKind, ctx: RuleContext, rel: str,
                    record: Any) -> list[ValidationIssue]:
-    issues = [] if kind.schema is None else _schema_issues(kind.schema, record, rel)
+    issues = [] if kind.schema is None else schema_issues(kind.schema, record, rel)
     if kind.rule is not None:
         issues += kind.rule(ctx, rel, record)
     return issues
@@ -125,8 +137,39 @@ def _check_jsonl(root: Path, rel: str, kind: RecordKind, ctx: RuleContext,
             continue
         for issue in _record_issues(kind, ctx, rel, record):
             issues.append(ValidationIssue(rel, f"line {lineno}: {issue.message}", issue.path,
-                                          issue.code))
+                                          issue.code, issue.severity))
     return issues
+
+
+def _check_list(root: Path, rel: str, kind: RecordKind, ctx: RuleContext,
+                issues: list[ValidationIssue]) -> list[Any]:
+    """A file listing records (``{"<list_key>": [...]}``, or a bare list)."""
+    data = _read_json(root, rel, issues)
+    if data is None:
+        return []
+    key = kind.bundle.list_key
+    items = data.get(key) if key is not None and isinstance(data, dict) else \
+        data if key is None else None
+    if not isinstance(items, list):
+        shape = f'{{"{key}": [...]}}' if key is not None else "a JSON array"
+        issues.append(ValidationIssue(rel, f"expected {shape}"))
+        return []
+    for n, record in enumerate(items):
+        for issue in _record_issues(kind, ctx, rel, record):
+            where = f"{key or ''}/{n}" + (f"/{issue.path}" if issue.path else "")
+            issues.append(ValidationIssue(rel, issue.message, where.lstrip("/"), issue.code,
+                                          issue.severity))
+    return items
+
+
+def _check_text(root: Path, rel: str) -> list[ValidationIssue]:
+    try:
+        (root / rel).read_bytes().decode("utf-8")
+    except UnicodeDecodeError as exc:
+        return [ValidationIssue(rel, f"not UTF-8 text ({exc})")]
+    except OSError as exc:
+        return [ValidationIssue(rel, f"not readable ({exc})")]
+    return []
 
 
 def _bundle_files(root: Path) -> list[str]:
@@ -153,9 +196,14 @@ def _check_kinds(root: Path, ctx: RuleContext, issues: list[ValidationIssue],
         kind = next((k for k in kinds if k.bundle.matches(rel)), None)
         if kind is None:
             continue
-        if kind.bundle.format is FileFormat.JSONL:
+        fmt = kind.bundle.format
+        if fmt is FileFormat.JSONL:
             issues += _check_jsonl(root, rel, kind, ctx)
-        elif kind.bundle.format is FileFormat.JSON:
+        elif fmt is FileFormat.JSON_LIST:
+            _check_list(root, rel, kind, ctx, issues)
+        elif fmt is FileFormat.TEXT:
+            issues += _check_text(root, rel)
+        elif fmt is FileFormat.JSON:
             record = _read_json(root, rel, issues)
             if record is None:
                 continue
@@ -171,9 +219,15 @@ def _inside(root: Path, ref: str) -> bool:
         return False
 
 
-def validate_bundle(bundle_dir: str | os.PathLike[str]) -> list[ValidationIssue]:
-    """Return every problem found in the bundle at ``bundle_dir`` (empty list: valid)."""
-    root = Path(bundle_dir)
+def validate_bundle(bundle_dir: str | os.PathLike[str], *,
+                    include_warnings: bool = False) -> list[ValidationIssue]:
+    """Return the errors found in the bundle at ``bundle_dir`` (empty list: valid); with
+    ``include_warnings``, the warnings too (``ValidationIssue.severity``)."""
+    issues = _validate(Path(bundle_dir))
+    return issues if include_warnings else [i for i in issues if i.severity == ERROR]
+
+
+def _validate(root: Path) -> list[ValidationIssue]:
     if not root.is_dir():
         return [ValidationIssue(str(root), "not a directory", code=UNREADABLE)]
     issues: list[ValidationIssue] = []
@@ -194,7 +248,7 @@ def validate_bundle(bundle_dir: str | os.PathLike[str]) -> list[ValidationIssue]
         if state is None:
             return [ValidationIssue(i.where, i.message, i.path, UNREADABLE) for i in issues]
         return issues
-    issues += _schema_issues("manifest", manifest, layout.MANIFEST)
+    issues += schema_issues("manifest", manifest, layout.MANIFEST)
     declared = manifest.get("schema_version")
     if isinstance(declared, str) and declared.split(".")[:2] != SCHEMA_VERSION.split(".")[:2]:
         issues.append(ValidationIssue(
@@ -203,20 +257,28 @@ def validate_bundle(bundle_dir: str | os.PathLike[str]) -> list[ValidationIssue]
     if state is not None:
         return issues  # the rest only makes sense for a finished bundle
     run_id = str(manifest.get("run_id", ""))
+    if manifest.get("capture_mode") == "off":
+        issues.append(ValidationIssue(
+            layout.MANIFEST, "nothing was recorded: the run's capture mode was 'off' (none "
+            "was given); pass capture_mode=CaptureMode.SCREENSHOTS (or another mode) to "
+            "DebugSession, or set AUGUR_CAPTURE_MODE=screenshots", "capture_mode",
+            severity=WARNING))
 
     records_read = _check_kinds(root, RuleContext(run_id=run_id), issues)
     step_files = [rel for rel, _ in records_read.get("step", [])]
-    steps_on_disk: dict[int, dict[str, Any]] = {}
+    # Each step index's records on disk: its file steps/NNNN.json, or the canonical record
+    # and its iterations in steps/NNNN/ (the iteration layout).
+    steps_on_disk: dict[int, list[dict[str, Any]]] = {}
     for rel, step in records_read.get("step", []):
-        m = _STEP_FILE_RE.match(rel)
-        if m and isinstance(step, dict) and isinstance(step.get("step_index"), int):
-            steps_on_disk[step["step_index"]] = step
+        m = _STEP_FILE_RE.match(rel) or _ITERATION_FILE_RE.match(rel)
+        if m and isinstance(step, dict) and step.get("step_index") == int(m.group(1)):
+            steps_on_disk.setdefault(step["step_index"], []).append(step)
 
     off = manifest.get("capture_mode") == "off" and not step_files
     if not (off and not (root / layout.TRACE).exists()):
         trace = _read_json(root, layout.TRACE, issues)
         if trace is not None:
-            issues += _schema_issues("trace", trace, layout.TRACE)
+            issues += schema_issues("trace", trace, layout.TRACE)
             trace_steps = trace.get("steps") if isinstance(trace, dict) else None
             if isinstance(trace_steps, list):
                 if manifest.get("step_count") != len(trace_steps):
@@ -224,7 +286,8 @@ def validate_bundle(bundle_dir: str | os.PathLike[str]) -> list[ValidationIssue]
                         layout.MANIFEST, f"step_count is {manifest.get('step_count')!r} but "
                         f"trace.json has {len(trace_steps)} steps", "step_count"))
                 if len(trace_steps) != len(steps_on_disk) or any(
-                    not isinstance(s, dict) or steps_on_disk.get(s.get("step_index", -1)) != s
+                    not isinstance(s, dict) or s not in steps_on_disk.get(
+                        s.get("step_index", -1), [])
                     for s in trace_steps
                 ):
                     issues.append(ValidationIssue(
@@ -232,7 +295,7 @@ def validate_bundle(bundle_dir: str | os.PathLike[str]) -> list[ValidationIssue]
                         f"trace.json, {len(steps_on_disk)} step files)", "steps"))
 
     declared_missing = set(manifest.get("missing") or [])
-    for index, step in sorted(steps_on_disk.items()):
+    for index, step in ((i, s) for i, found in sorted(steps_on_disk.items()) for s in found):
         for key in ("observation_pre", "observation_post"):
             ref = step.get(key)
             if isinstance(ref, str) and not _inside(root, ref):
@@ -268,8 +331,10 @@ def validate_bundle(bundle_dir: str | os.PathLike[str]) -> list[ValidationIssue]
     return issues
 
 
-def exit_code(issues: list[ValidationIssue]) -> int:
-    """0 valid, 1 invalid (or unfinished/running/incomplete), 2 unreadable."""
+def exit_code(issues: list[ValidationIssue], *, strict: bool = False) -> int:
+    """0 valid, 1 invalid (or unfinished/running/incomplete; with ``strict``, warnings too),
+    2 unreadable."""
     if any(i.code == UNREADABLE for i in issues):
         return 2
-    return 1 if issues else 0
+    counted = issues if strict else [i for i in issues if i.severity == ERROR]
+    return 1 if counted else 0

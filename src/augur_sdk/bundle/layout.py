@@ -3,8 +3,10 @@ read of :func:`trace_session_head`)."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +60,23 @@ def events_path(step_index: int | None) -> str:
 
 def screenshot_path(step_index: int, kind: str) -> str:
     return f"screenshots/{step_index:04d}_{kind}.png"
+
+
+def modelio_path(record: Mapping[str, Any]) -> str:
+    """``modelio/NNNN-<layer>-<digest>.json`` (``run-`` without a step): the digest of the
+    record's content makes the name stable for identical content and distinct otherwise."""
+    index = record.get("step_index")
+    prefix = f"{int(index):04d}" if isinstance(index, int) else "run"
+    digest = hashlib.sha256(dumps(dict(record)).encode("utf-8")).hexdigest()[:12]
+    return f"modelio/{prefix}-{record.get('layer', 'model')}-{digest}.json"
+
+
+def log_path(record: Mapping[str, Any]) -> str:
+    """``logs/step-N.log`` for a step's log (augur-sdk 0.6.1's name), else ``logs/<name>.log``."""
+    index = record.get("step_index")
+    if isinstance(index, int):
+        return f"logs/step-{index}.log"
+    return f"logs/{record.get('name', 'run')}.log"
 
 
 def checked_rel(rel: str) -> str:

@@ -150,6 +150,8 @@ class BundleWriter:
         self._signatures = Signatures()
         self._steps = StepIndex()
         self._jsonl_lines: Counter[str] = Counter()  # JSONL file -> lines appended
+        self._lists: dict[str, list[dict[str, Any]]] = {}  # list files (a few records each)
+        self._text_files: set[str] = set()  # text files appended to (logs)
         self._first_failed: int | None = None
         self.lost: Counter[str] = Counter()
         self._session: dict[str, Any] | None = None
@@ -384,11 +386,25 @@ class BundleWriter:
         """Write a record of any other kind where its spec says: a whole JSON file, or a
         line of a JSONL file. Returns the bytes written (0: it could not be written)."""
         rel = layout.checked_rel(kind.bundle.path(record))
-        if kind.bundle.format is FileFormat.JSON:
+        fmt = kind.bundle.format
+        if fmt is FileFormat.JSON:
             data = layout.dumps(record).encode("utf-8")
             with self._lock:
                 return len(data) if self._write(rel, data, kind.name) else 0
-        if kind.bundle.format is not FileFormat.JSONL:
+        if fmt is FileFormat.JSON_LIST:
+            with self._lock:
+                return self._add_to_list(rel, kind.bundle.list_key, record, kind.name)
+        if fmt is FileFormat.TEXT:
+            data = str(record.get("text", "")).encode("utf-8")
+            with self._lock:
+                try:
+                    append_line(Path(os.path.join(self._root, rel)), data, fsync=self.fsync)
+                except OSError as exc:
+                    self._fail(kind.name, exc)
+                    return 0
+                self._text_files.add(rel)
+                return len(data)
+        if fmt is not FileFormat.JSONL:
             raise ValueError(f"kind {kind.name!r}: records of format {kind.bundle.format} "
                              "are written by their own call")
         with self._lock:
@@ -397,6 +413,19 @@ class BundleWriter:
             if size:
                 self._jsonl_lines[rel] = line + 1
             return size
+
+    def _add_to_list(self, rel: str, key: str | None, record: dict[str, Any],
+                     what: str) -> int:
+        """Rewrite a list file (``{key: [...]}`` or a bare list) with ``record`` added, as
+        a whole (atomically): a reader sees the list before or after, never half of it.
+        Such files hold a few records per run (outcomes, eval candidates, findings)."""
+        items = self._lists.get(rel)
+        if items is None:
+            items = []
+            self._lists[rel] = items
+        items.append(record)
+        data = layout.dumps(items if key is None else {key: items}).encode("utf-8")
+        return len(data) if self._write(rel, data, what) else 0
 
     # ── finishing ───────────────────────────────────────────────────────────
 
@@ -420,7 +449,8 @@ class BundleWriter:
             except OSError as exc:
                 self._fail("trace", exc)
                 count = len(step_files)
-            for rel in [*sorted(self._jsonl_lines), layout.SPANS_SIDECAR]:
+            for rel in [*sorted(self._jsonl_lines), *sorted(self._text_files),
+                        layout.SPANS_SIDECAR]:
                 try:
                     signatures[rel] = sha256_hex((self.root / rel).read_bytes())
                 except FileNotFoundError:

@@ -7,22 +7,30 @@ import json
 import sys
 
 from augur_sdk.bundle.recover import RecoveryError, recover_bundle
-from augur_sdk.validation import exit_code, validate_bundle
+from augur_sdk.validation import ERROR, exit_code, validate_bundle
 
 
 def validate(args: argparse.Namespace) -> int:
-    issues = validate_bundle(args.bundle)
-    code = exit_code(issues)
+    issues = validate_bundle(args.bundle, include_warnings=True)
+    code = exit_code(issues, strict=args.strict)
+    errors = [i for i in issues if i.severity == ERROR]
     if args.json:
         for issue in issues:
             print(json.dumps({"where": issue.where, "message": issue.message,
-                              "path": issue.path, "code": issue.code}))
-    elif not issues:
-        print(f"valid: {args.bundle}")
+                              "path": issue.path, "code": issue.code,
+                              "severity": issue.severity}))
+        return code
+    for issue in issues:
+        print(f"[{issue.code if issue.severity == ERROR else 'warning'}] {issue.render()}")
+    warnings = len(issues) - len(errors)
+    if not errors:
+        note = f" ({warnings} warning(s){'; --strict fails on them' if warnings else ''})" \
+            if warnings else ""
+        print(f"valid: {args.bundle}{note}" if code == 0 else
+              f"invalid under --strict: {args.bundle}: {warnings} warning(s)")
     else:
-        for issue in issues:
-            print(f"[{issue.code}] {issue.render()}")
-        print(f"{len(issues)} issue(s) in {args.bundle}", file=sys.stderr)
+        print(f"{len(errors)} error(s), {warnings} warning(s) in {args.bundle}",
+              file=sys.stderr)
     return code
 
 
@@ -38,9 +46,13 @@ def recover(args: argparse.Namespace) -> int:
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("validate", help="check a bundle against augur-schema and its invariants",
-                       description="Exit codes: 0 valid, 1 invalid or unfinished, 2 unreadable.")
+                       description="Prints errors and warnings. Exit codes: 0 valid (warnings "
+                                   "alone included), 1 invalid or unfinished (or, with "
+                                   "--strict, any warning), 2 unreadable.")
     p.add_argument("bundle", help="bundle directory")
     p.add_argument("--json", action="store_true", help="print issues as JSON lines")
+    p.add_argument("--strict", action="store_true",
+                   help="fail (exit 1) on warnings too, e.g. step ids off the convention")
     p.set_defaults(func=validate)
 
     p = sub.add_parser("recover", help="finish the bundle of a run that was killed",

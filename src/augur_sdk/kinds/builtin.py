@@ -8,6 +8,7 @@ spec is still the one place that says what they are.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -112,5 +113,111 @@ REASONING = register(RecordKind(
                         pattern=r"(events|diagnostics)/reasoning\.jsonl"),
     wire=WireRoute("POST", "/reasoning"),
     viewer_section="reasoning",
+    builtin=True,
+))
+
+
+MODELIO = register(RecordKind(
+    name="modelio",
+    schema="modelio",
+    min_mode=M.MODEL_IO,
+    default_field_mode=M.MODEL_IO,
+    timestamp_field="ts",
+    placement=Placement.CHILD_SPAN,
+    bundle=BundleTarget(path=lambda r: layout.modelio_path(r), pattern=r"modelio/[^/]+\.json",
+                        format=FileFormat.JSON),
+    viewer_section="model_io",
+    builtin=True,
+))
+
+SIDE_EFFECT = register(RecordKind(
+    name="side_effect",
+    schema="side_effect",
+    min_mode=M.TRACE,
+    bundle=BundleTarget(
+        path=lambda r: f"side_effects/{int(r['step_index']):04d}-{r['side_effect_id']}.json",
+        pattern=r"side_effects/\d+-[^/]+\.json", format=FileFormat.JSON),
+    wire=WireRoute("POST", "/side-effects"),
+    rule=rules.side_effect_rule,
+    viewer_section="side_effects",
+    builtin=True,
+))
+
+def _gate_outcome(record: dict[str, Any], mode: CaptureMode) -> dict[str, Any]:
+    """Outcomes are metadata (scope, verdict status and score, costs, task class); the
+    verdict's free text needs ``trace``."""
+    verdict = record.get("verdict")
+    if mode >= M.TRACE or not isinstance(verdict, dict):
+        return record
+    kept = {k: v for k, v in verdict.items() if k in ("status", "score")}
+    return {**record, "verdict": kept}
+
+
+OUTCOME = register(RecordKind(
+    name="outcome",
+    schema=None,  # outcome_record, checked by the rule (0.6.1's extra members: a warning)
+    min_mode=M.METADATA,
+    default_field_mode=M.METADATA,
+    gate=_gate_outcome,
+    timestamp_field="finalized_at",
+    bundle=BundleTarget(path=lambda _r: "outcomes.json", pattern=r"outcomes\.json",
+                        format=FileFormat.JSON_LIST, list_key="outcomes"),
+    wire=WireRoute("POST", "/outcomes"),
+    rule=rules.outcome_rule,
+    viewer_section="outcomes",
+    builtin=True,
+))
+
+EVAL_CANDIDATE = register(RecordKind(
+    name="eval_candidate",
+    schema="eval_candidate",
+    min_mode=M.TRACE,  # its required reason is free text
+    timestamp_field="tagged_at",
+    bundle=BundleTarget(path=lambda _r: "eval_candidates.json",
+                        pattern=r"eval_candidates\.json", format=FileFormat.JSON_LIST,
+                        list_key="candidates"),
+    wire=WireRoute("POST", "/eval-candidates"),
+    viewer_section="eval_candidates",
+    builtin=True,
+))
+
+FINDING = register(RecordKind(
+    name="finding",
+    schema="diagnostic_finding",
+    min_mode=M.TRACE,  # its required summary is free text
+    bundle=BundleTarget(path=lambda _r: "diagnostics/findings.json",
+                        pattern=r"diagnostics/findings\.json", format=FileFormat.JSON_LIST),
+    viewer_section="findings",
+    builtin=True,
+))
+
+_LOG_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def check_log(value: Any) -> dict[str, Any]:
+    """A log chunk: ``{"text": str, "step_index": int | None, "name": str}``; the name
+    becomes a file name, so it must be a plain one."""
+    record = records.check_record("log", None, value)
+    if not isinstance(record.get("text"), str):
+        raise TypeError(f"log.text: expected a string, got {type(record.get('text')).__name__}")
+    name = record.get("name", "run")
+    if not isinstance(name, str) or not _LOG_NAME.fullmatch(name) or ".." in name:
+        raise ValueError(f"log.name: {name!r} must be a plain file name "
+                         "(letters, digits, '.', '_', '-'; at most 64)")
+    unknown = set(record) - {"text", "step_index", "name"}
+    if unknown:
+        raise ValueError(f"log: unknown field(s) {', '.join(sorted(unknown))}")
+    return record
+
+
+LOG = register(RecordKind(
+    name="log",
+    schema=None,
+    check=check_log,
+    min_mode=M.TRACE,
+    bundle=BundleTarget(path=lambda r: layout.log_path(r), pattern=r"logs/[^/]+\.log",
+                        format=FileFormat.TEXT),
+    wire=WireRoute("POST", "/logs"),
+    viewer_section="logs",
     builtin=True,
 ))

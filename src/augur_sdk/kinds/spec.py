@@ -36,9 +36,11 @@ class Placement(StrEnum):
 
 
 class FileFormat(StrEnum):
-    JSON = "json"    # one whole file per record, written atomically
-    JSONL = "jsonl"  # one line per record, appended whole
-    PNG = "png"      # binary image (screenshots)
+    JSON = "json"            # one whole file per record, written atomically
+    JSONL = "jsonl"          # one line per record, appended whole
+    JSON_LIST = "json_list"  # one file listing every record ({list_key: [...]} or [...])
+    TEXT = "text"            # UTF-8 text appended as is (logs)
+    PNG = "png"              # binary image (screenshots)
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class BundleTarget:
     path: Callable[[Mapping[str, Any]], str]
     pattern: str | None  # None: checked as part of another file (the session, in trace.json)
     format: FileFormat = FileFormat.JSONL
+    list_key: str | None = None  # JSON_LIST: the member holding the list (None: a bare list)
 
     def matches(self, rel: str) -> bool:
         return self.pattern is not None and re.fullmatch(self.pattern, rel) is not None

@@ -29,7 +29,7 @@ def section_kinds() -> list[RecordKind]:
     return [k for k in registry.all_kinds()
             if k.viewer_section and k.viewer_section not in OWN_VIEWS
             and k.bundle.pattern is not None
-            and k.bundle.format in (FileFormat.JSON, FileFormat.JSONL)]
+            and k.bundle.format is not FileFormat.PNG]
 
 
 def _files(root: Path) -> list[str]:
@@ -50,19 +50,27 @@ def _files(root: Path) -> list[str]:
     return out
 
 
-def _records(path: Path, fmt: FileFormat) -> tuple[list[Any], int]:
+def _records(path: Path, kind: RecordKind) -> tuple[list[Any], int]:
     """The records of one file and how many parts of it could not be read."""
+    fmt = kind.bundle.format
     try:
         if path.stat().st_size > MAX_FILE_BYTES:
             return [], 1
         data = path.read_bytes()
     except OSError:
         return [], 1
-    if fmt is FileFormat.JSON:
+    if fmt is FileFormat.TEXT:
+        return [{"text": data.decode("utf-8", errors="replace")}], 0
+    if fmt in (FileFormat.JSON, FileFormat.JSON_LIST):
         try:
-            return [_DECODER.decode(data.decode("utf-8"))], 0
+            doc = _DECODER.decode(data.decode("utf-8"))
         except (ValueError, RecursionError):
             return [], 1
+        if fmt is FileFormat.JSON:
+            return [doc], 0
+        key = kind.bundle.list_key
+        items = doc.get(key) if key is not None and isinstance(doc, dict) else doc
+        return (items, 0) if isinstance(items, list) else ([], 1)
     out, bad = [], 0
     for raw in data[: data.rfind(b"\n") + 1].splitlines():
         if raw.strip():
@@ -71,6 +79,15 @@ def _records(path: Path, fmt: FileFormat) -> tuple[list[Any], int]:
             except (ValueError, RecursionError):
                 bad += 1
     return out, bad
+
+
+def _of_step(kind: RecordKind, rel: str, record: Any, step_index: int) -> bool:
+    if kind.bundle.format is FileFormat.TEXT:  # a text file is a step's by its name
+        try:
+            return kind.bundle.path({"step_index": step_index}) == rel
+        except (KeyError, TypeError, ValueError):
+            return False
+    return isinstance(record, dict) and record.get("step_index") == step_index
 
 
 def collect(root: Path, step_index: int | None = None) -> dict[str, dict[str, Any]]:
@@ -87,11 +104,10 @@ def collect(root: Path, step_index: int | None = None) -> dict[str, dict[str, An
         assert kind.viewer_section is not None
         section = sections.setdefault(kind.viewer_section,
                                       {"kind": kind.name, "records": [], "bad": 0})
-        found, bad = _records(root / rel, kind.bundle.format)
+        found, bad = _records(root / rel, kind)
         section["bad"] += bad
         for record in found:
-            if step_index is not None and (
-                    not isinstance(record, dict) or record.get("step_index") != step_index):
+            if step_index is not None and not _of_step(kind, rel, record, step_index):
                 continue
             if len(section["records"]) >= MAX_RECORDS:
                 section["bad"] += 1
