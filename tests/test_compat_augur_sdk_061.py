@@ -48,3 +48,59 @@ def test_reference_validator_still_catches_a_broken_bundle(tmp_path: Path,
     run_seed_session(tmp_path / "b", steps=2)
     (tmp_path / "b/steps/0001.json").write_text('{"step_id": 1}')
     assert _ref_validate(ref_python, tmp_path / "b") != []
+
+
+FIXTURE_061 = ROOT / "tests" / "fixtures" / "bundle-061"
+
+
+def test_a_bundle_written_by_061_validates_the_same_with_both_validators(
+        ref_python: Path) -> None:
+    """A bundle 0.6.1 wrote with its iterations, verdicts, side effects, model I/O, outcomes
+    and eval candidates has no error for its validator or ours, but for the one 0.6.1 makes
+    about its own reasoning file (a deliberate difference: ours checks it against
+    reasoning_trace, the schema it follows)."""
+    from augur_sdk.validation import validate_bundle
+
+    theirs = _ref_validate(ref_python, FIXTURE_061)
+    assert theirs == ["events/reasoning.jsonl: line 1: 'layer' is a required property "
+                      "(at <root>)"]
+    assert validate_bundle(FIXTURE_061) == []
+
+
+def test_our_validator_checks_every_file_kind_of_a_061_bundle(tmp_path: Path) -> None:
+    """Each file kind 0.6.1 writes is checked by ours: breaking one is an error naming it
+    (0.6.1's own validator never looks at modelio/, side_effects/, outcomes or candidates)."""
+    import shutil
+
+    from augur_sdk.validation import validate_bundle
+
+    breakages = {
+        "modelio/0001-planner-0.json": ("layer", "nowhere"),
+        "eval_candidates.json": None,
+        "outcomes.json": None,
+    }
+    side_effect = next((FIXTURE_061 / "side_effects").glob("*.json")).relative_to(FIXTURE_061)
+    breakages[side_effect.as_posix()] = ("status", "maybe")
+    for rel, change in breakages.items():
+        bundle = tmp_path / rel.replace("/", "_")
+        shutil.copytree(FIXTURE_061, bundle)
+        data = json.loads((bundle / rel).read_text())
+        if change is None:  # a list file: break its first record's required member
+            key = next(iter(data))
+            data[key][0].pop(next(k for k in ("reason", "scope") if k in data[key][0]))
+        else:
+            data[change[0]] = change[1]
+        (bundle / rel).write_text(json.dumps(data))
+        found = [i.render() for i in validate_bundle(bundle)
+                 if i.where == rel and "sha256" not in i.message]  # not the signature check
+        assert found, (rel, [i.render() for i in validate_bundle(bundle)])
+
+
+def test_061_step_id_scheme_is_a_warning_not_an_error() -> None:
+    """0.6.1 clients' step ids such as `step-0003-000` are warnings (the seed page's
+    convention), listed only when asked for."""
+    from augur_sdk.validation import validate_bundle
+
+    warnings = validate_bundle(FIXTURE_061, include_warnings=True)
+    assert warnings and {i.severity for i in warnings} == {"warning"}
+    assert any("step-0001-001" in i.message for i in warnings)
