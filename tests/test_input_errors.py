@@ -183,3 +183,91 @@ def test_the_fast_copy_and_the_thorough_copy_agree() -> None:
         with pytest.raises(error) as info:
             clean_json(bad, "v")
         assert str(info.value).startswith(field), str(info.value)
+
+
+def test_empty_timestamps_mean_not_given_and_warn_once_per_field(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """`""` in a step's started_at/ended_at, an event's ts and the constructor's started_at
+    (what 0.6.1 clients send) is filled with the call time, with one warning per field."""
+    import json as _json
+
+    from augur_sdk import _internal
+    from augur_sdk.validation import validate_bundle
+
+    _internal.reset_log_once()
+    out = tmp_path / "empty"
+    with caplog.at_level("WARNING", logger="augur_sdk"), DebugSession(
+            run_id="r", client_name="a", out_dir=out, capture_mode="trace", started_at="",
+            dsn="") as session:
+        for i in range(3):
+            session.record_step({"step_id": f"r/step/{i:04d}", "step_index": i,
+                                 "step_type": "click", "status": "succeeded",
+                                 "started_at": "", "ended_at": ""})
+            session.record_event({"step_index": i, "ts": "", "layer": "planner",
+                                  "kind": "decision", "summary": "s"})
+    step = _json.loads((out / "steps/0002.json").read_text())
+    assert step["started_at"].endswith("Z") and step["ended_at"] >= step["started_at"]
+    event = _json.loads((out / "events/0002.jsonl").read_text().splitlines()[0])
+    assert event["ts"].endswith("Z")
+    assert _json.loads((out / "trace.json").read_text())["session"]["started_at"].endswith("Z")
+    warned = [r.getMessage() for r in caplog.records if "empty string" in r.getMessage()]
+    assert sorted(m.split(" is an empty")[0].split(": ")[1] for m in warned) == [
+        "event.ts", "started_at", "step.ended_at", "step.started_at"]
+    assert validate_bundle(out) == []
+
+
+def test_other_bad_timestamps_are_still_refused(tmp_path: Path) -> None:
+    """Only the empty string means "not given": a blank or malformed time still raises."""
+    with DebugSession(run_id="r", client_name="a", out_dir=tmp_path / "b",
+                      capture_mode="trace", dsn="") as session:
+        for bad in (" ", "yesterday", "2026-13-01T00:00:00Z"):
+            with pytest.raises(ValueError, match=r"^step\.started_at: "):
+                session.record_step({"step_id": "r/step/0000", "step_index": 0,
+                                     "step_type": "click", "status": "succeeded",
+                                     "started_at": bad})
+
+
+def test_run_id_rule_is_shared_with_the_server_and_counts_bytes() -> None:
+    """One run-id rule: UTF-8 bytes (not characters), bidi controls refused, and every id
+    the SDK accepts has a safe, reversible directory name for `augur serve`."""
+    from augur_sdk import limits
+    from augur_sdk.records import check_run_id
+    from augur_sdk.server.paths import BadName
+    from augur_sdk.server.paths import check_run_id as server_check
+
+    for ok in ("team/run-1", "..", ".hidden", "a\\b", "50%", " padded ", "é" * 64, "run_1"):
+        assert check_run_id(ok) == server_check(ok) == ok
+        name = limits.run_dir_name(ok)
+        assert "/" not in name and "\\" not in name and name not in (".", "..")
+        assert not name.startswith(".") and limits.run_id_from_dir(name) == ok
+    for bad, why in (("é" * 65, "130 bytes"), ("\U0001F600" * 33, "132 bytes"),
+                     ("abc\u202edef", "bidirectional"), ("a\x00b", "control"),
+                     ("   ", "empty"), ("/" * 100, "escaped")):
+        with pytest.raises(ValueError, match=why):
+            check_run_id(bad)
+        with pytest.raises(BadName, match=why):
+            server_check(bad)
+
+
+def test_step_index_limit_is_one_number_everywhere(tmp_path: Path) -> None:
+    """The SDK, the server's URL and body checks and the viewer agree on the step range."""
+    import re
+
+    from augur_sdk import limits
+    from augur_sdk.server.paths import BadName, check_index, parse_index
+    from augur_sdk.viewer import server as viewer_server
+
+    top = limits.MAX_STEP_INDEX
+    assert parse_index(str(top)) == check_index(top) == top
+    with pytest.raises(BadName):
+        parse_index(str(top + 1))
+    assert viewer_server._STEP_RE.match(f"/api/step/{top}")
+    assert not viewer_server._STEP_RE.match(f"/api/step/{top + 1}")
+    with DebugSession(run_id="r", client_name="a", out_dir=tmp_path / "i",
+                      capture_mode="metadata", dsn="") as session:
+        session.record_step({"step_id": f"r/step/{top}", "step_index": top,
+                             "step_type": "click", "status": "succeeded",
+                             "started_at": "2026-05-19T00:00:00Z"})
+        with pytest.raises(ValueError, match=re.escape(f"from 0 to {top}")):
+            session.record_step({"step_id": "x", "step_index": top + 1, "step_type": "click",
+                                 "status": "succeeded", "started_at": "2026-05-19T00:00:00Z"})

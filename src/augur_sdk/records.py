@@ -18,12 +18,13 @@ from typing import Any
 
 from augur_schema import validator_for
 
+from augur_sdk import _internal, limits
 from augur_sdk.fastschema import compile_schema
 
 MAX_DEPTH = 64
 
 RUN_STATUSES = ("running", "succeeded", "failed", "cancelled", "halted")
-OBSERVATION_KINDS = ("pre", "post")
+OBSERVATION_KINDS = limits.OBSERVATION_KINDS
 
 # Top-level step keys whose schema admits null; ``None`` elsewhere means "not given".
 _NULLABLE_STEP_KEYS = frozenset(
@@ -221,7 +222,7 @@ def schema_errors(schema: str | Mapping[str, Any], record: dict[str, Any], prefi
     raise ValueError(f"{where}: {err.message}{more}")
 
 
-MAX_STEP_INDEX = 10**9
+MAX_STEP_INDEX = limits.MAX_STEP_INDEX
 
 def required_fields() -> dict[str, list[str]]:
     """Top-level fields the Augur schemas require of a step, an event and the session."""
@@ -251,6 +252,18 @@ def _check_observation_ref(value: Any, field: str) -> None:
                          "'screenshots/0003_pre.png' (use what attach_observation returned)")
 
 
+def fill_empty_time(record: dict[str, Any], key: str, field: str) -> None:
+    """``""`` for a timestamp means "not given" (augur-sdk 0.6.1 clients send it): the call
+    time is recorded instead, and a warning says so once per field."""
+    if record.get(key) == "":
+        record[key] = utcnow_iso()
+        _internal.log_once(
+            f"empty-time:{field}", 30,
+            "augur_sdk: %s is an empty string; it is taken as not given and the time of the "
+            "call is recorded instead (pass an ISO-8601 UTC time, or leave the field out)",
+            field)
+
+
 def _drop_nones(obj: dict[str, Any], keep: frozenset[str] = frozenset()) -> None:
     for key in [k for k, v in obj.items() if v is None and k not in keep]:
         del obj[key]
@@ -278,6 +291,7 @@ def check_step(step: Any) -> dict[str, Any]:
         _drop_nones(grounding["coordinates"])
     for key in ("started_at", "ended_at"):
         if isinstance(record.get(key), str):
+            fill_empty_time(record, key, f"step.{key}")
             iso_to_ns(record[key], f"step.{key}")
     for key in ("observation_pre", "observation_post"):
         _check_observation_ref(record.get(key), f"step.{key}")
@@ -294,6 +308,7 @@ def check_event(event: Any) -> dict[str, Any]:
     record: dict[str, Any] = clean_json(event, "event")
     _drop_nones(record)
     if isinstance(record.get("ts"), str):
+        fill_empty_time(record, "ts", "event.ts")
         iso_to_ns(record["ts"], "event.ts")
     schema_errors("decision_event", record, "event")
     return record
@@ -310,6 +325,7 @@ def check_record(name: str, schema: str | Mapping[str, Any] | None, value: Any,
     record: dict[str, Any] = clean_json(value, name)
     _drop_nones(record)
     if timestamp_field is not None and isinstance(record.get(timestamp_field), str):
+        fill_empty_time(record, timestamp_field, f"{name}.{timestamp_field}")
         iso_to_ns(record[timestamp_field], f"{name}.{timestamp_field}")
     if schema is not None:
         schema_errors(schema, record, name)
@@ -367,11 +383,10 @@ def check_observation(step_index: Any, kind: Any, png_bytes: Any) -> tuple[int, 
 
 
 def check_run_id(run_id: Any) -> str:
+    """A run id by the rule ``augur serve`` applies too (:mod:`augur_sdk.limits`)."""
     if not isinstance(run_id, str):
         raise TypeError(f"run_id: expected a string, got {type(run_id).__name__}")
-    if not run_id.strip():
-        raise ValueError("run_id: must not be empty")
-    if "\x00" in run_id:
-        raise ValueError("run_id: must not contain NUL bytes")
-    clean_json(run_id, "run_id")
+    problem = limits.run_id_problem(run_id)
+    if problem is not None:
+        raise ValueError(f"run_id: {problem}")
     return run_id

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from serverkit import ACME, event_files, read_json, screenshot_files, step_files
 
+from augur_sdk.stream.client import quote
 from augur_sdk.validation import validate_bundle
 
 from support import run_seed_session
@@ -36,3 +37,20 @@ def test_sdk_seed_run_streamed_equals_the_local_bundle(server: Any, tmp_path: Pa
                 "redaction"):
         assert manifest[key] == local_manifest[key], key
     assert info["placeholder_session"] is False and info["tags"] == {"env": "test"}
+
+
+@pytest.mark.parametrize("run", ["team/run-1", "..", "50% done", "é" * 64])
+def test_every_run_id_the_sdk_accepts_is_stored_by_the_server(
+        server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, run: str) -> None:
+    """A run id with '/', a leading dot, '%' or 128 bytes of UTF-8 streams whole, stored under
+    a safe, reversible directory name and listed under its own id."""
+    from augur_sdk.limits import run_dir_name
+
+    monkeypatch.setenv("AUGUR_DSN", f"{server.url}?token={ACME}&tenant=acme")
+    run_seed_session(tmp_path / "local", steps=2, run_id=run)
+    info = server.wait_status(quote(run), "finished")
+    assert info["run_id"] == run
+    root = server.data / "acme" / run_dir_name(run)
+    assert root.is_dir() and root.parent == server.data / "acme"
+    assert validate_bundle(root) == []
+    assert step_files(root) == step_files(tmp_path / "local")

@@ -93,6 +93,10 @@ def _client(name: Any, version: Any, git_sha: Any) -> dict[str, str]:
 def _started_at(started_at: Any) -> str:
     if started_at is None:
         started_at = records.utcnow_iso()
+    elif started_at == "":
+        box = {"started_at": started_at}
+        records.fill_empty_time(box, "started_at", "started_at")
+        started_at = box["started_at"]
     elif not isinstance(started_at, str):
         started_at = str(records.clean_json(started_at, "started_at"))
     records.iso_to_ns(started_at, "started_at")

@@ -8,10 +8,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from augur_sdk import limits
 from augur_sdk.server.paths import check_index, check_relative_ref
 
-CAPTURE_MODES = ("off", "metadata", "trace", "screenshots", "video", "model_io", "dispatch",
-                 "replay", "full")
+CAPTURE_MODES = limits.CAPTURE_MODES
 COST_INTS = ("tokens_in", "tokens_out", "cache_hit_tokens")
 COST_NUMBERS = ("total_usd", "model_usd", "gpu_usd", "proxy_usd")
 

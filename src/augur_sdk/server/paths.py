@@ -11,13 +11,14 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-MAX_RUN_ID_CHARS = 128
-MAX_STEP_INDEX = 9_999_999
+from augur_sdk import limits
+
+MAX_STEP_INDEX = limits.MAX_STEP_INDEX
 
 _TENANT_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,63}")
 _FILE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
-_INDEX_RE = re.compile(r"[0-9]{1,7}")
-OBSERVATION_KINDS = ("pre", "post")
+_INDEX_RE = limits.INDEX_PATTERN
+OBSERVATION_KINDS = limits.OBSERVATION_KINDS
 
 
 class BadName(ValueError):
@@ -25,21 +26,18 @@ class BadName(ValueError):
 
 
 def check_run_id(value: object, what: str = "run id") -> str:
-    """A run id usable as one directory name: 1-128 characters, no separators, no ``..``,
-    no NUL or control characters, no leading dot."""
-    if not isinstance(value, str) or not value:
-        raise BadName(f"{what}: must be a non-empty string")
-    if len(value) > MAX_RUN_ID_CHARS:
-        raise BadName(f"{what}: longer than {MAX_RUN_ID_CHARS} characters")
-    if "/" in value or "\\" in value:
-        raise BadName(f"{what}: must not contain '/' or '\\'")
-    if any(ord(ch) < 32 or ord(ch) == 127 for ch in value):
-        raise BadName(f"{what}: must not contain NUL or control characters")
-    if value.startswith(".") or ".." in value:
-        raise BadName(f"{what}: must not start with '.' or contain '..'")
-    if value != value.strip():
-        raise BadName(f"{what}: must not start or end with whitespace")
+    """A run id by the SDK's own rule (:func:`augur_sdk.limits.run_id_problem`): every run
+    id the SDK accepts is accepted here, and stored under :func:`run_dir`."""
+    problem = limits.run_id_problem(value)
+    if problem is not None:
+        raise BadName(f"{what}: {problem}")
+    assert isinstance(value, str)
     return value
+
+
+def run_dir(run_id: str) -> str:
+    """The directory name of a run (``/``, ``\\``, ``%``, a leading ``.`` escaped)."""
+    return limits.run_dir_name(check_run_id(run_id))
 
 
 def check_tenant(value: object) -> str:

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from augur_sdk.bundle import layout
+from augur_sdk.limits import run_id_from_dir
 from augur_sdk.records import ns_to_iso
 from augur_sdk.server.checks import read_json
 from augur_sdk.server.config import ServerConfig
-from augur_sdk.server.paths import BadName, check_run_id, check_tenant, contained
+from augur_sdk.server.paths import BadName, check_run_id, check_tenant, contained, run_dir
 from augur_sdk.server.runs import Run
 
 INDEX_DIR = ".augur-server"
@@ -60,9 +61,9 @@ class RunStore:
 
     def paths(self, tenant: str, run_id: str) -> tuple[Path, Path]:
         check_tenant(tenant)
-        check_run_id(run_id)
-        root = contained(self.data_dir, tenant, run_id)
-        index = contained(self.data_dir, tenant, INDEX_DIR, f"{run_id}.json")
+        name = run_dir(run_id)
+        root = contained(self.data_dir, tenant, name)
+        index = contained(self.data_dir, tenant, INDEX_DIR, f"{name}.json")
         return root, index
 
     @contextmanager
@@ -176,8 +177,11 @@ class RunStore:
             except OSError:
                 continue
             for name in names:
+                run_id = run_id_from_dir(name)
+                if run_id is None:
+                    continue
                 try:
-                    info = self.describe(tenant, name)
+                    info = self.describe(tenant, run_id)
                 except BadName:
                     continue
                 if info is not None and (status is None or info["status"] == status):

@@ -150,6 +150,10 @@ def parse_retry_after(value: str | None, default: float = 1.0) -> float:
 
 
 def quote(segment: str) -> str:
+    """One URL path segment; ``.`` and ``..`` are percent-encoded too, or HTTP clients and
+    proxies would resolve them as dot segments (a run id ``..`` is valid)."""
+    if segment in (".", ".."):
+        return "%2E" * len(segment)
     return urllib.parse.quote(segment, safe="")
 
 

@@ -12,7 +12,6 @@ generation number. A client asks for ``since=<generation>`` and gets only what c
 from __future__ import annotations
 
 import base64
-import gc
 import json
 import math
 import os
@@ -25,6 +24,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from augur_sdk import limits
 from augur_sdk.bundle import layout
 from augur_sdk.bundle.layout import trace_session_head
 from augur_sdk.validation import RUNNING, UNFINISHED, live_state
@@ -48,10 +48,10 @@ MAX_EVENTS_PER_STEP = 5000
 FINISHED = "finished"
 IMAGE_TYPES = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg",
                ".webp": "image/webp"}
-OBSERVATION_KINDS = ("pre", "post")
+OBSERVATION_KINDS = limits.OBSERVATION_KINDS
 
-_STEP_FILE_RE = re.compile(r"^(\d{1,9})\.json$")
-_EVENTS_FILE_RE = re.compile(r"^(\d{1,9})\.jsonl$")
+_STEP_FILE_RE = re.compile(rf"^(\d{{1,{limits.STEP_INDEX_DIGITS}}})\.json$")
+_EVENTS_FILE_RE = re.compile(rf"^(\d{{1,{limits.STEP_INDEX_DIGITS}}})\.jsonl$")
 _HEX_RE = re.compile(r"^[0-9a-f]{1,64}$")
 
 # Statuses of a shot in a summary/detail: recorded and on disk, not recorded, recorded but gone.
@@ -244,15 +244,9 @@ class BundleReader:
             if not force and now - self._last_scan < SCAN_INTERVAL_S:
                 return
             self._last_scan = now
-            # Parsing thousands of records allocates millions of objects: without this the
-            # cyclic GC runs over and over for nothing (it made a 5,000-step index 3x slower).
-            enabled = gc.isenabled()
-            gc.disable()
-            try:
-                self._scan_locked()
-            finally:
-                if enabled:
-                    gc.enable()
+            # No gc.disable() here: it is process-wide, and a library must not switch off
+            # the host's collector (other threads would run without it meanwhile).
+            self._scan_locked()
 
     def _listdir(self, rel: str) -> list[os.DirEntry[str]]:
         """The entries of a bundle folder, listed again only when the folder changed.

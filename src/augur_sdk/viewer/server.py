@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
+from augur_sdk import limits
 from augur_sdk.viewer.reader import BundleReader, dumps, script_json
 from augur_sdk.viewer.runs import RunDirectory
 
@@ -39,7 +40,7 @@ CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';
        "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'")
 STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
-_STEP_RE = re.compile(r"^/api/step/(\d{1,9})$")
+_STEP_RE = re.compile(rf"^/api/step/(\d{{1,{limits.STEP_INDEX_DIGITS}}})$")
 _SHOT_RE = re.compile(r"^/api/shot/(\d{1,9})/(pre|post)$")
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 STYLE_TAG = '<link rel="stylesheet" href="static/app.css">'
