@@ -13,18 +13,21 @@ from augur_sdk import DebugSession
 from augur_sdk.testing import capture_spans, make_png
 
 RUN = "run_modes"
+# Fields by type: ids, enums, numbers, timestamps, hashes and model names are metadata (the
+# verdict's status, the captured model); free text, coordinates and params are trace.
 META_FIELDS = {"step_id", "step_index", "step_type", "status", "failure_class", "started_at",
-               "ended_at", "duration_ms", "latency", "action"}
-TRACE_FIELDS = META_FIELDS | {"intent", "grounding", "verdict", "recovery_decision"}
+               "ended_at", "duration_ms", "latency", "action", "verdict", "captured_versions"}
+TRACE_FIELDS = META_FIELDS | {"intent", "grounding", "recovery_decision"}
 SHOT_FIELDS = TRACE_FIELDS | {"observation_pre", "observation_post"}
-REPLAY_FIELDS = SHOT_FIELDS | {"captured_versions"}
+REPLAY_FIELDS = SHOT_FIELDS
 SCHEMAS = 27  # augur-schema ships 27 schema files, copied into schema/
 
 # mode -> (step fields, action keys, events file lines per step 0 (layers), model detail kept,
 #          screenshot files)
 EXPECTED: dict[str, dict[str, Any]] = {
     "off": {"fields": None},
-    "metadata": {"fields": META_FIELDS, "action": {"type"}, "layers": [], "shots": 0},
+    "metadata": {"fields": META_FIELDS, "action": {"type"}, "verdict": {"status"}, "layers": [],
+                 "shots": 0},
     "trace": {"fields": TRACE_FIELDS, "action": {"type", "params", "coordinate_space",
                                                  "dispatch_backend"},
               "layers": ["planner", "model"], "model_detail": False, "shots": 0},
@@ -65,6 +68,19 @@ def _record(session: DebugSession) -> None:
                               "detail": {"prompt": "what next?"}})
 
 
+def test_docs_tables_of_fields_per_mode_and_limits_are_generated_from_the_code() -> None:
+    """docs/capture-modes.md and docs/bundle-format.md hold the tables the specs and limits
+    generate (run `python -m augur_sdk.kinds.doctables --write` after changing them)."""
+    from augur_sdk.kinds import doctables
+
+    root = Path(__file__).resolve().parents[2]
+    for page in ("docs/capture-modes.md", "docs/bundle-format.md"):
+        text = (root / page).read_text(encoding="utf-8")
+        assert "<!-- generated:" in text
+        assert doctables.render(text) == text, f"{page} is stale"
+    assert "`verdict.status`" in doctables.fields_by_mode()  # a metadata field, by type
+
+
 @pytest.mark.parametrize("mode", list(EXPECTED))
 def test_mode_gates_bundle_spans_and_stream_alike(tmp_path: Path, mode: str,
                                                   fault_server) -> None:  # type: ignore[no-untyped-def]
@@ -99,6 +115,7 @@ def test_mode_gates_bundle_spans_and_stream_alike(tmp_path: Path, mode: str,
     assert set(step) == expected["fields"]
     if "action" in expected:
         assert set(step["action"]) == expected["action"]
+    assert set(step["verdict"]) == expected.get("verdict", {"status", "reason"})
     events = [json.loads(x) for x in (out / "events/0000.jsonl").read_text().splitlines()] \
         if layers else []
     assert [e["layer"] for e in events] == layers
@@ -116,8 +133,8 @@ def test_mode_gates_bundle_spans_and_stream_alike(tmp_path: Path, mode: str,
     span_layers = [sp_e.attributes["augur.event.layer"] for sp_e in step_span.events  # type: ignore[index]
                    if sp_e.name == "augur.decision_event"]
     assert span_layers == layers
-    verdict_events = [e for e in step_span.events if e.name == "gen_ai.evaluation.result"]
-    assert len(verdict_events) == (0 if mode == "metadata" else 1)
+    (verdict_event,) = [e for e in step_span.events if e.name == "gen_ai.evaluation.result"]
+    assert ("gen_ai.evaluation.explanation" in verdict_event.attributes) is (mode != "metadata")
 
     assert stream[0] == "POST /heartbeat"
     assert sorted(set(stream[1:])) == sorted(
