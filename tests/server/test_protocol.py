@@ -188,22 +188,28 @@ def test_failed_and_halted_runs_are_listed_as_failed(server: Any) -> None:
 
 
 def test_the_other_record_kinds_land_in_the_bundle(server: Any) -> None:
-    """Costs, model I/O, side effects, reasoning, outcomes, candidates, judges and logs are stored and signed."""
+    """Costs, model I/O, side effects, reasoning, outcomes, candidates, judges and logs are
+    stored and signed, and the bundle validates (each file kind against its schema)."""
     run = "hand_kinds"
     server.json("PUT", f"/runs/{run}/steps/0", step_record(run, 0))
     server.json("PUT", f"/runs/{run}/costs", {"total_usd": 0.5, "tokens_in": 10})
     assert read_json(server.run_dir(run) / "live.json")["session"]["costs"] == \
         {"total_usd": 0.5, "tokens_in": 10}
-    server.json("POST", f"/runs/{run}/modelio/0000-planner-0.json", {"prompt": "p"})
+    modelio = {"schema_version": "0.1", "step_index": 0, "layer": "planner",
+               "ts": "2026-05-19T00:00:00Z", "request": {"model": "m"}, "response": {}}
+    server.json("POST", f"/runs/{run}/modelio/0000-planner-0.json", modelio)
     side = {"side_effect_id": "se_1", "step_index": 0, "resource": "db", "action": "write",
             "status": "intent_only"}
     server.json("POST", f"/runs/{run}/side-effects", side)
     server.json("POST", f"/runs/{run}/side-effects", {**side, "status": "committed"})
-    server.json("POST", f"/runs/{run}/reasoning", {"step_index": 0, "text": "think"})
-    outcome = {"scope": "session", "verdict": {"status": "passed"}}
+    reasoning = {"step_index": 0, "text": "think", "format": "adapter_inferred"}
+    server.json("POST", f"/runs/{run}/reasoning", reasoning)
+    outcome = {"scope": "session", "verdict": {"status": "passed"},
+               "finalized_at": "2026-05-19T00:01:00Z"}
     server.json("POST", f"/runs/{run}/outcomes", outcome)
     server.json("POST", f"/runs/{run}/outcomes", outcome)  # a retry is not stored twice
-    server.json("POST", f"/runs/{run}/eval-candidates", {"step_index": 0, "reason": "r"})
+    server.json("POST", f"/runs/{run}/eval-candidates",
+                {"step_index": 0, "reason": "r", "tagged_at": "2026-05-19T00:00:00Z"})
     server.json("POST", f"/runs/{run}/steps/0/judge-decisions",
                 {"judge_id": "j", "judge_type": "rule", "verdict": {"status": "passed"}})
     server.json("POST", f"/runs/{run}/logs", {"text": "hello\n", "name": "agent"})
@@ -212,10 +218,9 @@ def test_the_other_record_kinds_land_in_the_bundle(server: Any) -> None:
     server.json("PUT", f"/runs/{run}/trace",
                 {"session": session, "steps": [step_record(run, 0)]})
     root = server.run_dir(run)
-    assert read_json(root / "modelio/0000-planner-0.json") == {"prompt": "p"}
+    assert read_json(root / "modelio/0000-planner-0.json") == modelio
     assert read_json(root / "side_effects/0000-se_1.json")["status"] == "committed"
-    assert read_jsonl(root / "diagnostics/reasoning.jsonl") == [{"step_index": 0,
-                                                                 "text": "think"}]
+    assert read_jsonl(root / "diagnostics/reasoning.jsonl") == [reasoning]
     assert read_json(root / "outcomes.json") == {"outcomes": [outcome]}
     assert read_json(root / "eval_candidates.json")["candidates"][0]["reason"] == "r"
     assert read_jsonl(root / "diagnostics/judge_decisions.jsonl")[0]["step_index"] == 0
@@ -227,6 +232,9 @@ def test_the_other_record_kinds_land_in_the_bundle(server: Any) -> None:
                 "diagnostics/reasoning.jsonl", "side_effects/0000-se_1.json"):
         assert rel in manifest["signatures"], rel
     assert validate_bundle(root) == []
+    (root / "outcomes.json").write_text('{"outcomes": [{"scope": "galaxy"}]}')
+    assert any(i.where == "outcomes.json" and "galaxy" in i.message
+               for i in validate_bundle(root))  # the validator checks each file kind
 
 
 def test_commands_poll_answers_an_empty_list(server: Any) -> None:

@@ -106,14 +106,10 @@ def test_the_json_api_shows_only_the_callers_tenant(server: Any) -> None:
 # ── paths ───────────────────────────────────────────────────────────────────
 
 TRAVERSALS = [
-    ("PUT", "/runs/../steps/0"),
-    ("PUT", "/runs/..%2F..%2Fescaped/steps/0"),
-    ("PUT", "/runs/%2E%2E/steps/0"),
-    ("PUT", "/runs/%2Fetc%2Fescaped/steps/0"),
-    ("PUT", "/runs/a%5C..%5Cescaped/steps/0"),
     ("PUT", "/runs/nul%00byte/steps/0"),
-    ("PUT", "/runs/.hidden/steps/0"),
     ("PUT", "/runs/" + "x" * 129 + "/steps/0"),
+    ("PUT", "/runs/" + "%C3%A9" * 65 + "/steps/0"),  # 65 x "é": 130 bytes of UTF-8
+    ("PUT", "/runs/abc%E2%80%AEdef/steps/0"),  # a bidi override
     ("PUT", "/runs//steps/0"),
     ("PUT", "/runs/ok_run/steps/abc"),
     ("PUT", "/runs/ok_run/steps/-1"),
@@ -124,9 +120,17 @@ TRAVERSALS = [
     ("POST", "/runs/ok_run/screenshots/x/pre"),
     ("POST", "/runs/ok_run/modelio/..%2F..%2Fescaped.json"),
     ("POST", "/runs/ok_run/modelio/.hidden.json"),
-    ("PUT", "/api/v1/runs/..%2Fescaped/trace"),
-    ("GET", "/api/runs/acme/..%2F..%2Fescaped"),
     ("GET", "/api/runs/..%2Facme/run"),
+]
+
+# Run ids the SDK accepts (one rule for both): they name no path. Each is stored under its
+# escaped directory name inside the tenant's folder, and nothing is written anywhere else.
+ODD_RUN_IDS = [
+    ("PUT", "/runs/%2E%2E/steps/0", ".."),
+    ("PUT", "/runs/..%2F..%2Fescaped/steps/0", "../../escaped"),
+    ("PUT", "/runs/%2Fetc%2Fescaped/steps/0", "/etc/escaped"),
+    ("PUT", "/runs/a%5C..%5Cescaped/steps/0", "a\\..\\escaped"),
+    ("PUT", "/runs/.hidden/steps/0", ".hidden"),
 ]
 
 
@@ -142,10 +146,30 @@ def test_path_escapes_are_400_and_write_nothing(server: Any, method: str, path: 
     assert files_under(base) == before
 
 
+@pytest.mark.parametrize(("method", "path", "run_id"), ODD_RUN_IDS)
+def test_odd_run_ids_are_stored_inside_their_tenant(server: Any, method: str, path: str,
+                                                   run_id: str) -> None:
+    """'..', '/etc/x', '.hidden' are valid run ids (as in the SDK): stored under an escaped
+    directory name inside data/<tenant>/, listed under their own id, nothing else written."""
+    from augur_sdk.limits import run_dir_name
+
+    base = server.data.parent.parent
+    before = files_under(base)
+    status, body = raw_request(server, method, path,
+                               json.dumps(step_record(run_id, 0)).encode())
+    assert status == 200, (path, status, body)
+    root = server.data / "acme" / run_dir_name(run_id)
+    assert root.parent == server.data / "acme" and (root / "steps" / "0000.json").is_file()
+    tenant = (server.data / "acme").relative_to(base).as_posix()
+    new = files_under(base) - before
+    assert new and all(p.startswith(tenant + "/") for p in new), new
+    assert run_id in {r["run_id"] for r in server.json("GET", "/api/runs")["runs"]}
+
+
 @pytest.mark.parametrize(("path", "body"), [
-    ("/runs", {"run_id": "../escaped"}),
-    ("/runs", {"run_id": "/abs"}),
-    ("/heartbeat", {"client_id": "c", "run_id": "../../escaped"}),
+    ("/runs", {"run_id": "a\x00b"}),
+    ("/runs", {"run_id": "\u202eabc"}),
+    ("/heartbeat", {"client_id": "c", "run_id": "x" * 200}),
     ("/runs/body_checks/events", {"events": [{**event_record(0), "step_index": "../x"}]}),
     ("/runs/body_checks/events", {"events": [event_record(0)], "step_index": -3}),
     ("/runs/body_checks/side-effects", {"side_effect_id": "../../x", "step_index": 0}),

@@ -5,7 +5,6 @@ the run list of the JSON API.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections import OrderedDict
@@ -14,39 +13,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from augur_sdk.bundle import layout
+from augur_sdk.bundle import layout, rundesc
 from augur_sdk.limits import run_id_from_dir
 from augur_sdk.records import ns_to_iso
-from augur_sdk.server.checks import read_json
 from augur_sdk.server.config import ServerConfig
 from augur_sdk.server.paths import BadName, check_run_id, check_tenant, contained, run_dir
 from augur_sdk.server.runs import Run
 
-INDEX_DIR = ".augur-server"
+INDEX_DIR = rundesc.SERVER_INDEX_DIR
 
 RUNNING, FINISHED, FAILED = layout.RUN_RUNNING, layout.RUN_FINISHED, layout.RUN_FAILED
 run_status = layout.run_status
-
-
-def _mtime(path: Path) -> float:
-    try:
-        return path.stat().st_mtime
-    except OSError:
-        return 0.0
-
-
-def _text(value: Any) -> str | None:
-    """A session field shown in the run list: a string, or nothing (a hand-copied bundle's
-    trace.json is not ours to trust)."""
-    return value if isinstance(value, str) else None
-
-
-def _count_steps(root: Path) -> int:
-    try:
-        with os.scandir(root / "steps") as entries:
-            return sum(1 for e in entries if e.name.endswith(".json") and e.is_file())
-    except OSError:
-        return 0
 
 
 class RunStore:
@@ -120,51 +97,23 @@ class RunStore:
         return out
 
     def describe(self, tenant: str, run_id: str) -> dict[str, Any] | None:
+        """The run's entry in ``GET /api/runs`` (the shared description of a run on disk,
+        plus what only the server knows)."""
         root, index_path = self.paths(tenant, run_id)
-        index = read_json(index_path)
-        has_live = (root / layout.LIVE).exists()
-        has_manifest = (root / layout.MANIFEST).is_file()
-        if not isinstance(index, dict) and not has_live and not has_manifest:
+        facts = rundesc.describe(root, index_path)
+        if facts is None:
             return None
-        if isinstance(index, dict):
-            session = index.get("session") if isinstance(index.get("session"), dict) else None
-            finished = bool(index.get("finished")) and not has_live
-        else:  # a bundle put into the data dir by hand: live.json's session, else trace.json's
-            live = read_json(root / layout.LIVE)
-            session = live.get("session") if isinstance(live, dict) else None
-            finished = not has_live
-            if finished:
-                head = layout.trace_session_head(root)
-                session = head if isinstance(head, dict) else None
-            index = {}
-        session = session or {}
-        status = run_status(finished, session)
-        steps = index.get("step_count") if finished else None
-        if not isinstance(steps, int):
-            steps = _count_steps(root)
-        last = max(_mtime(index_path), _mtime(root), _mtime(root / "steps"),
-                   _mtime(root / "events"), _mtime(root / "screenshots"))
-        client = session.get("client") if isinstance(session.get("client"), dict) else {}
-        info: dict[str, Any] = {
-            "tenant": tenant,
-            "run_id": run_id,
-            "status": status,
-            "session_status": _text(session.get("status")),
-            "stale": status == RUNNING and time.time() - last > self.config.stale_after_s,
+        index = facts.index
+        info: dict[str, Any] = {"tenant": tenant, **facts.summary(), "run_id": run_id}
+        info.update({
+            "stale": facts.status == RUNNING and time.time() - facts.last_activity
+            > self.config.stale_after_s,
             "source": index.get("source"),
-            "debug_session_id": _text(session.get("debug_session_id")),
-            "client": client,
-            "capture_mode": _text(session.get("capture_mode")),
-            "started_at": _text(session.get("started_at")),
-            "ended_at": _text(session.get("ended_at")),
-            "step_count": steps,
             "client_step_count": index.get("client_step_count"),
-            "tags": session.get("tags") if isinstance(session.get("tags"), dict) else {},
-            "last_activity_at": ns_to_iso(int(last * 1e9)) if last else None,
             "placeholder_session": bool(index.get("placeholder")) if index else False,
-        }
-        if isinstance(session.get("costs"), dict):
-            info["costs"] = session["costs"]
+        })
+        if isinstance(facts.session.get("costs"), dict):
+            info["costs"] = facts.session["costs"]
         return info
 
     def list_runs(self, tenants: list[str], *, status: str | None = None,

@@ -29,8 +29,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
-from augur_sdk.bundle import layout
-from augur_sdk.bundle.layout import trace_session_head
+from augur_sdk.bundle import layout, rundesc
 from augur_sdk.viewer.reader import (
     _DECODER,
     BundleReader,
@@ -312,59 +311,27 @@ class RunDirectory:
         if cached.info and cached.token == token and not has_live:
             return dict(cached.info)  # finished and unchanged
 
-        index = _read_json(index_path)
-        live_session = None
-        if has_live:
-            live = _read_json(root / layout.LIVE)
-            live_session = _dict(live).get("session")
-        if isinstance(index, dict):  # written by augur serve
-            session = index.get("session") if isinstance(index.get("session"), dict) else None
-            finished = bool(index.get("finished")) and not has_live
-        else:
-            session = live_session if isinstance(live_session, dict) else None
-            finished = not has_live
-            index = {}
-        if not session and not has_live:
-            head = trace_session_head(root)
-            session = head if isinstance(head, dict) else None
-        session = session or {}
-        status = run_status(finished, session)
-        state, _ = bundle_state(root) if has_live else (FINISHED, {})
-
-        manifest: dict[str, Any] = {}
-        client = _dict(session.get("client"))
-        started = session.get("started_at")
-        if not client or not isinstance(started, str):
-            manifest = _dict(_read_json(root / layout.MANIFEST))
-            client = client or _dict(manifest.get("client"))
-            started = started if isinstance(started, str) else manifest.get("created_at")
-
         steps, failed = self._count_steps(ref, cached)
-        if finished and isinstance(index.get("step_count"), int) and \
-                not isinstance(index.get("step_count"), bool):
-            steps = index["step_count"]
-        last = max(_mtime(index_path), _mtime(root), _mtime(root / "steps"),
-                   _mtime(root / "events"), _mtime(root / "screenshots"))
-        run_id = session.get("run_id") or manifest.get("run_id") or ref.name
+        facts = rundesc.describe(root, index_path, step_count=steps)
+        if facts is None:  # a folder with steps but no manifest or live marker yet
+            facts = rundesc.RunFacts(
+                run_id=None, status=RUNNING, finished=False, live=False, session={}, index={},
+                client={}, capture_mode=None, started_at=None, ended_at=None,
+                step_count=steps, last_activity=_mtime(root))
+        state, _ = bundle_state(root) if facts.live else (FINISHED, {})
+        last = facts.last_activity
+        started = facts.started_at
         info: dict[str, Any] = {
             "key": ref.key,
             "href": ref.href,
             "tenant": ref.tenant,
-            "run_id": _text(run_id, 300),
+            **facts.summary(),
+            "run_id": facts.run_id or _text(ref.name, 300),
             "dir": ref.name,
-            "status": status,
-            "session_status": _text(session.get("status"), 50),
             "live": state,  # running / unfinished (its producer is gone) / finished
-            "stale": status == RUNNING and bool(last) and time.time() - last > STALE_AFTER_S,
-            "client": {k: _text(client.get(k), 200) for k in ("name", "version")
-                       if client.get(k) is not None},
-            "capture_mode": _text(session.get("capture_mode") or manifest.get("capture_mode"),
-                                  50),
-            "started_at": _text(started, 60),
-            "ended_at": _text(session.get("ended_at"), 60),
-            "step_count": steps,
+            "stale": facts.status == RUNNING and bool(last)
+            and time.time() - last > STALE_AFTER_S,
             "failed_steps": failed,
-            "last_activity_at": _iso(last),
             "path": str(root),
         }
         info["_sort"] = _epoch(started) or last or 0.0  # newest first; removed by listing()
