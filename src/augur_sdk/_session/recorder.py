@@ -107,11 +107,12 @@ class Recorder:
         """The session record changed (tags): the run span and the sinks get it."""
         if self.run_span is None or self.sink is None:
             return
-        session = self.redacted_session()
-        for name, val in codec.run_attributes(session).items():
+        for name, val in codec.run_attributes(self.redacted_session()).items():
             if name.startswith(("augur.tag.", "augur.session_json.tags")):
                 self.run_span.set_attribute(name, val)
-        self.sink.on_record(SESSION, session, self.run_span)
+        # The sinks get the record as the run span now carries it (what a collector sees).
+        self.sink.on_record(SESSION, codec.decode_session(self.run_span.attributes or {}),
+                            self.run_span)
 
     def detach_after_fork(self) -> None:
         """In a forked child: continue in a bundle of its own, ``<out_dir>.fork-<pid>``.
