@@ -200,3 +200,18 @@ def test_a_reference_outside_screenshots_that_is_absent_is_listed_missing(tmp_pa
         s.record_step(step_record("r", 0, pre="crops/0000_pre.png"))
     assert json.loads((out / "manifest.json").read_text())["missing"] == ["crops/0000_pre.png"]
     assert validate_bundle(out) == []
+
+
+def test_record_step_after_set_capture_mode_off_records_nothing(tmp_path: Path) -> None:
+    """After set_capture_mode("off") mid-run, record_step records nothing and does not fail
+    (a bug of the code before the record-kind spine, found by the golden test's author)."""
+    from augur_sdk import DebugSession
+
+    with DebugSession(run_id="r", client_name="c", capture_mode="trace", out_dir=tmp_path,
+                      dsn="") as session:
+        for i in range(2):
+            session.record_step({"step_id": f"r/step/{i:04d}", "step_index": i,
+                                 "step_type": "click", "status": "succeeded",
+                                 "started_at": f"2026-01-02T03:04:0{i}Z"})
+            session.set_capture_mode("off")
+    assert sorted(p.name for p in (tmp_path / "steps").iterdir()) == ["0000.json"]
