@@ -192,6 +192,9 @@ def run_worker(python: Path, sdk: str, wl: Workload, dsn: str | None, args: argp
         summary[call] = {"n": len(values), "mean_us": statistics.fmean(values) / 1e3,
                          "p50_us": statistics.median(values) / 1e3, "p99_us": pct(values, .99) / 1e3,
                          "sum_s": sum(values) / 1e9}
+        cpu = data.get("cpu", {}).get(call)
+        if cpu:  # the agent thread's CPU time per call (SDK runs)
+            summary[call]["cpu_p50_us"] = statistics.median(cpu) / 1e3
     summary["open_s"] = data["open_ns"] / 1e9
     summary["close_s"] = data["close_ns"] / 1e9
     summary["loop_s"] = data["loop_ns"] / 1e9

@@ -13,7 +13,8 @@ level and only the standard library until it knows which SDK it drives:
 Every step: two ~1 MB incompressible PNG observations (fresh ``bytes`` objects each call,
 as a real agent hands over a new screenshot every time), one ``record_step``, one
 ``record_event``. Only the SDK call itself is inside the timer. Results (raw per-call
-nanoseconds, close time, peak RSS) go to ``--result`` as JSON.
+nanoseconds, wall and, for the SDKs, the agent thread's CPU time; close time, peak RSS) go
+to ``--result`` as JSON.
 """
 
 from __future__ import annotations
@@ -110,7 +111,12 @@ def run_sdk(args: argparse.Namespace, pngs: list[bytes]) -> dict[str, Any]:
     t_step: list[int] = []
     t_obs: list[int] = []
     t_evt: list[int] = []
-    pc = time.perf_counter_ns
+    # CPU time of the agent's thread in each call (its clock reads sit outside the wall
+    # window): unlike wall time, it does not count the time the thread waited for a core.
+    c_step: list[int] = []
+    c_obs: list[int] = []
+    c_evt: list[int] = []
+    pc, cpu = time.perf_counter_ns, time.thread_time_ns
     shots = args.png_kb > 0
     t0 = pc()
     session = DebugSession(**kwargs)
@@ -122,13 +128,13 @@ def run_sdk(args: argparse.Namespace, pngs: list[bytes]) -> dict[str, Any]:
         if shots:
             a = bytes(memoryview(pngs[(2 * i) % N_PNGS]))  # a fresh screenshot object
             b = bytes(memoryview(pngs[(2 * i + 1) % N_PNGS]))
-            t = pc(); pre = session.attach_observation(step_index=i, kind="pre", png_bytes=a); t_obs.append(pc() - t)
-            t = pc(); post = session.attach_observation(step_index=i, kind="post", png_bytes=b); t_obs.append(pc() - t)
+            c = cpu(); t = pc(); pre = session.attach_observation(step_index=i, kind="pre", png_bytes=a); t_obs.append(pc() - t); c_obs.append(cpu() - c)
+            c = cpu(); t = pc(); post = session.attach_observation(step_index=i, kind="post", png_bytes=b); t_obs.append(pc() - t); c_obs.append(cpu() - c)
             del a, b
         rec = step_record(i, pre, post)
-        t = pc(); session.record_step(rec); t_step.append(pc() - t)
+        c = cpu(); t = pc(); session.record_step(rec); t_step.append(pc() - t); c_step.append(cpu() - c)
         ev = event_record(i)
-        t = pc(); session.record_event(ev); t_evt.append(pc() - t)
+        c = cpu(); t = pc(); session.record_event(ev); t_evt.append(pc() - t); c_evt.append(cpu() - c)
     loop_ns = pc() - loop0
     t = pc()
     session.__exit__(None, None, None)
@@ -136,6 +142,7 @@ def run_sdk(args: argparse.Namespace, pngs: list[bytes]) -> dict[str, Any]:
     import augur_sdk
 
     return {"record_step": t_step, "attach_observation": t_obs, "record_event": t_evt,
+            "cpu": {"record_step": c_step, "attach_observation": c_obs, "record_event": c_evt},
             "open_ns": open_ns, "loop_ns": loop_ns, "close_ns": close_ns,
             "sdk_version": getattr(augur_sdk, "__version__", "?"), "sdk_path": augur_sdk.__file__}
 

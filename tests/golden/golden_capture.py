@@ -5,8 +5,9 @@ Three runs of ``golden_run.py``, each in a fresh interpreter:
 1. no DSN: the bundle directory (``bundle.txt``), the span dump (``spans.json``) and what the
    SDK logged (``log.txt``);
 2. ``dsn=`` a recording HTTP server: the request log in arrival order (one run is pinned to
-   one stream worker, so that is the order the SDK sends in), plus the files of this run's
-   local bundle that differ from run 1's (``stream.txt``);
+   one stream worker, so that is the order the SDK sends in) without the timer's periodic
+   heartbeats, plus the files of this run's local bundle that differ from run 1's
+   (``stream.txt``);
 3. ``dsn=`` a real ``augur serve``: the bundle the server stored (``server_bundle.txt``).
 """
 
@@ -16,6 +17,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 from golden_normalize import Normalizer
 from golden_render import render_files, render_requests, render_tree
@@ -50,6 +52,13 @@ def run_scenario(mode: str, work: Path, dsn: str = "") -> tuple[Path, Path, str]
     return out, spans, stderr
 
 
+def without_timer_heartbeats(requests: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop the heartbeats the stream client's timer sends every 15 s (a slow run gets one
+    more); the heartbeat that opens the run carries ``last_event`` and is kept."""
+    return [r for r in requests if not (
+        str(r["path"]).endswith("/heartbeat") and '"last_event"' not in str(r["body"]))]
+
+
 def capture(mode: str, work: Path) -> dict[str, str]:
     """Every golden artifact of ``mode``, rendered and normalized (name -> text)."""
     norm = Normalizer({str(work): "<tmp>"})
@@ -68,7 +77,7 @@ def capture(mode: str, work: Path) -> dict[str, str]:
         recorder.stop()
     norm = Normalizer({str(work): "<tmp>"})
     norm.learn_varying(bundle)
-    text = render_requests(recorded_requests(recorder), norm)
+    text = render_requests(without_timer_heartbeats(recorded_requests(recorder)), norm)
     local = render_files(bundle, norm) if bundle.is_dir() else {}
     changed = [rel for rel in sorted(set(local) | set(plain_files))
                if local.get(rel) != plain_files.get(rel)]

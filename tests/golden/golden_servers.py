@@ -18,6 +18,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import urllib3
 
@@ -75,7 +76,7 @@ def start_recorder(base: Path) -> Child:
     return Child(proc, _wait_port(proc, port_file, "the recording server"), base)
 
 
-def recorded_requests(child: Child) -> list[dict[str, object]]:
+def recorded_requests(child: Child) -> list[dict[str, Any]]:
     log = child.base / "requests.jsonl"
     if not log.exists():
         return []

@@ -25,6 +25,12 @@ def test_ids_numbered_by_first_sight() -> None:
     assert norm.text(f"parent={step}") == "parent=<span-2>"
 
 
+def test_hex_id_with_a_run_of_digits_is_an_id() -> None:
+    """A trace id that holds 19 decimal digits is numbered as an id, not taken for a time."""
+    trace = "1796649037824283000cdf2d01c37fbf"
+    assert Normalizer().text(f'"trace_id": "{trace}"') == '"trace_id": "<trace-1>"'
+
+
 def test_generated_ids_ports_and_paths_masked() -> None:
     """debug_session_id, client_id, UUIDs, loopback ports and temp dirs are masked."""
     norm = Normalizer({"/tmp/pytest-7/golden0": "<tmp>"})
@@ -54,3 +60,13 @@ def test_signature_of_varying_file_checked(tmp_path: Path) -> None:
         f'"trace.json": "<sha256 of varying file: matches>", "steps.json": "{steady}"')
     assert norm.text(f'"trace.json":"{"0" * 64}"') == (
         '"trace.json":"<sha256 of varying file: MISMATCH>"')
+
+
+def test_timer_heartbeats_dropped_opening_heartbeat_kept() -> None:
+    """Only the timer's periodic heartbeats leave the stream log; the opening one stays."""
+    from golden_capture import without_timer_heartbeats
+
+    opening = {"path": "/api/v1/heartbeat", "body": '{"run_id":"r","last_event":"session_opened"}'}
+    timer = {"path": "/api/v1/heartbeat", "body": '{"run_id":"r"}'}
+    step = {"path": "/api/v1/runs/r/steps/0", "body": "{}"}
+    assert without_timer_heartbeats([opening, step, timer]) == [opening, step]
