@@ -14,16 +14,19 @@ from augur_sdk.redaction import (
     NoRedactionPolicy,
     RedactionPolicy,
 )
+from augur_sdk.rewards import CANONICAL_SCORE_COMPONENTS, ScoreComponents
 from augur_sdk.session import DebugSession
 from augur_sdk.validation import ValidationIssue, validate_bundle
 
 __all__ = [
+    "CANONICAL_SCORE_COMPONENTS",
     "DEFAULT_POLICY_ID",
     "CaptureMode",
     "DebugSession",
     "DefaultRedactionPolicy",
     "NoRedactionPolicy",
     "RedactionPolicy",
+    "ScoreComponents",
     "ValidationIssue",
     "__version__",
     "configure",

@@ -85,3 +85,16 @@ class internal_errors:  # lower case: it reads as `with internal_errors("where")
                 exc_info=(exc_type, exc, tb) if logger.isEnabledFor(logging.DEBUG) else None,
             )
         return True
+
+
+def warn_user(message: str, category: type[Warning]) -> None:
+    """``warnings.warn`` pointing at the caller's own line (the first frame outside
+    augur_sdk), however deep in the SDK the warning is raised."""
+    import sys
+    import warnings
+
+    level, frame = 1, sys._getframe(1)
+    while frame is not None and frame.f_globals.get("__name__", "").startswith("augur_sdk"):
+        frame = frame.f_back  # type: ignore[assignment]
+        level += 1
+    warnings.warn(message, category, stacklevel=level)

@@ -117,6 +117,8 @@ def step_attributes(
         attrs["augur.verdict.status"] = verdict["status"]
     if step.get("status") == "failed":
         attrs["error.type"] = str(step.get("failure_class") or "step_failed")
+    if "costs" in step:
+        attrs.update(cost_attributes(step["costs"]))
     for kind, facts in (observations or {}).items():
         for fact, value in facts.items():
             attrs[f"augur.observation.{kind}.{fact}"] = value
@@ -148,6 +150,51 @@ def verdict_event_attributes(step: Mapping[str, Any]) -> Attributes | None:
         attrs["gen_ai.evaluation.score.value"] = float(verdict["score"])
     if isinstance(verdict.get("reason"), str):
         attrs["gen_ai.evaluation.explanation"] = verdict["reason"]
+    return attrs
+
+
+def evaluation_events(fields: Mapping[str, Any]) -> list[Attributes]:
+    """``gen_ai.evaluation.result`` attributes for a changed verdict and the newest judge
+    decision among ``fields`` (a patch)."""
+    out = []
+    verdict = verdict_event_attributes(fields)
+    if verdict is not None:
+        out.append(verdict)
+    judges = fields.get("judge_decisions")
+    if isinstance(judges, list) and judges and isinstance(judges[-1], dict):
+        judge = judges[-1]
+        verdict_of: dict[str, Any] = judge["verdict"] if isinstance(judge.get("verdict"),
+                                                                    dict) else {}
+        attrs: Attributes = {"gen_ai.evaluation.name": f"augur.judge.{judge.get('judge_id')}",
+                             "augur.judge.type": str(judge.get("judge_type"))}
+        if isinstance(verdict_of.get("status"), str):
+            attrs["gen_ai.evaluation.score.label"] = verdict_of["status"]
+        score = verdict_of.get("score")
+        if isinstance(score, int | float) and not isinstance(score, bool):
+            attrs["gen_ai.evaluation.score.value"] = float(score)
+        if isinstance(verdict_of.get("reason"), str):
+            attrs["gen_ai.evaluation.explanation"] = verdict_of["reason"]
+        if isinstance(judge.get("confidence"), int | float):
+            attrs["augur.judge.confidence"] = float(judge["confidence"])
+        out.append(attrs)
+    return out
+
+
+def cost_attributes(costs: Any) -> Attributes:
+    """GenAI usage names for tokens, ``augur.cost.*_usd`` for money."""
+    if not isinstance(costs, dict):
+        return {}
+    names = {"tokens_in": "gen_ai.usage.input_tokens",
+             "tokens_out": "gen_ai.usage.output_tokens",
+             "cache_hit_tokens": "gen_ai.usage.cache_read.input_tokens"}
+    attrs: Attributes = {}
+    for key, value in costs.items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            continue
+        if key in names:
+            attrs[names[key]] = int(value)
+        elif key.endswith("_usd"):
+            attrs[f"augur.cost.{key}"] = float(value)
     return attrs
 
 
@@ -198,6 +245,8 @@ def run_attributes(session: Mapping[str, Any]) -> Attributes:
         attrs["gen_ai.agent.version"] = str(client["version"])
     for key, value in (session.get("tags") or {}).items():
         attrs[f"augur.tag.{key}"] = str(value)
+    if "costs" in session:
+        attrs.update(cost_attributes(session["costs"]))
     attrs.update(encode_record(SESSION, session))
     return attrs
 

@@ -24,6 +24,7 @@ from opentelemetry.sdk.trace import Span, SpanProcessor
 
 from augur_sdk import _internal, gating, images, records
 from augur_sdk._session import hooks
+from augur_sdk._session.annotate_api import StepAnnotations, check_task_spec
 from augur_sdk._session.options import resolve_options
 from augur_sdk._session.recorder import Recorder
 from augur_sdk.capture import CaptureMode, resolve_capture_mode
@@ -40,7 +41,7 @@ _NO_MODE_MESSAGE = (
 )
 
 
-class DebugSession:
+class DebugSession(StepAnnotations):
     """Records one agent run. Use as ``with DebugSession(...) as session:`` (or ``async with``).
 
     Args:
@@ -89,6 +90,8 @@ class DebugSession:
     ) -> None:
         if store is not None:
             raise TypeError("store: custom stores are not supported; pass out_dir")
+        if task_spec is not None:
+            task_spec = check_task_spec(task_spec)
         opts = resolve_options(
             run_id=run_id, client_name=client_name, out_dir=out_dir,
             client_version=client_version, client_git_sha=client_git_sha,

@@ -21,11 +21,12 @@ from opentelemetry.sdk.trace import Span
 from opentelemetry.trace import SpanKind
 
 from augur_sdk import _internal, codec, gating, records
+from augur_sdk._session.indexes import IndexSet
 from augur_sdk._session.options import SessionOptions, new_debug_session_id
 from augur_sdk._session.spans import StepSpans
 from augur_sdk.bundle.writer import BundleWriter
 from augur_sdk.capture import CaptureMode
-from augur_sdk.kinds.builtin import SESSION, STEP
+from augur_sdk.kinds.builtin import SESSION, STEP, STEP_ITERATION, STEP_PATCH
 from augur_sdk.kinds.spec import Placement, RecordKind
 from augur_sdk.otel import emit, provider
 from augur_sdk.otel.processors import BundleSpanProcessor, RunSink
@@ -47,6 +48,7 @@ class Recorder:
         self.debug_session_id = options.debug_session_id
         self.mode: CaptureMode = options.capture_mode  # what the next record is gated by
         self.mode_override: CaptureMode | None = None
+        self.group_id = options.group_id  # stamped on every later step
         # What leaves the process (files, spans, stream, log lines) uses the redacted run id.
         self.public_run_id = str(self.policy.apply(self.run_id))
         self.writer: BundleWriter | None = None
@@ -58,6 +60,9 @@ class Recorder:
         self.run_span: Span | None = None
         self.run_ctx: otel_context.Context | None = None
         self.spans = StepSpans()
+        self.known = IndexSet()  # every step index recorded, whatever the mode
+        self.subgoal_first: dict[str, int] = {}  # subgoal id -> first step it completed at
+        self._cost_totals: dict[str, float] = {}  # step costs summed (iterations included)
         self._seq = 0
         self._warned_step_id = False
 
@@ -103,12 +108,16 @@ class Recorder:
         if gating.records_anything(mode):
             self.start_run()
 
-    def update_session(self) -> None:
-        """The session record changed (tags): the run span and the sinks get it."""
+    def update_session(self, prefixes: tuple[str, ...] = ("augur.tag.",
+                                                          "augur.session_json.tags"),
+                       ) -> None:
+        """The session record changed (tags, costs, task spec): the run span's attributes
+        under ``prefixes`` and the sinks get it."""
         if self.run_span is None or self.sink is None:
             return
-        for name, val in codec.run_attributes(self.redacted_session()).items():
-            if name.startswith(("augur.tag.", "augur.session_json.tags")):
+        attrs = codec.run_attributes(self.redacted_session())
+        for name, val in attrs.items():
+            if name.startswith(prefixes):
                 self.run_span.set_attribute(name, val)
         # The sinks get the record as the run span now carries it (what a collector sees).
         self.sink.on_record(SESSION, codec.decode_session(self.run_span.attributes or {}),
@@ -141,10 +150,15 @@ class Recorder:
 
     def record(self, kind: RecordKind, record: dict[str, Any]) -> None:
         """Redact, gate, emit and hand ``record`` (checked, private) to the sinks."""
+        repeat = False
+        if kind is STEP:
+            index = record["step_index"]
+            repeat = index in self.known
+            self.known.add(index)
         if self.run_span is None or self.mode < kind.min_mode:
             return
         if kind is STEP:
-            self._record_step(record)
+            self._record_step(record, repeat)
             return
         with _internal.internal_errors(f"record {kind.name}"):
             redacted = self.policy.apply(record)
@@ -179,14 +193,32 @@ class Recorder:
         else:  # RUN_SPAN / NONE: no span of its own, only the sinks
             self.sink.on_record(kind, record, target)
 
-    def _record_step(self, record: dict[str, Any]) -> None:
-        if self.opts.group_id is not None:
-            record.setdefault("group_id", self.opts.group_id)
+    def stamp_step(self, record: dict[str, Any]) -> None:
+        """What the session stamps on every step it records: group id, changed mode."""
+        if self.group_id is not None:
+            record.setdefault("group_id", self.group_id)
         if self.mode_override is not None:
             record.setdefault("capture_mode", self.mode_override.value)
+
+    def _record_step(self, record: dict[str, Any], repeat: bool) -> None:
+        self.stamp_step(record)
         self._warn_step_id(record)
+        iteration = False
         with _internal.internal_errors("record_step"):
-            self._emit_step(record)
+            iteration = repeat and self._is_new_iteration(record)
+        with _internal.internal_errors("record_step"):
+            if iteration:
+                self._emit_iteration(record)
+            else:
+                old = self._stored(int(record["step_index"]),
+                                   str(self._public_step(record)["step_id"])) if repeat \
+                    else None
+                self._emit_step(record, old=old)
+        if iteration:  # recorded first, then outside the gate (a filter may make it raise)
+            _internal.warn_user(
+                "record_step() with a new step_id at an existing step_index is deprecated; "
+                "use DebugSession.record_step_iteration() to append iterations under the "
+                "canonical step", DeprecationWarning)
 
     def _warn_step_id(self, record: dict[str, Any]) -> None:
         expected = f"{self.run_id}/step/{record['step_index']:04d}"
@@ -198,16 +230,52 @@ class Recorder:
                 self.policy.apply(record["step_id"]), self.policy.apply(expected),
             )
 
-    def _emit_step(self, record: dict[str, Any]) -> None:
-        assert self.pipeline is not None and self.run_ctx is not None
-        assert self.sink is not None
+    def _public_step(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The step as it leaves the process: redacted, gated, its conventional id kept."""
         step = gating.gate_step(self.policy.apply(record), self.mode)
         conventional = f"{self.run_id}/step/{record['step_index']:04d}"
         if record["step_id"] == conventional:
             # Redact the run id as a unit: a pattern must not swallow "/step/NNNN" too, or the
             # step id would no longer follow the convention of the (redacted) run id.
             step["step_id"] = f"{self.public_run_id}/step/{record['step_index']:04d}"
+        return step
+
+    def _stored(self, index: int, step_id: str | None = None) -> dict[str, Any] | None:
+        """Step ``index``'s record on disk (``step_id``'s, or its latest iteration)."""
+        if self.writer is None:
+            return None
+        rel = self.writer.step_file(index, step_id)
+        return self.writer.read_step(rel) if rel is not None else None
+
+    def _is_new_iteration(self, record: dict[str, Any]) -> bool:
+        """A record at an index already recorded, under a step_id none of its files has."""
+        index = int(record["step_index"])
+        step_id = str(self._public_step(record)["step_id"])
+        if self.writer is None or self.writer.step_file(index, step_id) is not None:
+            return False  # the same step again: last write wins
+        stored = self._stored(index)
+        return stored is not None and stored.get("step_id") != step_id
+
+    def _account(self, old: Any, new: Any) -> None:
+        """Keep the sum of step costs (for ``successful_task_cost_summary``) without keeping
+        any step: a rewritten record's old costs are taken out, its new ones added."""
+        for costs, sign in ((old, -1), (new, 1)):
+            if isinstance(costs, dict):
+                for key, value in costs.items():
+                    if isinstance(value, int | float) and not isinstance(value, bool):
+                        self._cost_totals[key] = self._cost_totals.get(key, 0) + sign * value
+
+    def step_cost_totals(self) -> dict[str, int | float]:
+        return {k: (int(v) if k.startswith(("tokens", "cache")) else v)
+                for k, v in self._cost_totals.items() if v}
+
+    def _emit_step(self, record: dict[str, Any], kind: RecordKind = STEP,
+                   old: dict[str, Any] | None = None) -> None:
+        assert self.pipeline is not None and self.run_ctx is not None
+        assert self.sink is not None
+        step = self._public_step(record)
         index = int(step["step_index"])
+        self._account(None if old is None else old.get("costs"), step.get("costs"))
         observations = self.spans.pending_obs.pop(index, {})
         observations = {
             kind: facts for kind, facts in observations.items()
@@ -229,12 +297,112 @@ class Recorder:
             self.sink.on_step_filled(scope, step)
             self.spans.open(scope, index, end_ns, hashes)
             return
+        links = []
+        if kind is STEP_ITERATION:  # each iteration is a span of its own, linked
+            canonical = self.spans.span_for_index(index)
+            if canonical is not None:
+                links.append(trace.Link(canonical.get_span_context(),
+                                        {"augur.link": "iteration_of"}))
         self.spans.end_open_step()
-        self.sink.expect_step(step)
+        self.sink.expect_step(step, kind)
         span, end_ns = emit.start_step_span(
             self.pipeline.tracer, self.run_ctx, step, run_id=self.public_run_id,
-            seq=self.next_seq(), observations=observations)
+            seq=self.next_seq(), observations=observations, links=links)
         self.spans.open(span, index, end_ns, hashes)
+
+    def _emit_iteration(self, record: dict[str, Any]) -> None:
+        """An iteration: its own file and span; the canonical step counts it."""
+        assert self.writer is not None
+        index = int(record["step_index"])
+        files = self.writer.iterated().get(index)
+        canonical_rel = files[0] if files else self.writer.step_file(index)
+        canonical = self.writer.read_step(canonical_rel) if canonical_rel else None
+        if canonical is None:
+            self._emit_step(record)
+            return
+        record = {k: v for k, v in record.items() if k != "step_iterations"}
+        self._emit_step(record, STEP_ITERATION)
+        count = canonical.get("step_iterations")
+        canonical["step_iterations"] = (count if isinstance(count, int) else 1) + 1
+        self._send_patch(index, canonical, {"step_iterations": canonical["step_iterations"]})
+
+    def record_iteration(self, index: int, record: dict[str, Any]) -> None:
+        """``record_step_iteration``: the canonical step must exist (raises naming it)."""
+        if index not in self.known:
+            raise ValueError(f"no canonical step at step_index={index}; call record_step() "
+                             "first before recording iterations")
+        self.stamp_step(record)
+        if self.run_span is None or self.mode < STEP.min_mode or self.writer is None:
+            return
+        step_id = str(self._public_step(record)["step_id"])
+        files = self.writer.iterated().get(index)
+        canonical_rel = files[0] if files else self.writer.step_file(index)
+        canonical = self.writer.read_step(canonical_rel) if canonical_rel else None
+        if canonical is not None and canonical.get("step_id") == step_id:
+            raise ValueError(f"record_step_iteration: step_id {record['step_id']!r} collides "
+                             "with the canonical step's; an iteration needs its own step_id")
+        with _internal.internal_errors("record_step_iteration"):
+            if self.writer.step_file(index, step_id) is not None:
+                # that iteration again: last write wins
+                self._emit_step(record, STEP_ITERATION, old=self._stored(index, step_id))
+            else:
+                self._emit_iteration(record)
+
+    def resolve_step_id(self, step_id: str) -> int | None:
+        """The index of the step (or iteration) with ``step_id``: the open step first, then
+        the files on disk, newest first (nothing per step is kept in memory)."""
+        if self.writer is None:
+            return None
+        ids = {step_id, str(self.policy.apply(step_id))}
+        open_step = self.spans.open_step
+        candidates = [open_step[1]] if open_step is not None else []
+        candidates += sorted(self.writer.step_indexes(), reverse=True)
+        for index in candidates:
+            latest = self.writer.step_file(index)
+            files = self.writer.iterated().get(index) or ([latest] if latest else [])
+            for rel in files:
+                stored = self.writer.read_step(rel)
+                if stored is not None and stored.get("step_id") in ids:
+                    return index
+        return None
+
+    # ── patches ─────────────────────────────────────────────────────────────
+
+    def patch_step(self, method: str, index: int, change: Any,
+                   step_id: str | None = None) -> None:
+        """Apply ``change(stored step) -> fields`` to step ``index`` (its latest iteration,
+        or ``step_id``'s record): checked against the known indexes, redacted, gated, written
+        over the step's file, streamed, and put on the spans."""
+        if index not in self.known:
+            raise ValueError(f"{method}: no step at step_index={index}. Record the step "
+                             "first via record_step().")
+        if self.run_span is None or self.mode < STEP_PATCH.min_mode or self.writer is None:
+            return
+        with _internal.internal_errors(method):
+            rel = self.writer.step_file(index, step_id)
+            stored = self.writer.read_step(rel) if rel is not None else None
+            if stored is None:
+                return  # not written (a disk failure was counted): nothing to patch
+            fields = STEP_PATCH.gate_record(self.policy.apply(change(stored)), self.mode)
+            if not fields:
+                return
+            patched = {**stored, **fields}
+            self._account(stored.get("costs"), patched.get("costs"))
+            self._send_patch(index, patched, fields)
+
+    def _send_patch(self, index: int, patched: dict[str, Any],
+                    fields: dict[str, Any]) -> None:
+        assert self.run_span is not None and self.sink is not None
+        span = self.spans.span_for_index(index)
+        if span is not None and span.is_recording() and \
+                (span.attributes or {}).get("augur.step.step_id") == patched.get("step_id"):
+            emit.amend_open_step(span, patched, fields, run_id=self.public_run_id)
+            self.sink.on_record(STEP_PATCH, patched, span)
+            return
+        seq = self.next_seq()
+        emit.add_amendment(self.run_span, STEP_PATCH.span_event_name, index,
+                           str(patched.get("step_id")), fields, seq)
+        self.sink.on_record(STEP_PATCH, patched, self.run_span, seq)
 
     # ── step scopes ─────────────────────────────────────────────────────────
 

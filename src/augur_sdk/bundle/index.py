@@ -77,6 +77,14 @@ class Signatures:
         row[n * _DIGEST:(n + 1) * _DIGEST] = raw
         row[_PRESENT] |= 1 << n
 
+    def pop(self, rel: str) -> None:
+        """Forget the digest of ``rel`` (a file that was removed)."""
+        with self._lock:
+            self._other.pop(rel, None)
+            slot = step_slot(rel)
+            if slot is not None and slot[0] in self._steps:
+                self._steps[slot[0]][_PRESENT] &= ~(1 << slot[1]) & 0xFF
+
     def get(self, rel: str) -> str | None:
         with self._lock:
             return self._get(rel)

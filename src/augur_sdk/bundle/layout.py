@@ -54,6 +54,13 @@ def step_path(step_index: int) -> str:
     return f"steps/{step_index:04d}.json"
 
 
+def iteration_path(step_index: int, step_id: str) -> str:
+    """``steps/NNNN/<sha256(step_id)[:8]>.json``: a step with iterations keeps its canonical
+    record and each iteration there (augur-sdk 0.6.1's layout)."""
+    short = hashlib.sha256(step_id.encode("utf-8")).hexdigest()[:8]
+    return f"steps/{step_index:04d}/{short}.json"
+
+
 def events_path(step_index: int | None) -> str:
     return "events/run.jsonl" if step_index is None else f"events/{step_index:04d}.jsonl"
 

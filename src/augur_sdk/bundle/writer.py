@@ -151,6 +151,8 @@ class BundleWriter:
         self._steps = StepIndex()
         self._jsonl_lines: Counter[str] = Counter()  # JSONL file -> lines appended
         self._lists: dict[str, list[dict[str, Any]]] = {}  # list files (a few records each)
+        # Steps with iterations (rare): index -> their files, the canonical record's first.
+        self._iterations: dict[int, list[str]] = {}
         self._text_files: set[str] = set()  # text files appended to (logs)
         self._first_failed: int | None = None
         self.lost: Counter[str] = Counter()
@@ -318,7 +320,8 @@ class BundleWriter:
         index = int(step["step_index"])
         data = layout.dumps(step).encode("utf-8")
         with self._lock:
-            rel = layout.step_path(index)
+            files = self._iterations.get(index)
+            rel = files[0] if files else layout.step_path(index)
             if not self._write(rel, data, "steps"):
                 return len(data)
             self._steps.add(index, step.get("observation_pre"), step.get("observation_post"))
@@ -330,6 +333,79 @@ class BundleWriter:
                 line = {"kind": "step", "step_index": index, "step_id": step["step_id"],
                         **span_ids}
                 self._append(layout.SPANS_SIDECAR, line, "span_ids")
+        return len(data)
+
+    def step_file(self, index: int, step_id: str | None = None) -> str | None:
+        """The file of step ``index``'s record: the one of ``step_id`` among its iterations,
+        else its latest iteration, else ``steps/NNNN.json``; ``None`` if there is none."""
+        with self._lock:
+            files = self._iterations.get(index)
+            if files:
+                if step_id is None:
+                    return files[-1]
+                rel = layout.iteration_path(index, step_id)
+                return rel if rel in files else None
+            if index not in self._steps:
+                return None
+            flat = layout.step_path(index)
+            if step_id is None:
+                return flat
+            stored = self.read_step(flat)
+            return flat if stored is not None and stored.get("step_id") == step_id else None
+
+    def iterated(self) -> dict[int, list[str]]:
+        """The steps with iterations: index -> files (the canonical record's first)."""
+        with self._lock:
+            return {i: list(files) for i, files in self._iterations.items()}
+
+    def step_indexes(self) -> list[int]:
+        with self._lock:
+            return list(self._steps)
+
+    def write_iteration(self, iteration: dict[str, Any], span_ids: dict[str, str] | None = None,
+                        ) -> int:
+        """An iteration of a step already written: the first one moves the canonical record
+        from ``steps/NNNN.json`` to ``steps/NNNN/<sha8>.json`` (written before the flat file
+        goes: a reader sees the step before or after, never neither)."""
+        index = int(iteration["step_index"])
+        data = layout.dumps(iteration).encode("utf-8")
+        with self._lock:
+            files = self._iterations.get(index)
+            if not files:
+                flat = layout.step_path(index)
+                canonical = self.read_step(flat)
+                if canonical is None:
+                    return 0
+                files = [layout.iteration_path(index, str(canonical.get("step_id")))]
+                self._write(files[0], layout.dumps(canonical).encode("utf-8"), "steps")
+                self._iterations[index] = files
+                unlink_quietly(self.root / flat)
+                self._signatures.pop(flat)
+            target = layout.iteration_path(index, str(iteration["step_id"]))
+            if not self._write(target, data, "steps"):
+                return len(data)
+            if target not in files:
+                files.append(target)
+            if span_ids is not None:
+                line = {"kind": "step", "step_index": index, "step_id": iteration["step_id"],
+                        **span_ids}
+                self._append(layout.SPANS_SIDECAR, line, "span_ids")
+        return len(data)
+
+    def read_step(self, rel: str) -> dict[str, Any] | None:
+        """A step record written earlier (a patch reads it back: nothing per step is kept
+        in memory). ``None`` if it cannot be read."""
+        try:
+            record = json.loads((self.root / rel).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None  # a write that failed was counted when it failed
+        return record if isinstance(record, dict) else None
+
+    def rewrite_step(self, rel: str, step: dict[str, Any]) -> int:
+        """Write a patched step record over its file (atomically, re-signed)."""
+        data = layout.dumps(step).encode("utf-8")
+        with self._lock:
+            self._write(rel, data, "steps")
         return len(data)
 
     def write_run_span_ids(self, span_ids: dict[str, str]) -> None:
@@ -439,7 +515,8 @@ class BundleWriter:
                 self._hasher.shutdown(wait=False)
             self._index_steps_on_disk()
             signatures = self._signatures.to_dict()
-            step_files = [layout.step_path(i) for i in sorted(self._steps)]
+            step_files = [self._iterations[i][0] if i in self._iterations
+                          else layout.step_path(i) for i in sorted(self._steps)]
             try:
                 sha, count = stream_trace(self.root, self._session, step_files,
                                           self.root / layout.TRACE)
@@ -550,6 +627,8 @@ class BundleWriter:
                         if p.is_file()):
                 if rel.startswith(("screenshots/", layout.SCHEMA_DIR + "/")):
                     self._signatures[rel] = sha256_hex((self.root / rel).read_bytes())
+                elif rel.startswith("steps/") and rel.endswith(".json") and rel.count("/") == 2:
+                    self._adopt_iteration(rel)
                 elif rel.startswith("steps/") and rel.endswith(".json") and rel.count("/") == 1:
                     try:
                         step = json.loads((self.root / rel).read_text(encoding="utf-8"))
@@ -567,6 +646,26 @@ class BundleWriter:
                     lines = self._trim_torn_line(rel)
                     if rel != layout.SPANS_SIDECAR:
                         self._jsonl_lines[rel] = lines
+
+    def _adopt_iteration(self, rel: str) -> None:
+        """A file of the iteration layout left on disk: the canonical record (the one that
+        counts ``step_iterations``) goes first in its step's list."""
+        step = self.read_step(rel)
+        index = step.get("step_index") if step is not None else None
+        if step is None or not isinstance(index, int) or \
+                rel != layout.iteration_path(index, str(step.get("step_id"))):
+            self.lost["steps"] += 1
+            return
+        self._signatures[rel] = sha256_hex((self.root / rel).read_bytes())
+        files = self._iterations.setdefault(index, [])
+        if isinstance(step.get("step_iterations"), int) and step["step_iterations"] > 1:
+            files.insert(0, rel)
+            self._steps.add(index, step.get("observation_pre"), step.get("observation_post"))
+        else:
+            files.append(rel)
+            if index not in self._steps:
+                self._steps.add(index, step.get("observation_pre"),
+                                step.get("observation_post"))
 
     def _trim_torn_line(self, rel: str) -> int:
         """Drop a torn final line; return how many whole lines the file holds."""

@@ -60,6 +60,56 @@ STEP = register(RecordKind(
     builtin=True,
 ))
 
+# A further record at a step's index under another step_id (augur-sdk 0.6.1's iterations):
+# a step span of its own, linked to the canonical step's, in steps/NNNN/<sha8>.json.
+STEP_ITERATION = register(RecordKind(
+    name="step_iteration",
+    schema="step_trace",
+    check=records.check_step,
+    placement=Placement.STEP_SPAN,
+    min_mode=M.METADATA,
+    field_modes=gating.STEP_FIELD_MODE,
+    gate=gating.gate_step,
+    timestamp_field="started_at",
+    # Read and validated as steps (the step kind's pattern covers steps/NNNN/*.json).
+    bundle=BundleTarget(path=lambda r: layout.iteration_path(int(r["step_index"]),
+                                                             str(r["step_id"])),
+                        pattern=None, format=FileFormat.JSON, embedded=True),
+    wire=WireRoute("PUT", "/steps/{step_index}"),
+    builtin=True,
+))
+
+# A step record changed after record_step (a verdict, a score, costs...): its file is
+# rewritten, the stream gets the whole record again, and the spans get the change (on the
+# step span while it is open, else as an ``augur.step_amendment`` event on the run span).
+STEP_PATCH = register(RecordKind(
+    name="step_patch",
+    schema="step_trace",
+    placement=Placement.RUN_SPAN,
+    min_mode=M.METADATA,
+    field_modes=gating.STEP_FIELD_MODE,
+    gate=gating.gate_step,
+    bundle=BundleTarget(path=lambda r: layout.step_path(int(r["step_index"])),
+                        pattern=None, format=FileFormat.JSON, embedded=True),
+    wire=WireRoute("PUT", "/steps/{step_index}"),
+    span_name="augur.step_amendment",
+    builtin=True,
+))
+
+# Run-level costs as set_costs merges them: they live in the session record (trace.json,
+# the manifest); the stream also gets them on their own route, as augur-sdk 0.6.1 sends them.
+SESSION_COSTS = register(RecordKind(
+    name="session_costs",
+    schema=None,
+    placement=Placement.RUN_SPAN,
+    min_mode=M.METADATA,
+    default_field_mode=M.METADATA,
+    bundle=BundleTarget(path=lambda _r: layout.TRACE, pattern=None, format=FileFormat.JSON,
+                        embedded=True),
+    wire=WireRoute("PUT", "/costs"),
+    builtin=True,
+))
+
 EVENT = register(RecordKind(
     name="event",
     schema="decision_event",

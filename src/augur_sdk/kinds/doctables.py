@@ -57,8 +57,8 @@ def fields_by_mode() -> str:
     head = "| kind | " + " | ".join(f"`{m.value}`" for m in MODES) + " |"
     rows = [head, "|---" * (len(MODES) + 1) + "|"]
     for kind in registry.all_kinds():
-        if not kind.builtin:
-            continue
+        if not kind.builtin or kind.bundle.embedded:
+            continue  # iterations and patches are step records; run costs the session's
         modes = _field_modes(kind)
         cells = []
         for mode in MODES:

@@ -56,6 +56,7 @@ class BundleTarget:
     pattern: str | None  # None: checked as part of another file (the session, in trace.json)
     format: FileFormat = FileFormat.JSONL
     list_key: str | None = None  # JSON_LIST: the member holding the list (None: a bare list)
+    embedded: bool = False  # its records live in another kind's files (written by that path)
 
     def matches(self, rel: str) -> bool:
         return self.pattern is not None and re.fullmatch(self.pattern, rel) is not None

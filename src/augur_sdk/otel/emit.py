@@ -4,7 +4,7 @@ session and by ``augur export-otlp``, so a replayed bundle has the live span str
 from __future__ import annotations
 
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from opentelemetry import trace
@@ -53,13 +53,14 @@ def step_times(step: Mapping[str, Any]) -> tuple[int, int]:
 def start_step_span(tracer: trace.Tracer, run_ctx: Context, step: dict[str, Any], *,
                     run_id: str, seq: int,
                     observations: Mapping[str, Mapping[str, Any]] | None = None,
+                    links: Sequence[trace.Link] = (),
                     ) -> tuple[Span, int]:
     """Start a step's span (left open for later events); return it and its end time."""
     start, end = step_times(step)
     attrs = codec.step_attributes(step, run_id=run_id, seq=seq, observations=observations)
     span: Span = tracer.start_span(  # type: ignore[assignment]
         codec.step_span_name(step), context=run_ctx, kind=SpanKind.INTERNAL,
-        attributes=attrs, start_time=start,
+        attributes=attrs, start_time=start, links=list(links) or None,
     )
     description = codec.step_error_description(step)
     if description is not None:  # ERROR only, never OK first: OK is sticky
@@ -68,6 +69,32 @@ def start_step_span(tracer: trace.Tracer, run_ctx: Context, step: dict[str, Any]
     if verdict is not None:
         span.add_event(codec.VERDICT_EVENT_NAME, verdict, timestamp=end)
     return span, end
+
+
+def amend_open_step(span: Span, step: Mapping[str, Any], fields: Mapping[str, Any], *,
+                    run_id: str) -> None:
+    """A patch to the step whose span is still open: its attributes carry the new record
+    (and a changed verdict or judge decision is a ``gen_ai.evaluation.result`` event)."""
+    attrs = codec.step_attributes(step, run_id=run_id, seq=0)
+    attrs.pop(codec.SEQ_ATTR, None)  # the span keeps its place in the recording order
+    span.set_attributes(attrs)
+    description = codec.step_error_description(step)
+    if description is not None:
+        span.set_status(StatusCode.ERROR, description)
+    for event in codec.evaluation_events(fields):
+        span.add_event(codec.VERDICT_EVENT_NAME, event)
+
+
+def add_amendment(run_span: Span, name: str, step_index: int, step_id: str,
+                  fields: Mapping[str, Any], seq: int) -> None:
+    """A patch to a step whose span has ended: an event on the run span naming the step and
+    carrying the changed fields (``augur export-otlp`` and a rebuilt bundle apply it)."""
+    attrs: dict[str, Any] = {codec.SEQ_ATTR: seq, "augur.step_index": step_index,
+                             "augur.step_id": step_id}
+    attrs.update(codec.encode_record(codec.STEP, fields))
+    run_span.add_event(name, attrs)
+    for event in codec.evaluation_events(fields):
+        run_span.add_event(codec.VERDICT_EVENT_NAME, {**event, "augur.step_index": step_index})
 
 
 SCOPE = "step_scope"

@@ -89,11 +89,21 @@ class BundleSpanProcessor(SpanProcessor):
         if name == "step":
             assert span is not None
             size = self.writer.write_step(record, span_ids(span))
+        elif name == "step_iteration":
+            assert span is not None
+            size = self.writer.write_iteration(record, span_ids(span))
+        elif name == "step_patch":
+            rel = self.writer.step_file(int(record["step_index"]), str(record["step_id"]))
+            if rel is None:
+                return
+            size = self.writer.rewrite_step(rel, record)
         elif name == "event":
             size = self.writer.append_event(record, run_span_seq=run_span_seq)
         elif name == "session":
             self.writer.update_session(record)
             return
+        elif kind.bundle.embedded:
+            return  # written as part of another record (the session's costs)
         else:
             size = self.writer.write_record(kind, record)
         self._last_written = (record, size)
@@ -129,15 +139,19 @@ class RunSink:
         # The record of the step span being started (set by the session, under its lock,
         # right before ``start_span``): consumers get it as it was encoded, not decoded back.
         self._next_step: dict[str, Any] | None = None
+        self._next_kind: RecordKind = STEP
 
-    def expect_step(self, step: dict[str, Any]) -> None:
-        """The next step span started for this run carries ``step`` (already encoded on it)."""
+    def expect_step(self, step: dict[str, Any], kind: RecordKind = STEP) -> None:
+        """The next step span started for this run carries ``step`` (already encoded on it),
+        a record of ``kind`` (a step, or an iteration of one)."""
         self._next_step = step
+        self._next_kind = kind
 
     def on_start(self, span: Span, parent_context: Context | None) -> None:
         if codec.record_kind(span.attributes) == codec.STEP:
             step, self._next_step = self._next_step, None
-            self.on_step_filled(span, step)
+            kind, self._next_kind = self._next_kind, STEP
+            self.on_step_filled(span, step, kind)
         else:
             for live in self.live:
                 with _internal.internal_errors(f"{type(live).__name__}.on_start"):
@@ -152,7 +166,8 @@ class RunSink:
         for proc in self.extras:
             proc.on_end(span)
 
-    def on_step_filled(self, span: Span, step: dict[str, Any] | None = None) -> None:
+    def on_step_filled(self, span: Span, step: dict[str, Any] | None = None,
+                       kind: RecordKind = STEP) -> None:
         """A step span has its record (at start, or once a ``step_scope`` span is filled).
         ``step`` is the record the span's attributes were encoded from; without it, it is
         decoded from them."""
@@ -160,7 +175,7 @@ class RunSink:
             attributes = span.attributes or {}
             if step is None or step.get("step_index") != attributes.get("augur.step_index"):
                 step = codec.decode_step(attributes)
-            self.on_record(STEP, step, span)
+            self.on_record(kind, step, span)
 
     def on_record(self, kind: RecordKind, record: dict[str, Any],
                   span: ReadableSpan | None = None, run_span_seq: int | None = None) -> None:

@@ -310,7 +310,20 @@ class Run:
         with self._writing() as writer:
             if writer is None:
                 return self._ignored(self.source)
-            writer.write_step(step)
+            step_id = str(step["step_id"])
+            same = writer.step_file(index, step_id)
+            files = writer.iterated().get(index)
+            if same is not None and (not files or same == files[0]):
+                writer.write_step(step)  # the step (or its canonical record) again
+            elif same is not None:
+                writer.rewrite_step(same, step)  # an iteration again
+            elif writer.step_file(index) is not None:
+                # Another step_id at a known index: an iteration (augur-sdk 0.6.1 sends it,
+                # then the canonical step again with its new step_iterations).
+                writer.write_iteration(step)
+                return {"ok": True, "iteration": True}
+            else:
+                writer.write_step(step)
         return OK
 
     def add_events(self, events: Any, step_index: Any) -> Body:
