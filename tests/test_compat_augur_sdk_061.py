@@ -104,3 +104,37 @@ def test_061_step_id_scheme_is_a_warning_not_an_error() -> None:
     warnings = validate_bundle(FIXTURE_061, include_warnings=True)
     assert warnings and {i.severity for i in warnings} == {"warning"}
     assert any("step-0001-001" in i.message for i in warnings)
+
+
+@pytest.mark.parametrize("mode", ["metadata", "full"])
+def test_every_annotation_method_round_trips_into_a_bundle_both_validators_accept(
+        tmp_path: Path, ref_python: Path, mode: str) -> None:
+    """Verdicts, scores, judges, costs, iterations, versions, fingerprints, loops, subgoals
+    and the task spec, recorded by us, validate with 0.6.1's validator and ours."""
+    from augur_sdk import DebugSession
+    from augur_sdk.validation import validate_bundle
+
+    from support import step_record
+
+    out = tmp_path / "b"
+    with DebugSession(run_id="r", client_name="a", out_dir=out, capture_mode=mode, dsn="",
+                      task_spec={"instruction": "buy",
+                                 "subgoals": [{"subgoal_id": "pay", "description": "pay"}]},
+                      task_spec_id="t-1", group_id="g") as s:
+        for i in range(3):
+            s.record_step(step_record("r", i))
+        s.attach_verifier(0, status="failed", reason="r", evidence_refs=["steps/0000.json"])
+        s.set_score(0, 0.4, comparator="model-judge", components={"progress": 0.2},
+                    should_stop=False, uncertainty=0.1)
+        s.record_judge_decision(1, judge_id="j", judge_type="hybrid",
+                                verdict={"status": "passed", "score": 0.8}, confidence=0.7)
+        s.set_costs(total_usd=1.5, tokens_in=100, tokens_out=20, cache_hit_tokens=5)
+        s.set_step_costs(1, model_usd=0.2, tokens_in=50)
+        s.record_step_iteration(2, {**step_record("r", 2), "step_id": "r/step/0002/again"})
+        s.set_step_versions(2, model="m", prompt="p", prompt_hash="h", code_git_sha="abc")
+        s.attach_env_fingerprint(2, url_host="h", url_path_template="/x", viewport_hash="v",
+                                 api_shapes={"GET /a": "h1"}, extensions=["e"])
+        s.set_loop_detected(2)
+        s.record_subgoal_completion(2, "pay", 1.0)
+    assert validate_bundle(out) == []
+    assert _ref_validate(ref_python, out) == []

@@ -93,7 +93,7 @@ def warn_user(message: str, category: type[Warning]) -> None:
     import sys
     import warnings
 
-    level, frame = 1, sys._getframe(1)
+    level, frame = 2, sys._getframe(1)  # stacklevel 2 is the caller of warn_user
     while frame is not None and frame.f_globals.get("__name__", "").startswith("augur_sdk"):
         frame = frame.f_back  # type: ignore[assignment]
         level += 1

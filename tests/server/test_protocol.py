@@ -210,8 +210,11 @@ def test_the_other_record_kinds_land_in_the_bundle(server: Any) -> None:
     server.json("POST", f"/runs/{run}/outcomes", outcome)  # a retry is not stored twice
     server.json("POST", f"/runs/{run}/eval-candidates",
                 {"step_index": 0, "reason": "r", "tagged_at": "2026-05-19T00:00:00Z"})
-    server.json("POST", f"/runs/{run}/steps/0/judge-decisions",
-                {"judge_id": "j", "judge_type": "rule", "verdict": {"status": "passed"}})
+    judge = {"judge_id": "j", "judge_type": "rule", "verdict": {"status": "passed"}}
+    server.json("POST", f"/runs/{run}/steps/0/judge-decisions", judge)
+    server.json("POST", f"/runs/{run}/steps/0/judge-decisions", judge)  # a retry: once
+    # Judge decisions live in the step (as in the SDK), not in a second server-only file.
+    assert read_json(server.run_dir(run) / "steps/0000.json")["judge_decisions"] == [judge]
     server.json("POST", f"/runs/{run}/logs", {"text": "hello\n", "name": "agent"})
     server.json("POST", f"/runs/{run}/logs", {"text": "step log\n", "step_index": 0})
     session = session_record(run, costs={"total_usd": 0.75})
@@ -223,7 +226,7 @@ def test_the_other_record_kinds_land_in_the_bundle(server: Any) -> None:
     assert read_jsonl(root / "diagnostics/reasoning.jsonl") == [reasoning]
     assert read_json(root / "outcomes.json") == {"outcomes": [outcome]}
     assert read_json(root / "eval_candidates.json")["candidates"][0]["reason"] == "r"
-    assert read_jsonl(root / "diagnostics/judge_decisions.jsonl")[0]["step_index"] == 0
+    assert not (root / "diagnostics/judge_decisions.jsonl").exists()
     assert (root / "logs/agent.log").read_text() == "hello\n"
     assert (root / "logs/step-0.log").read_text() == "step log\n"
     manifest = read_json(root / "manifest.json")

@@ -18,6 +18,8 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from augur_sdk import _internal, codec
 from augur_sdk.bundle.writer import BundleWriter
+from augur_sdk.kinds import registry
+from augur_sdk.kinds.spec import RecordKind
 from augur_sdk.otel.processors import span_ids
 
 
@@ -26,24 +28,64 @@ def _seq(attributes: Any) -> int:
     return value if isinstance(value, int) else 0
 
 
+AMENDMENT = "augur.step_amendment"
+
+
+def _is_iteration(span: ReadableSpan) -> bool:
+    return any((link.attributes or {}).get("augur.link") == "iteration_of"
+               for link in span.links)
+
+
+def _kind_record(event: Any) -> tuple[RecordKind, dict[str, Any]] | None:
+    """A span event carrying a record of another registered kind (reasoning, plug-ins)."""
+    name = (event.attributes or {}).get(codec.RECORD_KIND_ATTR)
+    if not isinstance(name, str):
+        return None
+    try:
+        kind = registry.get(name)
+    except ValueError:
+        return None  # a kind this process does not know
+    if event.name != kind.span_event_name or kind.bundle.embedded:
+        return None
+    return kind, codec.decode_record(name, event.attributes or {})
+
+
 def run_items(run: ReadableSpan, children: Iterable[ReadableSpan]) -> list[tuple[int, str, Any]]:
-    """The run's steps and events in recording order: (seq, kind, payload), kind "step",
-    "event" (on its step's span) or "run_event" (on the run span)."""
+    """The run's records in recording order: (seq, kind, payload), kind "step",
+    "iteration", "event" (on its step's span), "run_event" (on the run span), "amend" (a
+    patch to a step whose span had ended) or "record" (another kind's record)."""
     items: list[tuple[int, str, Any]] = []
     for event in run.events:
         if event.name == codec.EVENT_NAME:
             items.append((_seq(event.attributes), "run_event",
                           codec.decode_event(event.attributes or {})))
+        elif event.name == AMENDMENT:
+            items.append((_seq(event.attributes), "amend", event.attributes or {}))
+        elif (found := _kind_record(event)) is not None:
+            items.append((_seq(event.attributes), "record", found))
     for span in children:
         if codec.record_kind(span.attributes) != codec.STEP:
             continue
-        items.append((_seq(span.attributes), "step", span))
+        items.append((_seq(span.attributes), "iteration" if _is_iteration(span) else "step",
+                      span))
         for event in span.events:
             if event.name == codec.EVENT_NAME:
                 items.append((_seq(event.attributes), "event",
                               codec.decode_event(event.attributes or {})))
+            elif (found := _kind_record(event)) is not None:
+                items.append((_seq(event.attributes), "record", found))
     items.sort(key=lambda item: item[0])
     return items
+
+
+def _amend(writer: BundleWriter, attributes: Any) -> None:
+    index, step_id = attributes.get("augur.step_index"), attributes.get("augur.step_id")
+    if not isinstance(index, int):
+        return
+    rel = writer.step_file(index, step_id if isinstance(step_id, str) else None)
+    stored = writer.read_step(rel) if rel is not None else None
+    if rel is not None and stored is not None:
+        writer.rewrite_step(rel, {**stored, **codec.decode_step(attributes)})
 
 
 def write_bundle_from_spans(
@@ -59,6 +101,13 @@ def write_bundle_from_spans(
     for seq, kind, payload in run_items(run, children):
         if kind == "step":
             writer.write_step(codec.decode_step(payload.attributes or {}), span_ids(payload))
+        elif kind == "iteration":
+            writer.write_iteration(codec.decode_step(payload.attributes or {}),
+                                   span_ids(payload))
+        elif kind == "amend":
+            _amend(writer, payload)
+        elif kind == "record":
+            writer.write_record(*payload)
         else:
             writer.append_event(payload, run_span_seq=seq if kind == "run_event" else None)
     return writer.finish(session)

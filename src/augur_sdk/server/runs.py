@@ -491,9 +491,24 @@ class Run:
         return self._append("diagnostics/reasoning.jsonl", as_object(record, "reasoning record"))
 
     def add_judge_decision(self, index: int, record: Any) -> Body:
-        record = dict(as_object(record, "judge decision"))
-        record["step_index"] = index
-        return self._append("diagnostics/judge_decisions.jsonl", record)
+        """A judge decision goes where the SDK keeps it: the step's ``judge_decisions``
+        (its latest iteration's), once (a retried POST, or the step PUT that augur-sdk
+        0.6.1 sends next carrying it, does not add it twice)."""
+        decision = dict(as_object(record, "judge decision"))
+        decision.pop("step_index", None)
+        with self._writing() as writer:
+            if writer is None:
+                return self._ignored(self.source)
+            rel = writer.step_file(index)
+            step = writer.read_step(rel) if rel is not None else None
+            if rel is None or step is None:
+                return {"ok": True, "ignored": f"no step {index} yet; its PUT carries it"}
+            judges = step.get("judge_decisions")
+            judges = list(judges) if isinstance(judges, list) else []
+            if decision not in judges:
+                step["judge_decisions"] = [*judges, decision]
+                writer.rewrite_step(rel, step)
+        return {"ok": True, "path": rel}
 
     def add_outcome(self, record: Any) -> Body:
         return self._list_file("outcomes.json", "outcomes", as_object(record, "outcome"))
