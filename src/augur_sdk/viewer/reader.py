@@ -53,6 +53,8 @@ OBSERVATION_KINDS = limits.OBSERVATION_KINDS
 _STEP_FILE_RE = re.compile(rf"^(\d{{1,{limits.STEP_INDEX_DIGITS}}})\.json$")
 _EVENTS_FILE_RE = re.compile(rf"^(\d{{1,{limits.STEP_INDEX_DIGITS}}})\.jsonl$")
 _HEX_RE = re.compile(r"^[0-9a-f]{1,64}$")
+_INDEX_DIR_RE = re.compile(rf"^\d{{1,{limits.STEP_INDEX_DIGITS}}}$")
+MAX_ITERATIONS = 200  # iterations of one step shown side by side
 
 # Statuses of a shot in a summary/detail: recorded and on disk, not recorded, recorded but gone.
 SHOT_OK, SHOT_NONE, SHOT_MISSING = "ok", "none", "missing"
@@ -185,6 +187,12 @@ def summarize(index: int, step: Any) -> dict[str, Any]:
         "conf": _number(grounding.get("confidence")),
         "verdict": _text(verdict.get("status"), 50),
         "vreason": _text(verdict.get("reason"), 500),
+        "score": _number(verdict.get("score")),
+        "judges": len(record["judge_decisions"]) if isinstance(
+            record.get("judge_decisions"), list) else None,
+        "iters": _number(record.get("step_iterations")),
+        "usd": _number(_dict(record.get("costs")).get("total_usd")),
+        "tok": _number(_dict(record.get("costs")).get("tokens_in")),
         "click": list(click) if click else None,
         "target": list(target) if target else None,
         "dist": dist,
@@ -291,6 +299,10 @@ class BundleReader:
                 if m is not None:
                     # Step files are only ever replaced by rename: a new inode = a new version.
                     files[int(m.group(1))] = (f"steps/{dirent.name}", dirent.inode())
+                elif _INDEX_DIR_RE.match(dirent.name) and dirent.is_dir(follow_symlinks=False):
+                    found = self._canonical_iteration(dirent.name)
+                    if found is not None:
+                        files[int(dirent.name)] = found
         if not files and not from_trace:
             files, records = self._trace_files_locked()
 
@@ -345,6 +357,35 @@ class BundleReader:
                 entry.summary = summary
         self._read_spans_locked()
         self._finished_token = None if live else self._trace_stat()
+
+    def _iteration_files(self, index: int) -> list[tuple[str, Any]]:
+        """(file, record) of each record in ``steps/NNNN/`` (a step with iterations),
+        oldest first."""
+        folder = self.root / "steps" / f"{index:04d}"
+        out = []
+        try:
+            entries = sorted(os.scandir(folder), key=lambda e: e.stat().st_mtime_ns)
+        except OSError:
+            return []
+        for entry in entries[:MAX_ITERATIONS]:
+            if entry.name.endswith(".json") and entry.is_file(follow_symlinks=False):
+                rel = f"steps/{index:04d}/{entry.name}"
+                record, _error = self._read_record(rel, index)
+                out.append((rel, record))
+        return out
+
+    def _canonical_iteration(self, name: str) -> tuple[str, Any] | None:
+        """The canonical record of a step with iterations: the one counting them."""
+        found = self._iteration_files(int(name))
+        if not found:
+            return None
+        rel, _ = max(found, key=lambda f: _number(_dict(f[1]).get("step_iterations")) or 0)
+        token: tuple[Any, ...]
+        try:
+            token = tuple(os.stat(self.root / r).st_ino for r, _ in found)
+        except OSError:
+            token = (rel,)
+        return rel, token
 
     def _trace_stat(self) -> tuple[int, int, int] | None:
         try:
@@ -651,6 +692,9 @@ class BundleReader:
             "span": span or None,
             "jaeger": jaeger_url(self.jaeger, span.get("trace_id"), span.get("span_id")),
             "shots": shots,
+            "iterations": [{"rel": r, "step": rec} for r, rec in self._iteration_files(index)
+                           if r != entry.rel and _dict(rec).get("step_id") !=
+                           _dict(record).get("step_id")],
             "records": sections.collect(self.root, index),
         }
 

@@ -339,12 +339,45 @@
     if (S.counts.failed) fact('failed', String(S.counts.failed));
     const d = runDuration();
     if (d !== null) fact('duration', fmtMs(d));
+    const costs = isObj(session().costs) ? session().costs : isObj(manifest().costs) ? manifest().costs : {};
+    let usd = typeof costs.total_usd === 'number' ? costs.total_usd : null;
+    let tok = typeof costs.tokens_in === 'number' ? costs.tokens_in : null;
+    if (usd === null) { const sum = S.steps.reduce((a, st) => a + (typeof st.usd === 'number' ? st.usd : 0), 0); if (sum) usd = sum; }
+    if (tok === null) { const sum = S.steps.reduce((a, st) => a + (typeof st.tok === 'number' ? st.tok : 0), 0); if (sum) tok = sum; }
+    if (usd !== null) fact('cost', `$${fmtNum(usd, 4)}`);
+    if (tok !== null) fact('tokens in', String(tok));
+    const line = scoreLine();
+    if (line) facts.push(h('span', { class: 'scoreline-wrap', title: 'verdict score per step (0 to 1)' }, 'score ', line));
     const tags = isObj(session().tags) ? Object.entries(session().tags) : [];
     if (tags.length) {
       const shown = tags.slice(0, 4).map(([k, v]) => `${k}=${str(v)}`).join(' ');
       fact('tags', shown + (tags.length > 4 ? ` +${tags.length - 4}` : ''));
     }
     $('run-facts').replaceChildren(...facts);
+  }
+
+  /** The run's score timeline: one point per step with a verdict score (0 bottom, 1 top). */
+  function scoreLine() {
+    const pts = S.steps.filter((st) => typeof st.score === 'number');
+    if (!pts.length) return null;
+    const NS = 'http://www.w3.org/2000/svg';
+    const w = 160; const hgt = 18; const n = S.steps.length;
+    const svg = document.createElementNS(NS, 'svg');
+    svg.setAttribute('class', 'scoreline'); svg.setAttribute('width', String(w)); svg.setAttribute('height', String(hgt));
+    svg.setAttribute('viewBox', `0 0 ${w} ${hgt}`);
+    const xy = (st, k) => [n > 1 ? (k / (n - 1)) * (w - 4) + 2 : w / 2, hgt - 2 - Math.max(0, Math.min(1, st.score)) * (hgt - 4)];
+    const coords = pts.map((st) => xy(st, S.steps.indexOf(st)));
+    const poly = document.createElementNS(NS, 'polyline');
+    poly.setAttribute('points', coords.map(([x, y]) => `${x.toFixed(1)},${y.toFixed(1)}`).join(' '));
+    svg.append(poly);
+    pts.forEach((st, k) => {
+      const dot = document.createElementNS(NS, 'circle');
+      dot.setAttribute('cx', coords[k][0].toFixed(1)); dot.setAttribute('cy', coords[k][1].toFixed(1)); dot.setAttribute('r', '2');
+      dot.setAttribute('data-step', String(st.i));
+      const title = document.createElementNS(NS, 'title'); title.textContent = `step ${st.i}: ${fmtNum(st.score, 2)}`;
+      dot.append(title); svg.append(dot);
+    });
+    return svg;
   }
 
   function kvList(pairs) {
@@ -762,6 +795,28 @@
     if (isObj(step.latency)) for (const [k, v] of Object.entries(step.latency)) timing.push([k.replace(/_ms$/, ''), typeof v === 'number' ? fmtMs(v) : str(v)]);
     out.push(section('Timing', kvList(timing)));
     if (isObj(step.costs)) out.push(section('Costs', kvList(Object.entries(step.costs))));
+    const judges = Array.isArray(step.judge_decisions) ? step.judge_decisions.filter(isObj) : [];
+    if (judges.length) {
+      const rows = judges.map((j) => {
+        const v = isObj(j.verdict) ? j.verdict : {};
+        return h('tr', null, h('td', { text: str(j.judge_id) }), h('td', { text: str(j.judge_type) }),
+          h('td', { text: str(v.status) }), h('td', { text: typeof v.score === 'number' ? fmtNum(v.score, 2) : '' }),
+          h('td', { text: typeof j.confidence === 'number' ? fmtNum(j.confidence, 2) : '' }), h('td', { text: str(v.reason) }));
+      });
+      const head = h('tr', null, ...['judge', 'type', 'verdict', 'score', 'confidence', 'reason'].map((t) => h('th', { text: t })));
+      const source = step.verdict_source ? h('p', { class: 'muted', text: `operative verdict from ${str(step.verdict_source)}` }) : null;
+      out.push(section(`Judge decisions (${judges.length})`, h('table', { class: 'judges' }, head, ...rows), source));
+    }
+    const iters = Array.isArray(d.iterations) ? d.iterations.filter((it) => isObj(it) && isObj(it.step)) : [];
+    if (iters.length) {
+      const cols = [{ rel: d.rel, step }, ...iters].map((it) => {
+        const st = it.step; const a = isObj(st.action) ? st.action : {}; const v = isObj(st.verdict) ? st.verdict : {};
+        return h('div', { class: 'iteration' }, h('div', { class: 'mono muted', text: str(st.step_id) }),
+          kvList([['status', st.status], ['action', a.type], ['intent', st.intent], ['verdict', v.status],
+            ['score', typeof v.score === 'number' ? fmtNum(v.score, 2) : ''], ['started', st.started_at]]));
+      });
+      out.push(section(`Iterations (${cols.length}, side by side)`, h('div', { class: 'iterations' }, ...cols)));
+    }
     if (d.span) {
       out.push(section('Trace', kvList([['trace id', d.span.trace_id], ['span id', d.span.span_id],
         ['Jaeger', extLink(d.jaeger, 'open this step in Jaeger') || (S.meta.jaeger ? '' : 'set --jaeger-url or AUGUR_JAEGER_URL for a link')]])));
