@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace import Span, SpanProcessor
 from augur_sdk import _internal, gating, images, records
 from augur_sdk._session import hooks
 from augur_sdk._session.annotate_api import StepAnnotations, check_task_spec
+from augur_sdk._session.ledger_api import SideEffectLedger
 from augur_sdk._session.options import resolve_options
 from augur_sdk._session.recorder import Recorder
 from augur_sdk.capture import CaptureMode, resolve_capture_mode
@@ -41,7 +42,7 @@ _NO_MODE_MESSAGE = (
 )
 
 
-class DebugSession(StepAnnotations):
+class DebugSession(StepAnnotations, SideEffectLedger):
     """Records one agent run. Use as ``with DebugSession(...) as session:`` (or ``async with``).
 
     Args:

@@ -50,9 +50,8 @@ RECORDERS: dict[str, Callable[[DebugSession, str], None]] = {
         "schema_version": "0.1", "step_index": 1, "layer": "planner", "ts": TS,
         "request": {"model": "m-1", "messages": [{"role": "user", "content": SECRET}]},
         "response": {"text": SECRET}}),
-    "side_effect": lambda s, run: s.record("side_effect", {
-        "side_effect_id": "se-1", "step_index": 1, "resource": "email", "action": SECRET,
-        "status": "intent_only", "declared_at": TS}),
+    "side_effect": lambda s, run: s.commit_side_effect(s.declare_side_effect(
+        1, "email", SECRET, side_effect_id="se-1", declared_at=TS), {"sent_to": SECRET}),
     "outcome": lambda s, run: s.record("outcome", {
         "scope": "session", "finalized_at": TS, "verdict": {"status": "failed"}}),
     "eval_candidate": lambda s, run: s.record("eval_candidate", {
@@ -203,7 +202,8 @@ def _span_carries(kind: RecordKind, spans: list[Any]) -> bool:
     if kind.placement is Placement.STEP_SPAN:
         return any((sp.attributes or {}).get("augur.record") == "step" for sp in spans)
     if kind.placement is Placement.CHILD_SPAN:
-        return any(sp.name == kind.span_event_name for sp in spans)
+        return any(sp.name == kind.span_event_name or
+                   (sp.attributes or {}).get("augur.record") == kind.name for sp in spans)
     # NONE: screenshots are referenced from their step's span only
     return any(name.startswith("augur.observation.") for sp in spans
                for name in (sp.attributes or {}))

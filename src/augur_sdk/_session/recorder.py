@@ -21,12 +21,13 @@ from opentelemetry.sdk.trace import Span
 from opentelemetry.trace import SpanKind
 
 from augur_sdk import _internal, codec, gating, records
+from augur_sdk._session import ledger as side_effects
 from augur_sdk._session.indexes import IndexSet
 from augur_sdk._session.options import SessionOptions, new_debug_session_id
 from augur_sdk._session.spans import StepSpans
 from augur_sdk.bundle.writer import BundleWriter
 from augur_sdk.capture import CaptureMode
-from augur_sdk.kinds.builtin import SESSION, STEP, STEP_ITERATION, STEP_PATCH
+from augur_sdk.kinds.builtin import SESSION, SIDE_EFFECT, STEP, STEP_ITERATION, STEP_PATCH
 from augur_sdk.kinds.spec import Placement, RecordKind
 from augur_sdk.otel import emit, provider
 from augur_sdk.otel.processors import BundleSpanProcessor, RunSink
@@ -62,6 +63,7 @@ class Recorder:
         self.spans = StepSpans()
         self.known = IndexSet()  # every step index recorded, whatever the mode
         self.subgoal_first: dict[str, int] = {}  # subgoal id -> first step it completed at
+        self.ledger = side_effects.Ledger()
         self._cost_totals: dict[str, float] = {}  # step costs summed (iterations included)
         self._seq = 0
         self._warned_step_id = False
@@ -97,6 +99,13 @@ class Recorder:
 
     def end_run(self, budget_s: float) -> dict[str, Any] | None:
         assert self.run_span is not None and self.bundle is not None
+        unsettled = self.unsettled()
+        if unsettled and self.writer is not None:
+            self.writer.extra_producer_facts["unsettled_side_effects"] = unsettled
+            _internal.logger.warning(
+                "augur_sdk: run %r closed with %d side effect(s) declared but neither committed "
+                "nor aborted (%s); they stay intent_only in the bundle", self.public_run_id,
+                len(unsettled), ", ".join(unsettled[:5]))
         self.spans.end_open_step()
         self.spans.end_hashed_spans(wait_s=budget_s)
         emit.end_run_span(self.run_span, self.redacted_session())
@@ -403,6 +412,69 @@ class Recorder:
         emit.add_amendment(self.run_span, STEP_PATCH.span_event_name, index,
                            str(patched.get("step_id")), fields, seq)
         self.sink.on_record(STEP_PATCH, patched, self.run_span, seq)
+
+    # ── the side-effect ledger ──────────────────────────────────────────────
+
+    def declare(self, record: dict[str, Any]) -> None:
+        """A new side effect, intent_only: on disk, streamed, and its span started."""
+        sid = record["side_effect_id"]
+        if self.ledger.state(sid) is not None:
+            raise ValueError(f"declare_side_effect: side_effect_id={sid!r} is already declared")
+        known = self._stored(int(record["step_index"]))
+        if known is not None and isinstance(known.get("step_id"), str):
+            record["step_id"] = known["step_id"]  # linked when the step is recorded already
+        pending = side_effects.Pending(record, None)
+        self.ledger.pending[sid] = pending
+        if self.run_span is None or self.mode < SIDE_EFFECT.min_mode or self.pipeline is None:
+            return
+        with _internal.internal_errors("declare_side_effect"):
+            public = self._public_side_effect(record)
+            if public is None:
+                return
+            parent = self.spans.span_for_index(record["step_index"]) or self.run_span
+            pending.span = side_effects.start_span(self.pipeline.tracer, parent, public)
+            assert self.sink is not None
+            self.sink.on_record(SIDE_EFFECT, public, pending.span)
+
+    def settle(self, method: str, sid: str, status: str, changes: dict[str, Any]) -> None:
+        """Commit or abort a pending side effect (its file rewritten, its span ended)."""
+        state = self.ledger.state(sid)
+        if state is None:
+            raise ValueError(f"{method}: unknown side_effect_id={sid!r}. Declare it first via "
+                             "declare_side_effect().")
+        if state != "intent_only":
+            raise ValueError(f"{method}: side_effect_id={sid!r} is already {state!r}")
+        pending = self.ledger.pending.pop(sid)
+        self.ledger.settled[sid] = status
+        record = {**pending.record, **changes, "status": status}
+        if self.run_span is None or self.mode < SIDE_EFFECT.min_mode:
+            return
+        with _internal.internal_errors(method):
+            public = self._public_side_effect(record)
+            if public is None:
+                return
+            assert self.sink is not None
+            self.sink.on_record(SIDE_EFFECT, public, pending.span or self.run_span)
+            if pending.span is not None:
+                side_effects.end_span(pending.span, public)
+
+    def _public_side_effect(self, record: dict[str, Any]) -> dict[str, Any] | None:
+        public = SIDE_EFFECT.gate_record(self.policy.apply(record), self.mode)
+        if public is not None and public.get("side_effect_id") != record["side_effect_id"]:
+            public["side_effect_id"] = record["side_effect_id"]  # checked: a plain file name
+        return public
+
+    def unsettled(self) -> list[str]:
+        """Side effects still pending: at close they stay intent_only, listed, and their
+        spans end (without an ERROR: nothing says they failed)."""
+        ids = sorted(self.ledger.pending)
+        for sid in ids:
+            span = self.ledger.pending[sid].span
+            if span is not None and span.end_time is None:
+                with _internal.internal_errors("unsettled side effect"):
+                    span.set_attribute("augur.side_effect.unsettled", True)
+                    span.end()
+        return ids
 
     # ── step scopes ─────────────────────────────────────────────────────────
 

@@ -51,7 +51,24 @@ def recover_bundle(bundle_dir: str | Path, *, force: bool = False) -> dict[str, 
     writer = BundleWriter(root, policy_id=str(live.get("redaction_policy", "unknown")))
     writer.adopt_existing(session)
     writer.extra_producer_facts["recovered"] = True
+    unsettled = unsettled_side_effects(root)
+    if unsettled:
+        writer.extra_producer_facts["unsettled_side_effects"] = unsettled
     return writer.finish(session)
+
+
+def unsettled_side_effects(root: Path) -> list[str]:
+    """Side effects declared but never committed or aborted (still ``intent_only``): the
+    actions a killed agent may or may not have done. Never marked by recovery."""
+    out = []
+    for path in sorted((root / "side_effects").glob("*.json")):
+        try:
+            record = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and record.get("status") == "intent_only":
+            out.append(str(record.get("side_effect_id")))
+    return out
 
 
 def _last_write_time(root: Path) -> str:

@@ -625,7 +625,7 @@ class BundleWriter:
                     path.unlink()
             for rel in (p.relative_to(self.root).as_posix() for p in self.root.rglob("*")
                         if p.is_file()):
-                if rel.startswith(("screenshots/", layout.SCHEMA_DIR + "/")):
+                if rel.startswith(("screenshots/", "side_effects/", layout.SCHEMA_DIR + "/")):
                     self._signatures[rel] = sha256_hex((self.root / rel).read_bytes())
                 elif rel.startswith("steps/") and rel.endswith(".json") and rel.count("/") == 2:
                     self._adopt_iteration(rel)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 
-from augur_sdk.bundle.recover import RecoveryError, recover_bundle
+from augur_sdk.bundle.recover import RecoveryError, recover_bundle, unsettled_side_effects
 from augur_sdk.validation import ERROR, exit_code, validate_bundle
 
 
@@ -41,6 +42,10 @@ def recover(args: argparse.Namespace) -> int:
         print(f"augur recover: {exc}", file=sys.stderr)
         return 1
     print(f"recovered {args.bundle}: {manifest.get('step_count')} steps, status halted")
+    unsettled = unsettled_side_effects(Path(args.bundle))
+    if unsettled:
+        print(f"unsettled side effects (declared, never committed or aborted; the agent may "
+              f"or may not have done them): {', '.join(unsettled)}")
     return 0
 
 

@@ -184,6 +184,7 @@ SIDE_EFFECT = register(RecordKind(
     name="side_effect",
     schema="side_effect",
     min_mode=M.TRACE,
+    placement=Placement.CHILD_SPAN,  # the ledger's span, from declare to commit or abort
     bundle=BundleTarget(
         path=lambda r: f"side_effects/{int(r['step_index']):04d}-{r['side_effect_id']}.json",
         pattern=r"side_effects/\d+-[^/]+\.json", format=FileFormat.JSON),
