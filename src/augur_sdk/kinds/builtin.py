@@ -180,10 +180,16 @@ MODELIO = register(RecordKind(
     builtin=True,
 ))
 
+# The ledger keeps what was touched from `metadata` up (resource and action name a system
+# and an operation, as a step's action.type does); what came back and why it was aborted
+# are free text (`trace`).
 SIDE_EFFECT = register(RecordKind(
     name="side_effect",
     schema="side_effect",
-    min_mode=M.TRACE,
+    min_mode=M.METADATA,
+    default_field_mode=M.METADATA,
+    field_modes={"observed_result": M.TRACE, "abort_reason": M.TRACE,
+                 "compensation_handle": M.TRACE},
     placement=Placement.CHILD_SPAN,  # the ledger's span, from declare to commit or abort
     bundle=BundleTarget(
         path=lambda r: f"side_effects/{int(r['step_index']):04d}-{r['side_effect_id']}.json",
