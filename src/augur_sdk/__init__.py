@@ -5,6 +5,7 @@ events), writes a live, crash-safe Augur bundle from those spans, and, when an O
 is configured, sends the same spans to your collector.
 """
 
+from augur_sdk._session.run_api import ORCHESTRATOR_TAG_KEY, ORCHESTRATOR_TAG_VALUE
 from augur_sdk._version import __version__
 from augur_sdk.capture import CaptureMode, resolve_capture_mode
 from augur_sdk.otel.provider import configure
@@ -21,6 +22,8 @@ from augur_sdk.validation import ValidationIssue, validate_bundle
 __all__ = [
     "CANONICAL_SCORE_COMPONENTS",
     "DEFAULT_POLICY_ID",
+    "ORCHESTRATOR_TAG_KEY",
+    "ORCHESTRATOR_TAG_VALUE",
     "CaptureMode",
     "DebugSession",
     "DefaultRedactionPolicy",

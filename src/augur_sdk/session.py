@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
@@ -28,6 +29,14 @@ from augur_sdk._session.annotate_api import StepAnnotations, check_task_spec
 from augur_sdk._session.ledger_api import SideEffectLedger
 from augur_sdk._session.options import resolve_options
 from augur_sdk._session.recorder import Recorder
+from augur_sdk._session.run_api import (
+    ORCHESTRATOR_TAG_KEY,
+    ORCHESTRATOR_TAG_VALUE,
+    PARENT_RUN_ENV,
+    PARENT_RUN_TAG,
+    RunStructure,
+    resolve_parent,
+)
 from augur_sdk.capture import CaptureMode, resolve_capture_mode
 from augur_sdk.kinds import builtin, registry
 from augur_sdk.kinds.spec import RecordKind
@@ -42,7 +51,7 @@ _NO_MODE_MESSAGE = (
 )
 
 
-class DebugSession(StepAnnotations, SideEffectLedger):
+class DebugSession(StepAnnotations, SideEffectLedger, RunStructure):
     """Records one agent run. Use as ``with DebugSession(...) as session:`` (or ``async with``).
 
     Args:
@@ -88,11 +97,15 @@ class DebugSession(StepAnnotations, SideEffectLedger):
         span_processors: Iterable[SpanProcessor] = (),
         close_timeout_s: float | None = None,
         fsync: bool = False,
+        parent: Any = None,
     ) -> None:
         if store is not None:
             raise TypeError("store: custom stores are not supported; pass out_dir")
         if task_spec is not None:
             task_spec = check_task_spec(task_spec)
+        parent_run = os.environ.get(PARENT_RUN_ENV)
+        if parent_run and PARENT_RUN_TAG not in (tags or {}):
+            tags = {**(tags or {}), PARENT_RUN_TAG: parent_run}
         opts = resolve_options(
             run_id=run_id, client_name=client_name, out_dir=out_dir,
             client_version=client_version, client_git_sha=client_git_sha,
@@ -113,6 +126,30 @@ class DebugSession(StepAnnotations, SideEffectLedger):
         self._final_status: str | None = None
         self._manifest: dict[str, Any] | None = None
         self._restart_after_fork = False
+        self._parent = parent
+
+    @classmethod
+    def open_orchestrator(cls, *, run_id: str, client_name: str, out_dir: str | Path,
+                          session_name: str | None = None, tenant_id: str | None = None,
+                          tags: Mapping[str, str] | None = None,
+                          **session_kwargs: Any) -> DebugSession:
+        """A parent run for a fan-out: no steps of its own, its workers' runs nest under it
+        (start them with :meth:`worker_env`). Tagged ``augur.session_type=orchestrator``."""
+        for owned in ("run_id", "client_name", "out_dir", "tags"):
+            session_kwargs.pop(owned, None)
+        merged = {**(tags or {}), ORCHESTRATOR_TAG_KEY: ORCHESTRATOR_TAG_VALUE}
+        if session_name is not None:
+            merged.setdefault("session_name", session_name)
+        if tenant_id is not None:
+            merged.setdefault("tenant_id", tenant_id)
+        return cls(run_id=run_id, client_name=client_name, out_dir=out_dir, tags=merged,
+                   **session_kwargs)
+
+    def _forbid_on_orchestrator(self, method: str) -> None:
+        if self.is_orchestrator:
+            raise RuntimeError(
+                f"{method}() is not supported on an orchestrator session (opened via "
+                "DebugSession.open_orchestrator); record steps on its worker sessions")
 
     # ── lifecycle ───────────────────────────────────────────────────────────
 
@@ -139,7 +176,7 @@ class DebugSession(StepAnnotations, SideEffectLedger):
             if self._opened:
                 raise RuntimeError("DebugSession: already started")
             self._opened = True
-            self._run.parent_ctx = otel_context.get_current()
+            self._run.parent_ctx = resolve_parent(self._parent)
             hooks.track(self)
             if self.capture_mode is CaptureMode.OFF and not self._mode_explicit:
                 _internal.log_once("no-capture-mode", 30, _NO_MODE_MESSAGE,
@@ -222,6 +259,7 @@ class DebugSession(StepAnnotations, SideEffectLedger):
 
     def record_step(self, step: Mapping[str, Any]) -> None:
         """Record one step; its file is on disk when this returns."""
+        self._forbid_on_orchestrator("record_step")
         self.record(builtin.STEP, step)
 
     def record_event(self, event: Mapping[str, Any]) -> None:
@@ -278,6 +316,7 @@ class DebugSession(StepAnnotations, SideEffectLedger):
         ``mask_regions`` (and the policy's ``screenshot_regions`` hook) name rectangles, in
         image pixels, painted opaque black before the PNG is written or sent anywhere.
         """
+        self._forbid_on_orchestrator("attach_observation")
         index, kind, data = records.check_observation(step_index, kind, png_bytes)
         width, height = records.png_dimensions(data)
         regions = images.normalize_regions(() if mask_regions is None else mask_regions, width,

@@ -236,6 +236,9 @@ class StepAnnotations:
         """Record another iteration of a recorded step (by its index or step_id): its own
         file ``steps/NNNN/<sha8(step_id)>.json`` and span (linked to the step's); the
         canonical step's ``step_iterations`` counts it. Its ``step_index`` is the step's."""
+        forbid = getattr(self, "_forbid_on_orchestrator", None)
+        if forbid is not None:
+            forbid("record_step_iteration")
         if isinstance(step_id_or_index, str):
             with self._lock:
                 index = self._run.resolve_step_id(step_id_or_index)
@@ -302,6 +305,15 @@ class StepAnnotations:
             raise ValueError("subgoal_id: must be a non-empty string")
         value = ann.clamp01(_number(completion, "completion") or 0.0)
         index = records.require_index(step_index, "step_index")
+        if getattr(self, "is_orchestrator", False):
+            # An orchestrator has no steps (0.6.1's subgoal API always failed there): a
+            # run-level decision event says which subgoal its workers completed.
+            self.record_event({  # type: ignore[attr-defined]
+                "ts": records.utcnow_iso(), "layer": "runner", "kind": "metric",
+                "summary": f"subgoal {subgoal_id} completion {value:g}",
+                "detail": {"subgoal_id": subgoal_id, "completion": value,
+                           "reported_at_step": index, "orchestrator": True}})
+            return
         spec = self._run.session.get("task_spec")
         if isinstance(spec, dict):
             declared = {sg.get("subgoal_id") for sg in spec.get("subgoals") or []

@@ -184,6 +184,8 @@ class Recorder:
         if placement is Placement.SPAN_EVENT:
             seq = self.next_seq()
             attrs = codec.event_attributes(record, seq=seq, kind=kind.name)
+            if kind.span_attributes is not None:
+                attrs.update(kind.span_attributes(record))
             stamp = record.get(kind.timestamp_field) if kind.timestamp_field else None
             target.add_event(kind.span_event_name, attrs,
                              timestamp=records.iso_to_ns(
@@ -248,6 +250,10 @@ class Recorder:
             # step id would no longer follow the convention of the (redacted) run id.
             step["step_id"] = f"{self.public_run_id}/step/{record['step_index']:04d}"
         return step
+
+    def stored_step(self, index: int) -> dict[str, Any] | None:
+        """Step ``index``'s record as written (its latest iteration), if any."""
+        return self._stored(index)
 
     def _stored(self, index: int, step_id: str | None = None) -> dict[str, Any] | None:
         """Step ``index``'s record on disk (``step_id``'s, or its latest iteration)."""

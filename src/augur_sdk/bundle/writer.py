@@ -469,7 +469,8 @@ class BundleWriter:
                 return len(data) if self._write(rel, data, kind.name) else 0
         if fmt is FileFormat.JSON_LIST:
             with self._lock:
-                return self._add_to_list(rel, kind.bundle.list_key, record, kind.name)
+                return self._add_to_list(rel, kind.bundle.list_key, record, kind.name,
+                                         kind.bundle.unique_by)
         if fmt is FileFormat.TEXT:
             data = str(record.get("text", "")).encode("utf-8")
             with self._lock:
@@ -491,7 +492,7 @@ class BundleWriter:
             return size
 
     def _add_to_list(self, rel: str, key: str | None, record: dict[str, Any],
-                     what: str) -> int:
+                     what: str, unique_by: str | None = None) -> int:
         """Rewrite a list file (``{key: [...]}`` or a bare list) with ``record`` added, as
         a whole (atomically): a reader sees the list before or after, never half of it.
         Such files hold a few records per run (outcomes, eval candidates, findings)."""
@@ -499,6 +500,8 @@ class BundleWriter:
         if items is None:
             items = []
             self._lists[rel] = items
+        if unique_by is not None:  # last write wins for the same key
+            items[:] = [i for i in items if i.get(unique_by) != record.get(unique_by)]
         items.append(record)
         data = layout.dumps(items if key is None else {key: items}).encode("utf-8")
         return len(data) if self._write(rel, data, what) else 0

@@ -200,6 +200,20 @@ SIDE_EFFECT = register(RecordKind(
     builtin=True,
 ))
 
+def _evaluation(name: str, verdict: Any) -> dict[str, Any]:
+    """``gen_ai.evaluation.result`` attributes of a verdict."""
+    attrs: dict[str, Any] = {"gen_ai.evaluation.name": name}
+    if isinstance(verdict, dict):
+        if isinstance(verdict.get("status"), str):
+            attrs["gen_ai.evaluation.score.label"] = verdict["status"]
+        score = verdict.get("score")
+        if isinstance(score, int | float) and not isinstance(score, bool):
+            attrs["gen_ai.evaluation.score.value"] = float(score)
+        if isinstance(verdict.get("reason"), str):
+            attrs["gen_ai.evaluation.explanation"] = verdict["reason"]
+    return attrs
+
+
 def _gate_outcome(record: dict[str, Any], mode: CaptureMode) -> dict[str, Any]:
     """Outcomes are metadata (scope, verdict status and score, costs, task class); the
     verdict's free text needs ``trace``."""
@@ -219,6 +233,9 @@ OUTCOME = register(RecordKind(
     timestamp_field="finalized_at",
     bundle=BundleTarget(path=lambda _r: "outcomes.json", pattern=r"outcomes\.json",
                         format=FileFormat.JSON_LIST, list_key="outcomes"),
+    placement=Placement.SPAN_EVENT,
+    span_name="gen_ai.evaluation.result",
+    span_attributes=lambda r: _evaluation("augur.outcome", r.get("verdict")),
     wire=WireRoute("POST", "/outcomes"),
     rule=rules.outcome_rule,
     viewer_section="outcomes",
@@ -232,7 +249,7 @@ EVAL_CANDIDATE = register(RecordKind(
     timestamp_field="tagged_at",
     bundle=BundleTarget(path=lambda _r: "eval_candidates.json",
                         pattern=r"eval_candidates\.json", format=FileFormat.JSON_LIST,
-                        list_key="candidates"),
+                        list_key="candidates", unique_by="step_index"),
     wire=WireRoute("POST", "/eval-candidates"),
     viewer_section="eval_candidates",
     builtin=True,

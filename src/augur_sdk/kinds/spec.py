@@ -56,6 +56,7 @@ class BundleTarget:
     pattern: str | None  # None: checked as part of another file (the session, in trace.json)
     format: FileFormat = FileFormat.JSONL
     list_key: str | None = None  # JSON_LIST: the member holding the list (None: a bare list)
+    unique_by: str | None = None  # JSON_LIST: a later record with this field's value replaces
     embedded: bool = False  # its records live in another kind's files (written by that path)
 
     def matches(self, rel: str) -> bool:
@@ -118,6 +119,7 @@ class RecordKind:
             record) -> issues.
         viewer_section: the section of the viewer's run payload that lists its records.
         span_name: the span event's (or child span's) name; default ``augur.<name>``.
+        span_attributes: extra attributes of its span event (semantic-convention names).
         builtin: one of the SDK's own kinds (their sinks have hand-tuned paths).
     """
 
@@ -135,6 +137,7 @@ class RecordKind:
     rule: Rule | None = None
     viewer_section: str | None = None
     span_name: str | None = None
+    span_attributes: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
     builtin: bool = False
 
     def __post_init__(self) -> None:

@@ -446,13 +446,17 @@ class Run:
             writer.append_bytes(rel, layout.jsonl_line(record).encode("utf-8"))
         return {"ok": True, "path": rel}
 
-    def _list_file(self, rel: str, key: str, record: dict[str, Any]) -> Body:
+    def _list_file(self, rel: str, key: str, record: dict[str, Any],
+                   unique_by: str | None = None) -> Body:
         with self._writing() as writer:
             if writer is None:
                 return self._ignored(self.source)
             current = read_json(self.root / rel)
             items = current.get(key) if isinstance(current, dict) else None
             items = list(items) if isinstance(items, list) else []
+            if unique_by is not None:  # a later record for the same key replaces it
+                items = [i for i in items if not isinstance(i, dict) or
+                         i.get(unique_by) != record.get(unique_by)]
             if record not in items:  # a retried POST does not add it twice
                 items.append(record)
                 writer.write_file(rel, layout.dumps({key: items}).encode("utf-8"))
@@ -515,7 +519,7 @@ class Run:
 
     def add_eval_candidate(self, record: Any) -> Body:
         return self._list_file("eval_candidates.json", "candidates",
-                               as_object(record, "eval candidate"))
+                               as_object(record, "eval candidate"), unique_by="step_index")
 
     def add_log(self, body: Any) -> Body:
         body = as_object(body, "log")
