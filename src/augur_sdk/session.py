@@ -27,6 +27,7 @@ from augur_sdk import _internal, gating, images, records
 from augur_sdk._session import hooks
 from augur_sdk._session.annotate_api import StepAnnotations, check_task_spec
 from augur_sdk._session.ledger_api import SideEffectLedger
+from augur_sdk._session.modelio_api import ModelCalls
 from augur_sdk._session.options import resolve_options
 from augur_sdk._session.recorder import Recorder
 from augur_sdk._session.run_api import (
@@ -51,7 +52,7 @@ _NO_MODE_MESSAGE = (
 )
 
 
-class DebugSession(StepAnnotations, SideEffectLedger, RunStructure):
+class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
     """Records one agent run. Use as ``with DebugSession(...) as session:`` (or ``async with``).
 
     Args:

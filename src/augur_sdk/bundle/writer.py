@@ -46,6 +46,7 @@ from augur_sdk.kinds.spec import FileFormat, RecordKind
 from augur_sdk.records import png_dimensions, utcnow_iso
 
 RUN_EVENT = "run_event"  # sidecar line: an event that went on the run span
+MAX_TEXT_FILE_BYTES = 16 * 1024 * 1024  # per log file; the excess is counted as lost
 
 
 def sha256_hex(data: bytes) -> str:
@@ -154,6 +155,7 @@ class BundleWriter:
         # Steps with iterations (rare): index -> their files, the canonical record's first.
         self._iterations: dict[int, list[str]] = {}
         self._text_files: set[str] = set()  # text files appended to (logs)
+        self._text_sizes: dict[str, int] = {}
         self._first_failed: int | None = None
         self.lost: Counter[str] = Counter()
         self._session: dict[str, Any] | None = None
@@ -474,6 +476,13 @@ class BundleWriter:
         if fmt is FileFormat.TEXT:
             data = str(record.get("text", "")).encode("utf-8")
             with self._lock:
+                room = max(MAX_TEXT_FILE_BYTES - self._text_sizes.get(rel, 0), 0)
+                if len(data) > room:  # a runaway log must not fill the disk
+                    self.lost[f"{kind.name}_bytes_over_cap"] += len(data) - room
+                    data = data[:room]
+                if not data:
+                    return 0
+                self._text_sizes[rel] = self._text_sizes.get(rel, 0) + len(data)
                 try:
                     append_line(Path(os.path.join(self._root, rel)), data, fsync=self.fsync)
                 except OSError as exc:
