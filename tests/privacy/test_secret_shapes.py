@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 import re
 import time
@@ -254,3 +255,20 @@ def test_default_shapes_are_the_policy_patterns() -> None:
     assert {"private_key", "url_credentials", "basic_auth", "card_number", "secret_kv",
             "openai_key", "anthropic_key", "github_token", "slack_token", "stripe_key",
             "google_api_key", "aws_key", "email", "jwt", "bearer"} <= kinds
+
+
+def test_our_log_lines_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
+    """A line on the augur_sdk logger, its arguments and the text of an exception logged with
+    it pass the default shapes (an internal error's message can quote a record)."""
+    from augur_sdk import _internal
+
+    secret = "sk-proj-" + "Q" * 40
+    caplog.set_level(logging.DEBUG, logger="augur_sdk")
+    try:
+        raise ValueError(f"bad record {{'api': '{secret}'}}")
+    except ValueError:
+        _internal.logger.warning("failed for %s with %s", "user@example.com", secret,
+                                 exc_info=True)
+    assert secret not in caplog.text and "user@example.com" not in caplog.text
+    assert "failed for ***REDACTED:email***" in caplog.text
+    assert "ValueError: bad record" in caplog.text and "***REDACTED:openai_key***" in caplog.text
