@@ -107,9 +107,13 @@ def _azure(seed: str) -> tuple[str, str]:
 
 SHAPES: tuple[Shape, ...] = (
     # LLM providers.
-    Shape("openai_project_key", _same(lambda s: "sk-proj-" + rand(s, TOKEN, 64))),
-    Shape("openai_service_key", _same(lambda s: "sk-svcacct-" + rand(s, TOKEN, 48))),
-    Shape("openai_legacy_key", _same(lambda s: "sk-" + rand(s, ALNUM, 48))),
+    # OpenAI keys hold "T3BlbkFJ" ("OpenAI" in base64) between two random halves.
+    Shape("openai_project_key", _same(lambda s: "sk-proj-" + rand(s, TOKEN, 74) + "T3BlbkFJ"
+                                      + rand(s + "b", TOKEN, 74))),
+    Shape("openai_service_key", _same(lambda s: "sk-svcacct-" + rand(s, TOKEN, 74) + "T3BlbkFJ"
+                                      + rand(s + "b", TOKEN, 74))),
+    Shape("openai_legacy_key", _same(lambda s: "sk-" + rand(s, ALNUM, 20) + "T3BlbkFJ"
+                                     + rand(s + "b", ALNUM, 20))),
     Shape("anthropic_key", _same(lambda s: "sk-ant-api03-" + rand(s, TOKEN, 93) + "AA")),
     Shape("anthropic_admin_key", _same(lambda s: "sk-ant-admin01-" + rand(s, TOKEN, 64))),
     Shape("openrouter_key", _same(lambda s: "sk-or-v1-" + rand(s, HEX, 64))),
