@@ -12,8 +12,8 @@
    per-round ratios with its min-max.
 2. The same step and event records through ``DebugSession`` in ``metadata`` and ``trace``
    mode, 2,000 steps, timing each call's wall time and the calling thread's CPU time
-   (``thread_time``: what the SDK did on the agent's thread, which other processes on a busy
-   machine barely move).
+   (``thread_time``: what the SDK did on the agent's thread, less moved than wall time by
+   other processes on a busy machine).
 3. ``DefaultRedactionPolicy().apply`` alone on the benchmark's step and event records, and
    ``redact_string`` on long text (thread CPU time, medians of batches), per tree.
 4. With ``--detect-secrets`` (``pip install detect-secrets``): what running Yelp's
@@ -117,8 +117,8 @@ def cpu_run(src: Path, mode: str, steps: int, workdir: Path) -> dict[str, list[f
 
 
 def section_cpu(trees: dict[str, Path], rounds: int, workdir: Path) -> None:
-    print("## The agent thread's CPU time per call (µs, p50; the machine's other load "
-          f"barely moves it), 2,000 steps without screenshots, {rounds} rounds\n")
+    print("## The agent thread's CPU time per call (µs, p50; less moved than wall time by the "
+          f"machine's other load), 2,000 steps without screenshots, {rounds} rounds\n")
     print("| mode | call | base wall p50 | this wall p50 | base CPU p50 | this CPU p50 "
           "| this / base CPU (median of rounds) | per-round min-max |")
     print("|---|---|---:|---:|---:|---:|---:|---|")

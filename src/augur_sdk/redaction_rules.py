@@ -61,8 +61,8 @@ def classify_name(key: str) -> int:
     if not words:
         return NAME_PLAIN
     last = words[-1]
-    if last == "token" or (last.endswith("token") and last != "token"):
-        return NAME_TOKEN if last == "token" else NAME_SECRET
+    if last == "token":
+        return NAME_TOKEN
     if last in _SECRET_LAST_WORDS or last.endswith(_SECRET_SUFFIXES):
         return NAME_SECRET
     if last == "key" and len(words) > 1 and words[-2] in _KEY_QUALIFIERS:

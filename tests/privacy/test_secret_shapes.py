@@ -272,3 +272,12 @@ def test_our_log_lines_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
     assert secret not in caplog.text and "user@example.com" not in caplog.text
     assert "failed for ***REDACTED:email***" in caplog.text
     assert "ValueError: bad record" in caplog.text and "***REDACTED:openai_key***" in caplog.text
+
+
+def test_the_docs_list_every_shape() -> None:
+    """docs/redaction.md names every kind of the default shapes (a new shape needs a row)."""
+    from pathlib import Path
+
+    page = (Path(__file__).resolve().parents[2] / "docs" / "redaction.md").read_text()
+    missing = sorted({kind for kind, _ in DEFAULT_SHAPES if f"| `{kind}` |" not in page})
+    assert missing == []
