@@ -14,7 +14,32 @@ import os
 import threading
 from types import TracebackType
 
+from augur_sdk.redaction_rules import redact_text
+
 logger = logging.getLogger("augur_sdk")
+
+
+class _RedactLogLines(logging.Filter):
+    """Our log lines pass the default redaction shapes, exception text included: an internal
+    error's message can quote a record. (Values we log on purpose are redacted by the
+    session's policy first.)"""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+            clean = redact_text(message)
+            if clean != message:
+                record.msg, record.args = clean, ()
+            if record.exc_info and not record.exc_text:
+                # Formatters print exc_text when it is set (the exception stays attached).
+                record.exc_text = redact_text(logging.Formatter().formatException(
+                    record.exc_info))
+        except Exception:  # a log line is never worth an error in the agent
+            pass
+        return True
+
+
+logger.addFilter(_RedactLogLines())
 
 RAISE_ENV = "AUGUR_RAISE_INTERNAL_ERRORS"
 

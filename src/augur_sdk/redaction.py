@@ -1,9 +1,10 @@
 """Redaction policies (pure): ``default-pii-v1`` and how to extend it.
 
 A policy walks a JSON value and returns a redacted copy: keys in ``drop_keys`` disappear,
-keys in ``mask_keys`` keep their place with ``***REDACTED:mask***``, every string runs
-through the built-in patterns and then through your ``redactors``, and every (key, value)
-pair is offered to your ``droppers``.
+keys in ``mask_keys`` keep their place with ``***REDACTED:mask***`` (and so do the string
+values of other secret-named keys: ``access_token``, ``client_secret``, ``secretKey``), every
+string runs through the built-in shapes (``redaction_rules``) and then through your
+``redactors``, and every (key, value) pair is offered to your ``droppers``.
 
 Fields a team knows are sensitive can be marked "never record" by path, relative to each
 record (``*`` matches exactly one key or list index, ``**`` any number of them, zero
@@ -31,6 +32,18 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, ClassVar
 
+from augur_sdk.redaction_rules import (
+    ANY_SHAPE,
+    NAME_ID,
+    NAME_SECRET,
+    NAME_TOKEN,
+    SHAPES,
+    any_of,
+    apply_shapes,
+    classify_name,
+    default_match,
+)
+
 DEFAULT_POLICY_ID = "default-pii-v1"
 MASK = "***REDACTED:mask***"
 NEVER_RECORD = "***REDACTED:never_record***"
@@ -44,60 +57,23 @@ DEFAULT_MASK_KEYS = frozenset(
     {"token", "api_key", "apikey", "ssn", "credit_card", "card_number", "cvv"}
 )
 
-# Order matters: specific credential shapes first, generic ones (email) last.
-DEFAULT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
-    ("bearer", re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._~+/\-]+=*")),
-    ("jwt", re.compile(r"\beyJ[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+\.[A-Za-z0-9_\-]+")),
-    ("api_key", re.compile(r"(?i)\b(?:x-)?api[_-]?key\s*[:=]\s*[^\s,;&\"']+")),
-    ("aws_key", re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b")),
-    ("cookie_header", re.compile(r"(?i)\b(?:set-)?cookie\s*:\s*[^\r\n]+")),
-    ("password_kv", re.compile(r"(?i)\b(?:password|passwd|pwd)\s*[:=]\s*[^\s,;&\"']+")),
-    # The lookbehind starts a match only where a local part starts, and the bounds keep the
-    # scan linear: without them a long token with no "@" took seconds (quadratic).
-    ("email", re.compile(r"(?<![A-Za-z0-9._%+\-])[A-Za-z0-9._%+\-]{1,64}@"
-                         r"[A-Za-z0-9\-]{1,63}(?:\.[A-Za-z0-9\-]{1,63}){0,8}\.[A-Za-z]{2,24}")),
-)
-
-def _any_of(patterns: tuple[tuple[str, re.Pattern[str]], ...]) -> re.Pattern[str]:
-    parts = []
-    for _, pattern in patterns:
-        body = pattern.pattern.removeprefix("(?i)")
-        flag = "i" if pattern.flags & re.IGNORECASE else ""
-        parts.append(f"(?{flag}:{body})" if flag else f"(?:{body})")
-    return re.compile("|".join(parts))
+# Every shape ``default-pii-v1`` finds inside strings, in the order they are applied; the
+# list, the checks some shapes need and the pre-check live in ``redaction_rules``.
+DEFAULT_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = SHAPES
+_any_of = any_of
+_DEFAULT_ANY = ANY_SHAPE
+_default_match = default_match
 
 
-_DEFAULT_ANY = _any_of(DEFAULT_PATTERNS)
+# What a key means for its value, one code per key, remembered per policy (keys are few and
+# repeat on every record). Only keys no default pattern matches are remembered: the cache
+# never holds a secret.
+_PLAIN, _DROP, _MASK, _MASK_TOKEN, _SECRET, _SECRET_TOKEN, _ID = range(7)
+_KIND = 7   # the bits holding one of the codes above
+_CLEAN = 8  # flag: no default pattern matches the key itself
+_KEYS_MAX = 4096
+_NAME_KINDS = {NAME_SECRET: _SECRET, NAME_TOKEN: _SECRET_TOKEN, NAME_ID: _ID}
 
-
-def _default_match(text: str) -> bool:
-    """Whether any default pattern matches ``text``. An ASCII string holding none of the
-    literals the patterns need ("@", "eyJ", "AKIA"/"ASIA", and any case of "bearer", "api",
-    "cookie", "passw", "pwd") cannot match: substring tests decide that ~10x faster than the
-    combined regex. Other strings go to the regex (``(?i)`` folds some non-ASCII letters,
-    e.g. the Kelvin sign, onto ASCII ones)."""
-    if text.isascii() and not ("@" in text or "eyJ" in text or "AKIA" in text
-                               or "ASIA" in text):
-        low = text.lower()
-        if not ("api" in low or "pwd" in low or "passw" in low or "bearer" in low
-                or "cookie" in low):
-            return False
-    return _DEFAULT_ANY.search(text) is not None
-
-
-_CLEAN_KEYS: set[str] = set()  # keys no default pattern matches (never a matching one)
-_CLEAN_KEYS_MAX = 4096
-
-
-def _clean_key(key: str) -> bool:
-    """No default pattern matches ``key`` (remembered: keys are few and repeat)."""
-    if key in _CLEAN_KEYS:
-        return True
-    if _default_match(key):
-        return False
-    if len(_CLEAN_KEYS) < _CLEAN_KEYS_MAX:
-        _CLEAN_KEYS.add(key)
-    return True
 
 Redactor = Callable[[str], str]
 Dropper = Callable[[str, Any], bool]
@@ -111,6 +87,9 @@ class RedactionPolicy:
     mask_keys: frozenset[str] = DEFAULT_MASK_KEYS
     patterns: ClassVar[tuple[tuple[str, re.Pattern[str]], ...]] = DEFAULT_PATTERNS
     never_record: frozenset[str] = frozenset()
+    # Mask string values under secret-named keys beyond the exact lists (``access_token``,
+    # ``client_secret``, ``secretKey``, ``db_password``; see ``redaction_rules``).
+    mask_secret_names: bool = True
 
     def __init__(
         self,
@@ -142,14 +121,35 @@ class RedactionPolicy:
         """Add a ``(key, value) -> bool`` hook; return True to drop that field."""
         self.droppers.append(fn)
 
-    def _key_sets(self) -> tuple[frozenset[str], frozenset[str]]:
-        source = (self.drop_keys, self.mask_keys)
+    def _key_table(self) -> dict[str, int]:
+        """The per-key codes, rebuilt when ``drop_keys``, ``mask_keys`` or
+        ``mask_secret_names`` change (class or instance attributes alike)."""
+        drop, mask, names = self.drop_keys, self.mask_keys, bool(self.mask_secret_names)
         cached = self.__dict__.get("_key_cache")
-        if cached is None or cached[0] is not source[0] or cached[1] is not source[1]:
-            cached = (*source, frozenset(k.lower() for k in source[0]),
-                      frozenset(k.lower() for k in source[1]))
+        if cached is None or cached[0] is not drop or cached[1] is not mask or \
+                cached[2] is not names:
+            cached = (drop, mask, names, {}, frozenset(k.lower() for k in drop),
+                      frozenset(k.lower() for k in mask))
             self.__dict__["_key_cache"] = cached
-        return cached[2], cached[3]
+        table: dict[str, int] = cached[3]
+        return table
+
+    def _key_code(self, key: str, table: dict[str, int]) -> int:
+        _, _, names, _, drop, mask = self.__dict__["_key_cache"]
+        low = key.lower()
+        if low in drop:
+            code = _DROP
+        elif low in mask:
+            code = _MASK_TOKEN if low in ("token", "token_id") else _MASK
+        elif names:
+            code = _NAME_KINDS.get(classify_name(key), _PLAIN)
+        else:
+            code = _PLAIN
+        if not default_match(key):
+            code |= _CLEAN
+            if len(table) < _KEYS_MAX:
+                table[key] = code
+        return code
 
     def with_never_record(self, paths: Iterable[str]) -> RedactionPolicy:
         """A copy of this policy that also never records ``paths``."""
@@ -177,13 +177,11 @@ class RedactionPolicy:
         return []
 
     def redact_string(self, text: str) -> str:
-        patterns = self.patterns
-        # One scan for the common, clean case of the default patterns.
-        if patterns is DEFAULT_PATTERNS and not _default_match(text):
-            patterns = ()
-        if patterns:
-            for kind, pattern in patterns:
-                text = pattern.sub(f"***REDACTED:{kind}***", text)
+        """``text`` with every shape of ``patterns`` replaced, then through ``redactors``."""
+        if self.patterns:
+            # The default shapes are first checked by substring tests: clean strings (most)
+            # never reach a regex.
+            text = apply_shapes(text, self.patterns)
         for fn in self.redactors:
             text = fn(text)
         return text
@@ -195,12 +193,11 @@ class RedactionPolicy:
         return self._apply(value, key)
 
     def _apply(self, value: Any, key: str | None) -> Any:
-        drop, mask = self._key_sets()
         # Keys repeat on every record: with only the default patterns, a key already seen
         # clean needs no scan (the cache holds keys, never values).
         known_keys = (self.patterns is DEFAULT_PATTERNS and not self.redactors
                       and type(self).redact_string is RedactionPolicy.redact_string)
-        walk = _Walk(drop, mask, list(self.droppers), known_keys, self.redact_string)
+        walk = _Walk(self, list(self.droppers), known_keys)
         return walk.value(value)
 
 
@@ -209,12 +206,13 @@ class _Walk:
     (not once per dict): a redacted copy, strings through ``redact``, keys dropped or
     masked."""
 
-    __slots__ = ("drop", "droppers", "known_keys", "mask", "redact", "scan_strings")
+    __slots__ = ("code", "droppers", "known_keys", "redact", "scan_strings", "table")
 
-    def __init__(self, drop: frozenset[str], mask: frozenset[str], droppers: list[Dropper],
-                 known_keys: bool, redact: Redactor) -> None:
-        self.drop, self.mask, self.droppers = drop, mask, droppers
-        self.known_keys, self.redact = known_keys, redact
+    def __init__(self, policy: RedactionPolicy, droppers: list[Dropper],
+                 known_keys: bool) -> None:
+        self.table = policy._key_table()
+        self.code = policy._key_code
+        self.droppers, self.known_keys, self.redact = droppers, known_keys, policy.redact_string
         # The default policy's clean strings need one combined scan and nothing else.
         self.scan_strings = known_keys
 
@@ -237,22 +235,37 @@ class _Walk:
         return value
 
     def mapping(self, value: dict[str, Any]) -> dict[str, Any]:
-        drop, mask, droppers = self.drop, self.mask, self.droppers
-        known_keys = self.known_keys
-        # A ``token`` next to a numeric ``logprob`` is decoded model output, not a secret.
-        logprob = value.get("logprob")
-        logprob_entry = isinstance(logprob, int | float)
+        table, droppers, known_keys = self.table, self.droppers, self.known_keys
         out: dict[str, Any] = {}
         for k, v in value.items():
-            low = k.lower()
-            if low in drop or (droppers and any(d(k, v) for d in droppers)):
+            code = table.get(k)
+            if code is None:
+                code = self.code(k, table)
+            kind = code & _KIND
+            if kind == _DROP or (droppers and any(d(k, v) for d in droppers)):
                 continue
-            new_key = k if known_keys and _clean_key(k) else self.redact(k)
-            if low in mask and not (logprob_entry and low in ("token", "token_id")):
-                out[new_key] = MASK
-                continue
+            new_key = k if known_keys and code & _CLEAN else self.redact(k)
+            if kind:
+                if kind == _MASK or (kind == _MASK_TOKEN and not _logprob_entry(value)):
+                    out[new_key] = MASK
+                    continue
+                # Other secret-named keys mask string values only: a number under
+                # ``max_token`` or an object under ``credentials`` is walked as usual.
+                if type(v) is str or isinstance(v, str):
+                    if kind == _SECRET or (kind == _SECRET_TOKEN
+                                           and not _logprob_entry(value)):
+                        out[new_key] = MASK
+                        continue
+                    if kind == _ID and v.isdigit():
+                        out[new_key] = v  # an identifier's digits are not a card number
+                        continue
             out[new_key] = self.value(v)
         return out
+
+
+def _logprob_entry(value: dict[str, Any]) -> bool:
+    """A ``token`` next to a numeric ``logprob`` is decoded model output, not a secret."""
+    return isinstance(value.get("logprob"), int | float)
 
 
 def _check_paths(paths: Iterable[str]) -> list[str]:
@@ -322,3 +335,4 @@ class NoRedactionPolicy(RedactionPolicy):
     drop_keys = frozenset()
     mask_keys = frozenset()
     patterns = ()
+    mask_secret_names = False

@@ -374,12 +374,14 @@ def test_never_record_in_the_bundle_and_on_the_spans(tmp_path: Path, form: str) 
 
 
 def test_subclass_with_class_attributes_is_honoured() -> None:
-    """A subclass overriding id/drop_keys/mask_keys as class attributes takes effect."""
+    """A subclass overriding id/drop_keys/mask_keys/mask_secret_names as class attributes
+    takes effect (without the secret-name rule, only its own mask_keys are masked)."""
 
     class TeamPolicy(RedactionPolicy):
         id = "team-v2"
         drop_keys = RedactionPolicy.drop_keys | {"session_blob"}
         mask_keys = frozenset({"employee_id"})
+        mask_secret_names = False
 
     policy = TeamPolicy()
     out = policy.apply({"session_blob": "x", "employee_id": "e-9", "token": "kept", "n": 1})
@@ -496,32 +498,3 @@ def test_never_record_in_a_policy_is_checked_like_the_session_argument() -> None
     with pytest.raises(ValueError, match=r"never_record: 'status' matches step.status"):
         DebugSession(run_id="r", client_name="a", out_dir="unused",
                      redaction_policy=DefaultRedactionPolicy(never_record=["status"]))
-
-
-def test_the_substring_precheck_agrees_with_the_default_patterns() -> None:
-    """The fast pre-check that skips the regex for clean strings must never call a string
-    clean that a default pattern matches. Checked on every pattern's own shapes in mixed
-    case, wrapped in noise, on near-misses, on non-ASCII look-alikes (the Kelvin sign and
-    the long s fold onto ASCII letters under ``(?i)``) and on 20,000 random strings built
-    from the patterns' literals."""
-    import random
-
-    from augur_sdk.redaction import _DEFAULT_ANY, _default_match
-
-    shapes = ["Bearer abc.def", "bEaReR tok", "eyJhbGci.eyJzdWIi.sig", "api_key=zz",
-              "X-API-KEY: v", "apikey:1", "AKIAABCDEFGHIJKLMNOP", "ASIAABCDEFGHIJKLMNOP",
-              "Cookie: a=b", "set-cookie: x", "password=hunter2", "PASSWD: p", "pwd=1",
-              "someone@example.com", "a.b+c@d-e.co.uk", "pa\u017f\u017fword=x", "api_\u212aey=v",
-              "bearer", "api", "@", "eyJ", "cookie", "PaSsW", "click", "2026-05-19T00:00Z",
-              "viewport_css_px", "", "ÅKIA", "émile@exämple.com", "user at example dot com"]
-    rng = random.Random(7)
-    alphabet = [*"abcdefxyzABCKIEYJ019 _-=:.@/+'\"\n", "api", "key", "bearer ", "eyJ", "AKIA",
-                "ASIA", "pwd", "passw", "ord", "cookie", "\u212a", "\u017f"]
-    samples = list(shapes)
-    for shape in shapes:
-        samples += [shape.upper(), shape.lower(), f"noise {shape} noise", f"x{shape}y"]
-    for _ in range(20_000):
-        samples.append("".join(rng.choice(alphabet) for _ in range(rng.randint(1, 24))))
-    disagree = [s for s in samples if _default_match(s) != (_DEFAULT_ANY.search(s) is not None)]
-    assert disagree == []
-    assert sum(_default_match(s) for s in samples) > 1000  # the samples do exercise matches
