@@ -22,7 +22,12 @@ from augur_sdk.viewer.reader import BundleReader
 from conftest import Server, start_server
 
 MODES = [CaptureMode.METADATA, CaptureMode.TRACE, CaptureMode.SCREENSHOTS, CaptureMode.FULL]
-SECRET = "reach me at jane.doe@example.com"  # default-pii-v1 masks the e-mail
+# Secret shapes default-pii-v1 masks wherever they are (e-mail, provider keys, URL
+# credentials): planted in every kind's free text, found in none of its outputs.
+CANARIES = ("jane.doe@example.com", "sk-proj-Q2x9Lm4Np7Rt1Vw8Yz3Ab6Cd0Ef5Gh2Jk",
+            "ghp_16C7e42F292c6912E7710c838347Ae178B4a", "hunter2secret")
+SECRET = (f"reach me at {CANARIES[0]} with {CANARIES[1]} or {CANARIES[2]} "
+          f"via https://bob:{CANARIES[3]}@10.0.0.7/admin")
 TS = "2026-05-19T00:00:01Z"
 PLUGIN_DIR = str(Path(__file__).parent)
 
@@ -226,7 +231,12 @@ def test_kind_round_trip(runs: dict[CaptureMode, Recorded], name: str,
     assert local, f"no {name} record in the bundle at {mode}"
     assert _span_carries(kind, run.spans)
     text = json.dumps([r for r in local if not isinstance(r, tuple | bytes)])
-    assert "jane.doe@example.com" not in text  # redacted before it was written
+    for canary in CANARIES:  # redacted before it was written, sent or put on a span
+        assert canary not in text, canary
+        assert canary not in json.dumps(_records_in(kind, run.remote), default=str)
+        assert not any(canary in str(v) for sp in run.spans
+                       for v in [*(sp.attributes or {}).values(),
+                                 *(a for e in sp.events for a in (e.attributes or {}).values())])
     for record in local:
         if isinstance(record, dict) and kind.name != "session_costs":  # gated by its spec
             assert set(record) == set(kind.gate_record(record, mode) or {}), record
@@ -261,7 +271,7 @@ def test_plugin_kind_gating_keeps_only_metadata_fields(runs: dict[CaptureMode, R
     (meta,) = _records_in(NOTE, runs[CaptureMode.METADATA].local)
     (full,) = _records_in(NOTE, runs[CaptureMode.FULL].local)
     assert meta == {"step_index": 1, "ts": TS, "score": 0.5}
-    assert full["text"] == "reach me at ***REDACTED:email***"
+    assert full["text"].startswith("reach me at ***REDACTED:email*** with ***REDACTED:")
 
 
 def test_plugin_kind_span_event_sits_on_its_step_span(runs: dict[CaptureMode, Recorded],
