@@ -36,6 +36,7 @@ from augur_sdk.capture import CaptureMode, capture_mode_is_explicit, resolve_cap
 from augur_sdk.otel import emit, provider
 from augur_sdk.otel.processors import BundleSpanProcessor, RunSink
 from augur_sdk.redaction import DefaultRedactionPolicy, RedactionPolicy, _matches
+from augur_sdk.stores import Store, bind_store
 from augur_sdk.stream.client import client_for
 from augur_sdk.stream.dsn import resolve_dsn
 from augur_sdk.stream.processor import StreamSpanProcessor
@@ -119,6 +120,9 @@ class DebugSession:
         run_id: your id for the run (any non-empty string).
         client_name: the agent's name (``gen_ai.agent.name`` on the run span).
         out_dir: the bundle directory; an older bundle there is replaced.
+        store: ``LocalFSStore(dir)`` writes the bundle to ``dir`` instead of ``out_dir``;
+            ``S3Store(bucket, prefix)`` also copies the bundle to object storage, from
+            background threads (docs/stores.md).
         client_version: the agent's version, recorded in the session record.
         client_git_sha: the agent's git commit, recorded in the session record.
         capture_mode: a :class:`CaptureMode` or its name; else ``$AUGUR_CAPTURE_MODE``,
@@ -148,7 +152,7 @@ class DebugSession:
         tags: Mapping[str, str] | None = None,
         started_at: str | None = None,
         dsn: str | None = None,
-        store: None = None,
+        store: Store | None = None,
         task_spec: Mapping[str, Any] | None = None,
         task_spec_id: str | None = None,
         branch_context: Mapping[str, Any] | None = None,
@@ -159,8 +163,6 @@ class DebugSession:
         close_timeout_s: float | None = None,
         fsync: bool = False,
     ) -> None:
-        if store is not None:
-            raise TypeError("store: custom stores are not supported; pass out_dir")
         self.run_id = records.check_run_id(run_id)
         if not isinstance(client_name, str) or not client_name:
             raise ValueError("client_name: must be a non-empty string")
@@ -182,7 +184,8 @@ class DebugSession:
         self.redaction_policy: RedactionPolicy = (
             policy.with_never_record(never) if never else policy)
         _refuse_required_fields(sorted(self.redaction_policy.never_record))
-        self._out_dir = Path(out_dir)
+        self._store = bind_store(store, Path(out_dir))  # see augur_sdk.stores
+        self._out_dir = self._store.local_dir
         self._tags = records.check_tags(tags)
         if started_at is None:
             started_at = records.utcnow_iso()
@@ -286,6 +289,7 @@ class DebugSession:
                                    self._public_run_id)
             if gating.records_anything(self.capture_mode):
                 self._start_run()
+            self._store.start()
         return self
 
     def _start_run(self) -> None:
@@ -381,7 +385,9 @@ class DebugSession:
                                           created_at=records.utcnow_iso(),
                                           policy_id=str(self.redaction_policy.id))
             self._manifest = manifest
+        self._store.finish_async(self._close_budget())  # the upload runs beside the flush
         self._flush_exporters()
+        self._store.wait()
         return dict(manifest)
 
     def _end_run(self, final_status: str) -> dict[str, Any] | None:
@@ -701,6 +707,10 @@ class DebugSession:
     @property
     def out_dir(self) -> Path:
         return self._out_dir
+
+    @property
+    def store(self) -> Store:
+        return self._store.store
 
     @property
     def manifest(self) -> dict[str, Any] | None:
