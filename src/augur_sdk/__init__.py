@@ -15,6 +15,7 @@ from augur_sdk.redaction import (
     RedactionPolicy,
 )
 from augur_sdk.session import DebugSession
+from augur_sdk.stores import LocalFSStore, S3Store, Store
 from augur_sdk.validation import ValidationIssue, validate_bundle
 
 __all__ = [
@@ -22,8 +23,11 @@ __all__ = [
     "CaptureMode",
     "DebugSession",
     "DefaultRedactionPolicy",
+    "LocalFSStore",
     "NoRedactionPolicy",
     "RedactionPolicy",
+    "S3Store",
+    "Store",
     "ValidationIssue",
     "__version__",
     "configure",

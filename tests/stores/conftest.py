@@ -37,6 +37,7 @@ class MotoServer:
         self.log_dir = log_dir
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
+        self._client: Any = None
 
     @property
     def endpoint(self) -> str:
@@ -70,10 +71,15 @@ class MotoServer:
         self.proc = None
 
     def client(self) -> Any:
-        import boto3
+        """The tests' own client (explicit keys: no environment or config file involved)."""
+        if self._client is None:
+            import boto3
 
-        return boto3.client("s3", endpoint_url=self.endpoint, region_name="us-east-1",
-                            aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+            session = boto3.session.Session(aws_access_key_id=KEY_ID,
+                                            aws_secret_access_key=SECRET,
+                                            region_name="us-east-1")
+            self._client = session.client("s3", endpoint_url=self.endpoint)
+        return self._client
 
     def objects(self, bucket: str = BUCKET, prefix: str = "") -> dict[str, bytes]:
         """Every object under ``prefix``, by the key below it."""
@@ -102,9 +108,7 @@ def aws_env(endpoint: str, home: Path) -> dict[str, str]:
     }
 
 
-@pytest.fixture
-def moto_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
-    """A running moto server with bucket ``augur-runs``; the AWS environment points at it."""
+def _require_moto() -> None:
     try:
         import boto3  # noqa: F401
         import moto  # noqa: F401
@@ -112,12 +116,44 @@ def moto_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Mot
         if os.environ.get("CI"):
             pytest.fail('moto or boto3 missing: pip install -e ".[dev]"')
         pytest.skip('needs boto3 and moto[server]: pip install -e ".[dev]"')
+
+
+def _point_aws_env_at(server: MotoServer, home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("AWS_"):
             monkeypatch.delenv(name)
-    server = MotoServer(tmp_path)
-    for key, value in aws_env(server.endpoint, tmp_path).items():
+    for key, value in aws_env(server.endpoint, home).items():
         monkeypatch.setenv(key, value)
+
+
+@pytest.fixture(scope="session")
+def _shared_moto(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    _require_moto()
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def moto_server(_shared_moto: MotoServer, tmp_path: Path,
+                monkeypatch: pytest.MonkeyPatch) -> MotoServer:
+    """The session's moto server (bucket ``augur-runs``; each test uses its own prefixes),
+    with the AWS environment pointing at it."""
+    if _shared_moto.proc is None or _shared_moto.proc.poll() is not None:
+        _shared_moto.start()
+    _point_aws_env_at(_shared_moto, tmp_path, monkeypatch)
+    return _shared_moto
+
+
+@pytest.fixture
+def own_moto_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[MotoServer]:
+    """A moto server of this test's own, for tests that kill it."""
+    _require_moto()
+    server = MotoServer(tmp_path)
+    _point_aws_env_at(server, tmp_path, monkeypatch)
     server.start()
     try:
         yield server

@@ -65,7 +65,8 @@ def bind_store(store: object, out_dir: Path) -> StoreBinding:
             endpoint=None)
         return StoreBinding(store, out_dir, uploader)
     if callable(getattr(store, "open_write_binary", None)):
-        uploader = BundleUploader(out_dir, StoreSink(store), live=True, can_list=False)
+        uploader = BundleUploader(out_dir, StoreSink(store), live=True, can_list=False,
+                                  can_delete=False)
         return StoreBinding(store, out_dir, uploader)
     raise TypeError(f"store: expected a LocalFSStore, an S3Store or an object with "
                     f"open_write_binary (augur-sdk's Store protocol), got {type(store).__name__}")

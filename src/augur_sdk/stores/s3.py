@@ -11,9 +11,12 @@ through the redaction patterns, and endpoints are shown without user info or que
 
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import io
+import os
 import re
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -41,7 +44,12 @@ class TransferError(Exception):
 
 def require_boto3() -> None:
     """Raise ImportError with the install command when boto3 is missing."""
-    if importlib.util.find_spec("boto3") is None:
+    try:
+        missing = sys.modules.get("boto3", ...) is None or \
+            importlib.util.find_spec("boto3") is None
+    except (ImportError, ValueError):
+        missing = True
+    if missing:
         raise ImportError(INSTALL_HINT)
 
 
@@ -74,7 +82,7 @@ def safe_endpoint(url: str | None) -> str | None:
 
 
 _REDACT = DefaultRedactionPolicy()
-_SECRETISH = re.compile(r"\b[A-Za-z0-9/+=]{40}\b")  # the shape of an AWS secret access key
+_SECRETISH = re.compile(r"[A-Za-z0-9/+=]{40,}")  # the shape of an AWS secret access key
 
 
 def describe_error(exc: BaseException) -> str:
@@ -117,6 +125,37 @@ class ClientOptions:
     max_attempts: int = 3
 
 
+_clients: dict[tuple[ClientOptions, str], Any] = {}
+_clients_lock = threading.Lock()
+
+
+def _after_fork_in_child() -> None:
+    global _clients_lock
+    _clients_lock = threading.Lock()
+    _clients.clear()  # a client's connection pool is the parent's
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
+def _aws_environment() -> str:
+    """A digest of the AWS_* variables: a client made under other ones is not reused."""
+    items = sorted((k, v) for k, v in os.environ.items() if k.startswith("AWS_"))
+    return hashlib.sha256(repr(items).encode()).hexdigest()
+
+
+def shared_client(options: ClientOptions) -> Any:
+    """One client per set of options and AWS environment in this process (boto3 clients are
+    thread-safe, and making one costs about half a second of CPU)."""
+    key = (options, _aws_environment())
+    with _clients_lock:
+        client = _clients.get(key)
+        if client is None:
+            client = _clients[key] = make_client(options)
+        return client
+
+
 def make_client(options: ClientOptions) -> Any:
     """A boto3 S3 client from the standard chain (``options`` override single settings)."""
     require_boto3()
@@ -142,8 +181,6 @@ class S3Location:
         self.bucket = bucket
         self.prefix = prefix.strip("/")
         self.options = options
-        self._client: Any = None
-        self._lock = threading.Lock()
 
     @property
     def url(self) -> str:
@@ -155,10 +192,7 @@ class S3Location:
 
     def client(self) -> Any:
         """The boto3 client, made on first use (on the thread that first needs it)."""
-        with self._lock:
-            if self._client is None:
-                self._client = make_client(self.options)
-            return self._client
+        return shared_client(self.options)
 
     def endpoint(self) -> str | None:
         """The endpoint in use, without user info or query (None if no client can be made)."""

@@ -68,7 +68,8 @@ class BundleUploader:
 
     def __init__(self, root: Path, sink: Sink, *, live: bool = True, workers: int = 4,
                  poll_interval_s: float = 1.0, finish_timeout_s: float | None = None,
-                 endpoint: str | None = None, can_list: bool = True) -> None:
+                 endpoint: str | None = None, can_list: bool = True,
+                 can_delete: bool = True) -> None:
         self.root = Path(root)
         self.sink = sink
         self.live = live
@@ -77,6 +78,9 @@ class BundleUploader:
         self.finish_timeout_s = finish_timeout_s
         self.endpoint = endpoint
         self.can_list = can_list
+        # A store that cannot delete never gets live.json: it would mark the run as
+        # running there forever.
+        self._live_skip = LIVE_SKIP if can_delete else LIVE_SKIP | {layout.LIVE}
         self._init_state()
         _uploaders.add(self)
 
@@ -182,7 +186,7 @@ class BundleUploader:
         full = now - self._last_sweep >= FULL_SWEEP_S
         if full:
             self._last_sweep = now
-        todo = [rel for rel in self._changed(full) if rel not in LIVE_SKIP]
+        todo = [rel for rel in self._changed(full) if rel not in self._live_skip]
         if not todo:
             return True
         return self._send(todo, deadline=None, interrupt=self._finishing)
@@ -191,12 +195,11 @@ class BundleUploader:
         deadline = self._deadline if self._deadline is not None else time.monotonic()
         if not self._stale_checked:
             self._remove_stale()
-        self._send_until(self._unsent(bundle_files(self.root)), deadline)
+        self._send_until(self._unsent_but_manifest(bundle_files(self.root)), deadline)
         self._final.wait(max(0.0, deadline - time.monotonic()))
         files = bundle_files(self.root)  # stream.json and anything else written since
-        self._send_until(self._unsent(files), deadline)
-        if layout.MANIFEST in files and not [r for r in self._unsent(files)
-                                             if r != layout.MANIFEST]:
+        self._send_until(self._unsent_but_manifest(files), deadline)
+        if layout.MANIFEST in files and not self._unsent_but_manifest(files, all_=True):
             self._send_until([layout.MANIFEST], deadline)
             if layout.MANIFEST not in self._unsent(files):
                 self._remove_gone(files, deadline)
@@ -282,6 +285,11 @@ class BundleUploader:
                     MIN_RESEND_S, len(data) / RESEND_BYTES_PER_S)
 
     # ── what needs sending ──────────────────────────────────────────────────
+
+    def _unsent_but_manifest(self, files: dict[str, int], *, all_: bool = False) -> list[str]:
+        """What to send before the manifest (``all_``: including what failed for good)."""
+        return [r for r in self._unsent(files)
+                if r != layout.MANIFEST and (all_ or r not in self._permanent)]
 
     def _unsent(self, files: dict[str, int]) -> list[str]:
         """Files (of a full scan) whose current content has not arrived."""
