@@ -258,3 +258,30 @@ def test_without_boto3_the_error_says_what_to_install(
     assert augur(["view", "s3://x/y", "--no-open"]) == 2
     err = capsys.readouterr().err
     assert err.count('pip install "augur-otel[s3]"') == 2
+
+
+def test_a_forked_child_uploads_its_own_bundle(moto_server: MotoServer, tmp_path: Path) -> None:
+    """After os.fork() mid-run, the child's bundle (`<out_dir>.fork-<pid>`) goes to
+    `<prefix>.fork-<pid>`, the parent's to the prefix, each complete."""
+    out = tmp_path / "b"
+    with DebugSession(run_id="rf", client_name="t", capture_mode="screenshots", out_dir=out,
+                      store=S3Store(BUCKET, "fork/rf", poll_interval_s=0.1)) as session:
+        for i in range(2):
+            record(session, "rf", i)
+        wait_for(lambda: "steps/0001.json" in moto_server.objects(prefix="fork/rf"))
+        pid = os.fork()
+        if pid == 0:  # child
+            code = 1
+            try:
+                record(session, "rf", 2)
+                session.close()
+                code = 0
+            finally:
+                os._exit(code)
+        record(session, "rf", 5)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    child = tmp_path / f"b.fork-{pid}"
+    assert moto_server.objects(prefix="fork/rf") == local_files(out)
+    assert moto_server.objects(prefix=f"fork/rf.fork-{pid}") == local_files(child)
+    assert "steps/0002.json" in local_files(child)
