@@ -117,19 +117,25 @@ def write_local(src: Path, dest: Path, *, fsync: bool) -> float:
     return time.perf_counter() - t
 
 
-def upload(src: Path, prefix: str, jobs: int) -> float:
+def upload(src: Path, prefix: str, jobs: int, server_pid: int) -> tuple[float, float, float]:
+    """(wall s, this process's CPU s, the server's CPU s)."""
+    import psutil
+
     from augur_sdk.stores.s3 import ClientOptions, S3Location, shared_client
     from augur_sdk.stores.sync import upload_bundle
 
     location = S3Location(BUCKET, prefix, ClientOptions(max_connections=jobs + 2))
     shared_client(location.options)  # client setup is not part of the throughput
+    server = psutil.Process(server_pid)
+    server_cpu, cpu = sum(server.cpu_times()[:2]), time.process_time()
     t = time.perf_counter()
     result = upload_bundle(src, location, jobs=jobs)
     elapsed = time.perf_counter() - t
+    cpu, server_cpu = time.process_time() - cpu, sum(server.cpu_times()[:2]) - server_cpu
     (src / "upload.json").unlink()
     if not result.report["complete"] or result.already:
         raise SystemExit(f"upload incomplete: {result.report}")
-    return elapsed
+    return elapsed, cpu, server_cpu
 
 
 def main() -> None:
@@ -138,6 +144,7 @@ def main() -> None:
     ap.add_argument("--shot-kb", type=int, default=256, help="screenshot size (KB)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--workdir", default=None, help="where bundles are written (default tmp)")
+    ap.add_argument("--no-live", action="store_true", help="only the throughput table")
     ap.add_argument("--paces", default="0,50",
                     help="ms the agent spends between steps in the live runs (default 0,50)")
     args = ap.parse_args()
@@ -158,19 +165,21 @@ def main() -> None:
         record(src, args.steps, args.shot_kb * 1024)
         size = sum(p.stat().st_size for p in src.rglob("*") if p.is_file())
         nfiles = sum(1 for p in src.rglob("*") if p.is_file())
-        rows: dict[str, list[float]] = {}
+        rows: dict[str, list[tuple[float, float, float]]] = {}
         paces = [int(p) for p in args.paces.split(",")]
         live: dict[tuple[str, int], list[dict[str, float]]] = {}
         for r in range(args.rounds):
             for fsync in (False, True):
                 dest = work / f"copy-{r}-{fsync}"
+                cpu = time.process_time()
+                wall = write_local(src, dest, fsync=fsync)
                 rows.setdefault(f"local disk, .tmp + rename{' + fsync' if fsync else ''}",
-                                []).append(write_local(src, dest, fsync=fsync))
+                                []).append((wall, time.process_time() - cpu, 0.0))
                 shutil.rmtree(dest)
             for jobs in (1, 4, 8):
                 rows.setdefault(f"upload to moto, {jobs} concurrent PUT(s)", []).append(
-                    upload(src, f"r{r}/j{jobs}", jobs))
-            for pace in paces:
+                    upload(src, f"r{r}/j{jobs}", jobs, moto.pid))
+            for pace in [] if args.no_live else paces:
                 live.setdefault(("no store", pace), []).append(record(
                     work / f"plain-{r}", args.steps, args.shot_kb * 1024, pace_s=pace / 1000))
                 shutil.rmtree(work / f"plain-{r}")
@@ -186,14 +195,20 @@ def main() -> None:
     finally:
         moto.kill()
         moto.wait()
+        shutil.rmtree(work, ignore_errors=True)
     print(f"Bundle: {args.steps} steps, {nfiles} files, {size / 1e6:.1f} MB "
           f"({args.shot_kb} KB screenshots); median of {args.rounds} round(s); "
           f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}\n")
-    print("| the same bytes ... | time | MB/s | files/s |")
-    print("|---|---|---|---|")
-    for name, times in rows.items():
-        t = statistics.median(times)
-        print(f"| {name} | {t:.2f} s | {size / 1e6 / t:.1f} | {nfiles / t:.0f} |")
+    print("| the same bytes ... | time | MB/s | files/s | our CPU | server's CPU |")
+    print("|---|---|---|---|---|---|")
+    for name, runs in rows.items():
+        t = statistics.median(x[0] for x in runs)
+        cpu = statistics.median(x[1] for x in runs)
+        server = statistics.median(x[2] for x in runs)
+        print(f"| {name} | {t:.2f} s | {size / 1e6 / t:.1f} | {nfiles / t:.0f} | "
+              f"{cpu:.2f} s | {f'{server:.2f} s' if server else '-'} |")
+    if not live:
+        return
     print("\n| recording the run | agent's pause between steps | SDK calls of a step, "
           "p50 / p95 | SDK time before close | close() (waits for the upload) |")
     print("|---|---|---|---|---|")
@@ -203,7 +218,6 @@ def main() -> None:
         print(f"| {name} | {pace} ms | {med('p50_step') * 1000:.2f} / "
               f"{med('p95_step') * 1000:.2f} ms | {med('in_sdk'):.2f} s | "
               f"{med('close'):.2f} s |")
-    shutil.rmtree(work, ignore_errors=True)
 
 
 if __name__ == "__main__":

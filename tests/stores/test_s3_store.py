@@ -21,8 +21,8 @@ from augur_sdk import DebugSession, S3Store, validate_bundle
 from augur_sdk.cli import main as augur
 from augur_sdk.stores.s3 import S3Location
 from augur_sdk.testing import make_png
-from conftest import BUCKET, KEY_ID, SECRET, MotoServer
 
+from s3_support import BUCKET, KEY_ID, SECRET, MotoServer
 from support import event_record, run_seed_session, step_record
 
 

@@ -18,8 +18,8 @@ from typing import Any
 
 from augur_sdk import DebugSession, S3Store
 from augur_sdk.testing import make_png
-from conftest import BUCKET, MotoServer
 
+from s3_support import BUCKET, MotoServer
 from support import run_seed_session, step_record
 
 

@@ -297,8 +297,9 @@ class S3Store:
         bucket: the bucket name.
         prefix: the key prefix the bundle's files go under (``prefix/manifest.json``...).
         upload: ``"live"`` (default) or ``"close"``.
-        endpoint_url, region_name, profile_name: override one setting of boto3's standard
-            chain (``AWS_ENDPOINT_URL``, ``AWS_DEFAULT_REGION``, ``AWS_PROFILE``...).
+        endpoint_url: overrides ``AWS_ENDPOINT_URL`` and the profile's ``endpoint_url``.
+        region_name: overrides ``AWS_DEFAULT_REGION`` and the profile's region.
+        profile_name: overrides ``AWS_PROFILE`` (the rest of boto3's standard chain stays).
         workers: concurrent uploads (default 4).
         poll_interval_s: how often new files are looked for while the run goes on.
         finish_timeout_s: the most ``close()`` waits for the upload (default: the session's

@@ -358,6 +358,9 @@ class BundleUploader:
             grown = [rel for rel in self._sizes
                      if (full or now - self._hot.get(rel, 0.0) < HOT_S)
                      and now >= self._resend_at.get(rel, 0.0)]
+            if full:  # forget what went cold (full sweeps still look at every .jsonl)
+                self._hot = {r: t for r, t in self._hot.items() if now - t < HOT_S}
+                self._resend_at = {r: t for r, t in self._resend_at.items() if t > now}
         for rel in grown:
             try:
                 size = os.stat(self.root / rel).st_size
@@ -376,7 +379,8 @@ class BundleUploader:
         except TransferError as exc:
             if not exc.retryable:
                 self._stale_checked = True
-                self._outcome.notes.append(f"stale objects not checked: {exc.reason}")
+                with self._lock:
+                    self._outcome.notes.append(f"stale objects not checked: {exc.reason}")
             return
         local = bundle_files(self.root)
         for rel in sorted(remote):
@@ -385,9 +389,11 @@ class BundleUploader:
             if owned_key(rel) and (rel not in local or rel in LIVE_SKIP):
                 try:
                     self.sink.delete(rel)
-                    self._outcome.removed += 1
+                    with self._lock:
+                        self._outcome.removed += 1
                 except TransferError as exc:
-                    self._outcome.fail(exc.reason)
+                    with self._lock:
+                        self._outcome.fail(exc.reason)
         self._stale_checked = True
 
     def _remove_gone(self, files: dict[str, int], deadline: float) -> None:
@@ -396,15 +402,14 @@ class BundleUploader:
             gone = [rel for rel in self._sent if rel not in files]
         for rel in gone:
             if time.monotonic() >= deadline or self._stop.is_set():
-                self._outcome.notes.append(f"not removed from the store: {rel}")
-                continue
+                break  # the report names what is still there
             try:
                 self.sink.delete(rel)
                 with self._lock:
                     self._sent.pop(rel, None)
             except TransferError as exc:
-                self._outcome.fail(exc.reason)
-                self._outcome.notes.append(f"not removed from the store: {rel}")
+                with self._lock:
+                    self._outcome.fail(exc.reason)
 
     # ── the report ──────────────────────────────────────────────────────────
 
@@ -425,8 +430,8 @@ class BundleUploader:
         outcome.uploaded = len(files) - len(missing)
         outcome.bytes_sent = self._bytes
         outcome.missing = missing
-        if layout.LIVE in self._sent and layout.LIVE not in files:
-            outcome.notes.append(f"not removed from the store: {layout.LIVE}")
+        for rel in sorted(set(self._sent) - set(files)):  # sent earlier, gone locally since
+            outcome.notes.append(f"not removed from the store: {rel}")
         report = outcome.as_json()
         report["complete"] = not missing and not any(
             n.startswith("not removed") for n in outcome.notes)
