@@ -113,7 +113,9 @@ def test_server_going_away_mid_run_loses_nothing_and_augur_upload_completes(
         wait_for(lambda: "steps/0002.json" in own_moto_server.objects(prefix="k/r4"))
         own_moto_server.stop()  # SIGKILL, by pid
         for i in range(3, 6):
+            t = time.monotonic()
             record(session, "r4", i)
+            assert time.monotonic() - t < 1.0  # the agent does not wait for the store
         close_started = time.monotonic()
     assert time.monotonic() - close_started < 4.0
     assert validate_bundle(out) == []
@@ -285,3 +287,33 @@ def test_a_forked_child_uploads_its_own_bundle(moto_server: MotoServer, tmp_path
     assert moto_server.objects(prefix="fork/rf") == local_files(out)
     assert moto_server.objects(prefix=f"fork/rf.fork-{pid}") == local_files(child)
     assert "steps/0002.json" in local_files(child)
+
+
+@pytest.mark.parametrize("mode", ["hang", "error500"])
+def test_a_server_that_hangs_or_fails_costs_the_agent_nothing(
+        mode: str, fault_server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """An endpoint that accepts connections and never answers (or answers 500): the agent's
+    calls stay fast, close() keeps to its budget, the bundle is whole, the report says
+    what is missing, once."""
+    from s3_support import aws_env
+
+    server = fault_server(mode)
+    for key, value in aws_env(f"http://127.0.0.1:{server.port}", tmp_path).items():
+        monkeypatch.setenv(key, value)
+    caplog.set_level(logging.WARNING, logger="augur_sdk")
+    out = tmp_path / "b"
+    with DebugSession(run_id="rh", client_name="t", capture_mode="screenshots", out_dir=out,
+                      close_timeout_s=1.0,
+                      store=S3Store(BUCKET, "h/rh", poll_interval_s=0.1)) as session:
+        for i in range(4):
+            t = time.monotonic()
+            record(session, "rh", i)
+            assert time.monotonic() - t < 1.0
+            time.sleep(0.1)
+        close_started = time.monotonic()
+    assert time.monotonic() - close_started < 3.0
+    assert validate_bundle(out) == []
+    report = json.loads((out / "upload.json").read_text())
+    assert not report["complete"] and "manifest.json" in report["missing"]
+    assert len([r for r in caplog.records if r.levelno >= logging.WARNING]) == 1
