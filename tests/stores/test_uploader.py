@@ -171,3 +171,22 @@ def test_stale_files_of_an_older_run_at_the_prefix_are_removed(tmp_path: Path) -
     assert "manifest.json" not in sink.objects and sink.objects["notes.txt"] == b"mine"
     up.finish_async(2.0)
     assert up.wait() is not None
+
+
+def test_a_file_that_failed_goes_up_when_the_store_is_back(tmp_path: Path) -> None:
+    """A file whose upload failed while the store was down arrives once it is back, with no
+    further change in its directory (and long before the 30 s full sweep)."""
+    bundle(tmp_path)
+    sink = MemorySink()
+    sink.down = True
+    up = BundleUploader(tmp_path, sink, poll_interval_s=0.05)
+    up.start()
+    atomic_write(tmp_path / "steps/0000.json", b"{}\n")
+    time.sleep(0.5)  # a few failed rounds
+    assert "steps/0000.json" not in sink.objects
+    sink.down = False
+    t = time.monotonic()
+    wait_for(lambda: "steps/0000.json" in sink.objects)
+    assert time.monotonic() - t < 10
+    up.finish_async(2.0)
+    assert up.wait() is not None

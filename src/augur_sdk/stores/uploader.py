@@ -45,7 +45,9 @@ from augur_sdk.stores.transfer import (
     write_report,
 )
 
-TRUST_NS = 100_000_000  # a listing taken this long after the dir's last change stays valid
+# A listing taken this long after the dir's last change stays valid until its mtime moves
+# (2 s: safe on file systems with coarse timestamps too).
+TRUST_NS = 2_000_000_000
 FULL_SWEEP_S = 30.0  # every .jsonl file is looked at this often (recently grown ones: always)
 HOT_S = 30.0  # a .jsonl that grew within this many seconds is looked at every round
 MIN_RESEND_S = 2.0  # a growing .jsonl is sent at most this often...
@@ -89,6 +91,7 @@ class BundleUploader:
         self._sent: dict[str, int] = {}  # rel -> inode of the copy that arrived
         self._sizes: dict[str, int] = {}  # .jsonl rel -> bytes of it that arrived
         self._permanent: dict[str, str] = {}  # rel -> why retrying it will not help
+        self._retry: set[str] = set()  # failed in a live round: tried again in the next
         self._hot: dict[str, float] = {}  # .jsonl rel -> when it last grew (monotonic)
         self._resend_at: dict[str, float] = {}  # .jsonl rel -> not sent again before
         self._dirs: dict[str, _Listing] = {}
@@ -186,7 +189,11 @@ class BundleUploader:
         full = now - self._last_sweep >= FULL_SWEEP_S
         if full:
             self._last_sweep = now
-        todo = [rel for rel in self._changed(full) if rel not in self._live_skip]
+        with self._lock:
+            retry, self._retry = self._retry, set()
+        changed = self._changed(full)
+        todo = [rel for rel in [*changed, *sorted(retry - set(changed))]
+                if rel not in self._live_skip]
         if not todo:
             return True
         return self._send(todo, deadline=None, interrupt=self._finishing)
@@ -263,6 +270,9 @@ class BundleUploader:
                     self._outcome.fail(exc.reason)
                     if not exc.retryable:
                         self._permanent[rel] = exc.reason
+            # Failed, or not tried (the round stopped early): the next round tries again.
+            self._retry.update(rel for rel in rels if results.get(rel) is not None
+                               or rel not in results)
         return not failed
 
     def _send_one(self, rel: str) -> None:
