@@ -13,7 +13,8 @@ Failures of the object store never raise into the agent: each request is retried
 each file again on the next round, with the rounds backing off up to 30 s while the store
 is unreachable. Directory listings are cached by mtime, so a round costs a listing of the
 directories that changed (plus a stat of the recently grown ``.jsonl`` files), not of the
-whole bundle.
+whole bundle; with very big bundles the rounds space out so that looking for files takes at
+most 5% of the time (a 20,000-step run's directories take ~0.1 s to list).
 """
 
 from __future__ import annotations
@@ -53,6 +54,7 @@ HOT_S = 30.0  # a .jsonl that grew within this many seconds is looked at every r
 MIN_RESEND_S = 2.0  # a growing .jsonl is sent at most this often...
 RESEND_BYTES_PER_S = 200_000  # ...and, when big, at most this many bytes a second
 MAX_BACKOFF_S = 30.0
+SCAN_SHARE = 0.05  # looking for files takes at most this share of the time (big bundles)
 LIVE_SKIP = frozenset({layout.MANIFEST, UPLOAD_REPORT})  # sent only at the end
 
 _uploaders: weakref.WeakSet[BundleUploader] = weakref.WeakSet()
@@ -109,6 +111,7 @@ class BundleUploader:
         self._deadline: float | None = None
         self._report: dict[str, Any] | None = None
         self._last_sweep = 0.0
+        self._scan_s = 0.0  # how long the last look for files took
         self._disabled = False
 
     # ── the session's three calls ───────────────────────────────────────────
@@ -177,6 +180,7 @@ class BundleUploader:
                     failures = 0 if self._live_round() else failures + 1
                     pause = self.poll_interval_s if failures == 0 else \
                         min(MAX_BACKOFF_S, self.poll_interval_s * 2 ** min(failures, 8))
+                    pause = max(pause, self._scan_s / SCAN_SHARE)
                     self._wake.wait(pause)
                     self._wake.clear()
                 self._finish()
@@ -192,6 +196,7 @@ class BundleUploader:
         with self._lock:
             retry, self._retry = self._retry, set()
         changed = self._changed(full)
+        self._scan_s = time.monotonic() - now
         todo = [rel for rel in [*changed, *sorted(retry - set(changed))]
                 if rel not in self._live_skip]
         if not todo:
