@@ -17,6 +17,7 @@ from augur_sdk.redaction import (
 )
 from augur_sdk.rewards import CANONICAL_SCORE_COMPONENTS, ScoreComponents
 from augur_sdk.session import DebugSession
+from augur_sdk.stores import LocalFSStore, S3Store, Store
 from augur_sdk.validation import ValidationIssue, validate_bundle
 
 __all__ = [
@@ -27,9 +28,12 @@ __all__ = [
     "CaptureMode",
     "DebugSession",
     "DefaultRedactionPolicy",
+    "LocalFSStore",
     "NoRedactionPolicy",
     "RedactionPolicy",
+    "S3Store",
     "ScoreComponents",
+    "Store",
     "ValidationIssue",
     "__version__",
     "configure",

@@ -43,6 +43,7 @@ from augur_sdk.kinds import builtin, registry
 from augur_sdk.kinds.spec import RecordKind
 from augur_sdk.otel import emit
 from augur_sdk.redaction import RedactionPolicy
+from augur_sdk.stores import Store, bind_store
 
 _NO_MODE_MESSAGE = (
     "augur_sdk: no capture mode was given and AUGUR_CAPTURE_MODE is not set, so run %r "
@@ -69,6 +70,9 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
         redaction_policy: applied to every record before it leaves the process
             (default ``default-pii-v1``).
         dsn: Augur server DSN for streaming (``""`` disables; default ``$AUGUR_DSN``).
+        store: ``LocalFSStore(dir)`` writes the bundle to ``dir`` instead of ``out_dir``;
+            ``S3Store(bucket, prefix)`` uploads it as it is written, on background threads
+            (``docs/stores.md``); the local bundle stays the live, crash-safe copy.
         span_processors: extra OpenTelemetry span processors that see this run's spans.
         close_timeout_s: the most ``close()`` waits for exporters (default 5 s).
         fsync: also ``fsync`` every file (survives power loss, slower).
@@ -88,7 +92,7 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
         tags: Mapping[str, str] | None = None,
         started_at: str | None = None,
         dsn: str | None = None,
-        store: None = None,
+        store: Store | None = None,
         task_spec: Mapping[str, Any] | None = None,
         task_spec_id: str | None = None,
         branch_context: Mapping[str, Any] | None = None,
@@ -100,8 +104,12 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
         fsync: bool = False,
         parent: Any = None,
     ) -> None:
-        if store is not None:
-            raise TypeError("store: custom stores are not supported; pass out_dir")
+        if not isinstance(out_dir, str | os.PathLike):
+            raise TypeError(f"out_dir: expected a path, got {type(out_dir).__name__}")
+        # The local bundle is always the live, crash-safe copy; a store gets it as it goes
+        # (LocalFSStore(dir) writes it to dir instead of out_dir; see docs/stores.md).
+        self._store = bind_store(store, Path(out_dir))
+        out_dir = self._store.local_dir
         if task_spec is not None:
             task_spec = check_task_spec(task_spec)
         parent_run = os.environ.get(PARENT_RUN_ENV)
@@ -184,6 +192,7 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
                                    self._run.public_run_id)
             if gating.records_anything(self.capture_mode):
                 self._run.start_run()
+            self._store.start()  # after the writer has set up the directory
         return self
 
     def _require_open(self) -> None:
@@ -219,7 +228,9 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
             self._closed = True
             hooks.untrack(self)
             self._manifest = self._finish(status or self._final_status or "succeeded")
+        self._store.finish_async(self._run.close_budget())  # the upload runs beside the flush
         self._run.flush_exporters()
+        self._store.wait()  # files the flush wrote (stream.json) go up too
         return dict(self._manifest)
 
     def _finish(self, final: str) -> dict[str, Any]:
@@ -364,6 +375,11 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
     @property
     def out_dir(self) -> Path:
         return self._run.out_dir
+
+    @property
+    def store(self) -> Store:
+        """The store the bundle goes to (``LocalFSStore(out_dir)`` when none was given)."""
+        return self._store.store
 
     @property
     def manifest(self) -> dict[str, Any] | None:

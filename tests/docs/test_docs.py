@@ -49,6 +49,15 @@ def test_code_sample_runs(page: str, n: int, code: str, tmp_path: Path,
 
     monkeypatch.chdir(tmp_path)
     namespace = {"__name__": "__docs__", "my_cua": FakeCUA(steps=3)}
+    s3 = None
+    if "S3Store(" in code:  # the bucket it names, on a moto server on loopback
+        from s3_support import MotoServer, aws_env, require_moto
+
+        require_moto()
+        s3 = MotoServer(tmp_path)
+        for key, value in aws_env(s3.endpoint, tmp_path).items():
+            monkeypatch.setenv(key, value)
+        s3.start(bucket="my-bucket")
     failure: list[BaseException] = []
 
     def run() -> None:
@@ -64,8 +73,12 @@ def test_code_sample_runs(page: str, n: int, code: str, tmp_path: Path,
         assert not thread.is_alive(), "the sample did not finish in 120 s"
         if failure:
             raise failure[0]
+        if s3 is not None:
+            assert any(key.endswith("manifest.json") for key in s3.objects("my-bucket"))
     finally:
         provider.reset(timeout_s=1.0)
+        if s3 is not None:
+            s3.stop()
 
 
 def test_site_builds_with_strict_warnings(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from opentelemetry.util.re import parse_env_headers
 from augur_sdk.otel import provider
 from augur_sdk.stream.dsn import parse_dsn
 
+from s3_support import MotoServer, aws_env, require_moto
 from support import run_seed_session
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,15 +75,73 @@ def _commands(body: str) -> list[tuple[str, dict[str, str], list[str]]]:
 BLOCKS = _blocks()
 
 
-def _cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def _cli(*args: str, cwd: Path,
+         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, "-m", "augur_sdk.cli", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120,
+                          env=None if env is None else {**os.environ, **env})
 
 
-def _start(args: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+def _start(args: list[str], cwd: Path, log: Path,
+           env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
     with log.open("w") as out:
         return subprocess.Popen([sys.executable, "-m", "augur_sdk.cli", *args], cwd=cwd,
-                                stdout=out, stderr=subprocess.STDOUT)
+                                stdout=out, stderr=subprocess.STDOUT,
+                                env=None if env is None else {**os.environ, **env})
+
+
+_S3_SERVERS: dict[Path, tuple[MotoServer, dict[str, str]]] = {}
+
+
+def _s3(tmp_path: Path) -> tuple[MotoServer, dict[str, str]]:
+    """A moto server on loopback with the docs' bucket, and the AWS environment for it."""
+    if tmp_path not in _S3_SERVERS:
+        require_moto()
+        server = MotoServer(tmp_path)
+        _S3_SERVERS[tmp_path] = (server, aws_env(server.endpoint, tmp_path))
+        server.start(bucket="my-bucket")
+    return _S3_SERVERS[tmp_path]
+
+
+def _upload(args: list[str], tmp_path: Path) -> None:
+    """`augur upload BUNDLE [s3://...]`: the bundle ends up whole at the destination (without
+    one: the destination its upload.json names, from an earlier upload)."""
+    server, env = _s3(tmp_path)
+    destination = next((a for a in args if a.startswith("s3://")), None)
+    if destination is None:
+        destination = "s3://my-bucket/prod/run_docs"
+        assert _cli("upload", args[1], destination, cwd=tmp_path, env=env).returncode == 0
+    proc = _cli(*args, cwd=tmp_path, env=env)
+    assert proc.returncode == 0 and "complete:" in proc.stdout, proc.stdout + proc.stderr
+    bucket, _, prefix = destination.removeprefix("s3://").partition("/")
+    local = {p.relative_to(tmp_path / args[1]).as_posix(): p.read_bytes()
+             for p in (tmp_path / args[1]).rglob("*") if p.is_file()}
+    assert server.objects(bucket, prefix) == local
+
+
+def _view_s3(args: list[str], tmp_path: Path) -> None:
+    """`augur view s3://BUCKET/PREFIX`: the recorded run is uploaded there (as the prefix
+    when it names a run, else under it), then listed or opened over HTTP."""
+    _, env = _s3(tmp_path)
+    single = re.search(r"/run_\w+$", args[1]) is not None
+    target = args[1] if single else args[1].rstrip("/") + "/run_docs"
+    assert _cli("upload", DONE, target, cwd=tmp_path, env=env).returncode == 0
+    args = [*_with_option(_with_option(args, "--port", "0"), "--cache-dir", "s3-cache"),
+            "--no-open"]
+    proc = _start(args, tmp_path, log := tmp_path / "view-s3.out", env=env)
+    try:
+        def url() -> str | None:
+            found = re.search(r"http://127\.0\.0\.1:\d+/", log.read_text())
+            return found.group(0) if found else None
+        base = _wait_for(url, proc, log)
+        if single:
+            status, index = _get(base + "api/index")
+            assert status == 200 and json.loads(index)["steps"]
+        else:
+            status, index = _get(base + "api/runs")
+            assert status == 200 and "run_docs" in index
+    finally:
+        _stop(proc)
 
 
 def _stop(proc: subprocess.Popen[Any]) -> None:
@@ -156,6 +215,10 @@ def _augur(args: list[str], tmp_path: Path, fault_server: Any) -> None:
         trace = json.loads((tmp_path / KILLED / "trace.json").read_text())
         assert trace["session"]["status"] == "halted"
         assert "3 steps, status halted" in proc.stdout
+    elif sub == "upload":
+        _upload(args, tmp_path)
+    elif sub == "view" and args[1].startswith("s3://"):
+        _view_s3(args, tmp_path)
     elif sub == "view" and "--export" in args:
         proc = _cli(*args, cwd=tmp_path)
         assert proc.returncode == 0, proc.stderr
@@ -299,6 +362,16 @@ def test_shell_sample_works(page: str, n: int, body: str, tmp_path: Path,
     if any(argv[:1] == ["augur"] for _, _, argv in commands):
         run_seed_session(tmp_path / DONE, steps=3)
         provider.reset(timeout_s=1.0)
+    try:
+        _run_commands(page, n, commands, tmp_path, fault_server)
+    finally:
+        server = _S3_SERVERS.pop(tmp_path, None)
+        if server is not None:
+            server[0].stop()
+
+
+def _run_commands(page: str, n: int, commands: list[tuple[str, dict[str, str], list[str]]],
+                  tmp_path: Path, fault_server: Any) -> None:
     for line, env, argv in commands:
         if not argv:
             for name, value in env.items():

@@ -19,6 +19,7 @@ LIVE = "live.json"  # present only while a producer is writing; its absence = fi
 PRODUCER = "producer.json"  # what the SDK knows about the run that the schemas have no field for
 SPANS_SIDECAR = "otel/spans.jsonl"  # trace_id/span_id per step (step_trace forbids extra keys)
 STREAM_REPORT = "stream.json"  # what reached the Augur server (only when streaming)
+UPLOAD_REPORT = "upload.json"  # what reached the object store (only with a store that uploads)
 SCHEMA_DIR = "schema"
 SPARES_DIR = ".spares.tmp"  # empty files made ahead of time while a producer runs
 
@@ -42,7 +43,7 @@ PATHS: dict[str, str] = {
 # stale step of an older run can end up in the new bundle. Anything else is left alone.
 OWNED_ENTRIES = (
     MANIFEST, TRACE, AGENT_MD, LIVE, PRODUCER, STREAM_REPORT, "steps", "events", "screenshots",
-    "otel",
+    "otel", UPLOAD_REPORT,
     SCHEMA_DIR, "crops", "diffs", "logs", "replay", "diagnostics", "modelio", "preferences",
     "side_effects", "outcomes.json", "eval_candidates.json",
 )

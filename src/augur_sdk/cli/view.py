@@ -51,6 +51,14 @@ def _bundle_dir(raw: str) -> tuple[Path | None, list[RunRef], str]:
 
 
 def view(args: argparse.Namespace) -> int:
+    if args.bundle.startswith("s3://"):  # a local mirror of the prefix, served as a folder
+        from augur_sdk.cli.view_s3 import mirror_for_view
+
+        mirrored, problem = mirror_for_view(args.bundle, cache_dir=args.cache_dir,
+                                            refresh_s=args.refresh)
+        if mirrored is None:
+            return _fail(problem)
+        args.bundle = str(mirrored)
     bundle, runs, problem = _bundle_dir(args.bundle)
     if bundle is None and not runs:
         return _fail(problem)
@@ -117,9 +125,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                     "open it in the browser; or write it as one HTML file with --export. "
                     "Given a folder of bundles (./augur-runs, or augur serve's data "
                     "directory), serve a list of its runs instead.")
-    p.add_argument("bundle", metavar="BUNDLE|DIR",
+    p.add_argument("bundle", metavar="BUNDLE|DIR|s3://BUCKET/PREFIX",
                    help="bundle directory, or a folder holding bundles (DIR/<run_id>/ or "
-                        "DIR/<tenant>/<run_id>/)")
+                        "DIR/<tenant>/<run_id>/), or the same on S3-compatible storage")
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; anything else exposes the "
                         "run to the network)")
@@ -132,4 +140,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="write a self-contained HTML file (screenshots embedded) and exit "
                         "(one bundle only)")
     p.add_argument("--verbose", action="store_true", help="log every HTTP request")
+    p.add_argument("--cache-dir", default=None, metavar="DIR",
+                   help="s3:// only: where the runs are mirrored (default "
+                        "~/.cache/augur/s3/BUCKET/PREFIX)")
+    p.add_argument("--refresh", type=float, default=5.0, metavar="SECONDS",
+                   help="s3:// only: fetch what changed this often (default 5; 0 = once)")
     p.set_defaults(func=view)
