@@ -1,4 +1,4 @@
-"""Properties of the step alignment (augur_sdk.diff.align): a pure function, tested with
+"""Properties of the step alignment (augur_sdk.diff.alignment): a pure function, tested with
 hypothesis against a plain dynamic program and a brute force."""
 
 from __future__ import annotations
@@ -9,11 +9,12 @@ import random
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from augur_sdk.diff import align as A
-from augur_sdk.diff.align import MIN_MATCH, StepKey, align, align_full, self_weight, similarity
+from augur_sdk.diff import alignment as A
+from augur_sdk.diff.alignment import MIN_MATCH, StepKey, align, align_full, self_weight, similarity
 
 # Small alphabets make ties, repeats and near-duplicates common: the hard cases.
-_HASHES = [0, 0b1, 0b111, 0xFF, 0xFFFF, 0xFFFF_FFFF, 0x0F0F_0F0F_0F0F_0F0F, (1 << 64) - 1]
+_BITS = A.SCREEN_HASH_BITS
+_HASHES = [0, 0b1, 0b111_111, 0xFFF_FFFF, (1 << 20) - 1, 0x0F0F_0F0F_0F0F_0F0F, (1 << _BITS) - 1]
 keys = st.builds(
     StepKey,
     action=st.sampled_from(["click", "type", "key", None]),
@@ -30,7 +31,7 @@ def _unique_run(seed: int, n: int, prefix: str = "t") -> list[StepKey]:
     """Steps that look nothing alike: distinct targets, intents and screens far apart."""
     rng = random.Random(seed)
     return [StepKey(rng.choice(["click", "type", "key"]), f"{prefix}{k}", f"{prefix} step {k}",
-                    rng.getrandbits(64), None, (rng.uniform(0, 900), rng.uniform(0, 600)))
+                    rng.getrandbits(_BITS), None, (rng.uniform(0, 900), rng.uniform(0, 600)))
             for k in range(n)]
 
 
@@ -190,10 +191,11 @@ def test_row_scores_match_the_pair_score(a: list[StepKey], b: list[StepKey],
         assert A._row_matches(ra, i, rb, jlo, jhi) == expected
 
 
-@given(st.integers(0, (1 << 64) - 1), st.lists(st.integers(0, (1 << 64) - 1), max_size=40))
+@given(st.integers(0, (1 << _BITS) - 1), st.lists(st.integers(0, (1 << _BITS) - 1),
+                                                  max_size=40))
 def test_row_hash_distances_are_popcounts(ph: int, others: list[int]) -> None:
     """The whole-row Hamming distance equals bin(x ^ y).count('1') for every pair."""
-    packed = b"".join(o.to_bytes(8, "little") for o in others)
+    packed = b"".join(o.to_bytes(_BITS // 8, "little") for o in others)
     assert list(A._distances(ph, packed)) == [(ph ^ o).bit_count() for o in others]
 
 
@@ -209,7 +211,7 @@ def test_a_retried_step_pairs_its_first_attempt() -> None:
 def test_what_makes_a_pair() -> None:
     """The same action and target pair up even on different screens; the same screen pairs
     a different target of the same action; different action, target and screen do not."""
-    login, search = 0, (1 << 64) - 1
+    login, search = 0, (1 << _BITS) - 1
     click_signin = StepKey("click", "Sign in", None, login)
     assert similarity(click_signin, StepKey("click", "Sign in", None, search)) >= MIN_MATCH
     assert similarity(click_signin, StepKey("click", "Cancel", None, login)) >= MIN_MATCH

@@ -53,11 +53,13 @@ MIN_MATCH = 4
 """Two steps can be paired only when they score at least this: the same action with nothing
 contradicting it, the same target, or the same screen with a compatible action."""
 
-SCREEN_HASH_BITS = 64
-"""Width of the perceptual hashes :mod:`augur_sdk.diff.screens` makes (an 8 x 8 grid)."""
-SCREEN_SAME_BITS = 6
-SCREEN_CLOSE_BITS = 14
-SCREEN_FAR_BITS = 22
+SCREEN_HASH_BITS = 128
+"""Width of the perceptual hashes :mod:`augur_sdk.diff.screens` makes (a 16 x 8 grid). On the
+demo agent's real 960 x 600 screenshots the same page in two runs is 0-2 bits apart,
+another page of the same shop 5-23, the page under a dimming dialog 13."""
+SCREEN_SAME_BITS = 4
+SCREEN_CLOSE_BITS = 12
+SCREEN_FAR_BITS = 24
 
 DEFAULT_BAND = 32
 """Half-width of the first band tried (diagonals either side of the ones the runs' length
