@@ -32,13 +32,15 @@ def record_run(
     capture_mode: CaptureMode | str = CaptureMode.SCREENSHOTS,
     tags: dict[str, str] | None = None,
     nest_steps: bool = False,
+    name: str = "",
 ) -> tuple[str, str]:
     """The seed page's loop over ``my_cua.run()``; returns (run_id, bundle path).
 
     ``nest_steps`` runs each step inside ``session.step_scope(i)``, so spans the agent's own
-    code creates during a step (its model call) are children of that step's span.
+    code creates during a step (its model call) are children of that step's span. ``name``
+    ends the run id (``run_<time>_<pid>_<name>``).
     """
-    run_id = f"run_{time.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}"
+    run_id = f"run_{time.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}" + (f"_{name}" if name else "")
     with DebugSession(
         run_id=run_id,
         client_name="playwright-demo-agent",
@@ -130,7 +132,8 @@ def run_demo(
     with DemoShop(notice=notice) as shop, \
             PlaywrightAgent(shop.url, model=model, miss_first=miss_first) as my_cua:
         return record_run(my_cua, out_base=out_base, capture_mode=capture_mode,
-                          tags={"variant": variant, **(tags or {})}, nest_steps=nest_steps)
+                          tags={"variant": variant, **(tags or {})}, nest_steps=nest_steps,
+                          name="" if variant == "dialog" else variant)
 
 
 def check_requirements() -> bool:

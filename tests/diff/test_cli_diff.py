@@ -9,7 +9,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from diff_bundles import base_task, dialog_task, record
+
+from drawn_runs import base_task, dialog_task, record
 
 
 def _augur(*args: str) -> subprocess.CompletedProcess[str]:

@@ -8,13 +8,13 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from diff_bundles import Page, base_task, centre, dialog_task, draw_page, record, retry_task
 
 from augur_sdk import CaptureMode
 from augur_sdk.diff import DiffOptions, compare_runs
 from augur_sdk.diff.alignment import SCREEN_SAME_BITS
 from augur_sdk.diff.compare import CHANGED, ONLY_A, ONLY_B, SAME
 from augur_sdk.diff.screens import dhash
+from drawn_runs import Page, base_task, centre, dialog_task, draw_page, record, retry_task
 
 
 @pytest.fixture(scope="module")

@@ -10,11 +10,11 @@ import zlib
 from pathlib import Path
 
 import pytest
-from diff_bundles import base_task, record
 
 from augur_sdk.diff import BundleError, compare_runs, load_run, screens
 from augur_sdk.diff import load as load_module
 from augur_sdk.diff.screens import ScreenHasher, dhash, fingerprint
+from drawn_runs import base_task, record
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Any, TextIO
 
 from augur_sdk.diff.compare import ONLY_A, ONLY_B, Difference, DiffOptions, RunDiff, compare_runs
@@ -118,6 +119,67 @@ def diff(args: argparse.Namespace) -> int:
     else:
         render_text(result, sys.stdout, limit=args.limit)
     return result.exit_code
+
+
+def view_compare(args: argparse.Namespace) -> int:
+    """``augur view A --compare B [--export FILE]``: the side-by-side comparison page."""
+    import errno
+    import os
+    import threading
+    import webbrowser
+
+    from augur_sdk.cli.view import DEFAULT_PORT, JAEGER_ENV
+    from augur_sdk.viewer.compare import CompareServer, export_compare_html
+    from augur_sdk.viewer.reader import looks_like_bundle, normalize_jaeger_base
+    from augur_sdk.viewer.server import is_loopback
+
+    for raw in (args.bundle, args.compare):
+        if not os.path.isdir(raw) or not looks_like_bundle(Path(raw)):
+            print(f"augur view: {raw}: not an Augur bundle (--compare takes two bundles)",
+                  file=sys.stderr)
+            return 2
+    try:
+        jaeger = normalize_jaeger_base(args.jaeger_url or os.environ.get(JAEGER_ENV))
+    except ValueError as exc:
+        print(f"augur view: --jaeger-url / {JAEGER_ENV}: {exc}", file=sys.stderr)
+        return 2
+    try:
+        if args.export:
+            out = export_compare_html(args.bundle, args.compare, args.export, jaeger=jaeger)
+            print(f"wrote {out} ({out.stat().st_size:,} bytes); open it in a browser, "
+                  "no server needed")
+            return 0
+        ports = [args.port] if args.port is not None else [DEFAULT_PORT, 0]
+        server: CompareServer | None = None
+        for port in ports:
+            try:
+                server = CompareServer(args.bundle, args.compare, host=args.host, port=port,
+                                       jaeger=jaeger, quiet=not args.verbose)
+                break
+            except OSError as exc:
+                if exc.errno != errno.EADDRINUSE or port == ports[-1]:
+                    raise
+    except BundleError as exc:
+        print(f"augur view: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"augur view: {exc.strerror or exc}", file=sys.stderr)
+        return 2
+    assert server is not None
+    if not is_loopback(args.host.strip("[]")):
+        print(f"augur view: WARNING: listening on {args.host}: anyone who can reach this "
+              "address sees both runs' screenshots and records", file=sys.stderr)
+    print(f"augur view: comparing {args.bundle} (A) with {args.compare} (B) at {server.url}  "
+          "(Ctrl-C to stop)", flush=True)
+    if not args.no_open:
+        threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

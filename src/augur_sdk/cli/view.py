@@ -51,6 +51,10 @@ def _bundle_dir(raw: str) -> tuple[Path | None, list[RunRef], str]:
 
 
 def view(args: argparse.Namespace) -> int:
+    if args.compare:  # two runs side by side (augur diff's view)
+        from augur_sdk.cli.diff import view_compare
+
+        return view_compare(args)
     bundle, runs, problem = _bundle_dir(args.bundle)
     if bundle is None and not runs:
         return _fail(problem)
@@ -131,5 +135,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--export", default=None, metavar="FILE.html",
                    help="write a self-contained HTML file (screenshots embedded) and exit "
                         "(one bundle only)")
+    p.add_argument("--compare", default=None, metavar="B",
+                   help="show BUNDLE and bundle B side by side, aligned step by step, at their "
+                        "first divergence (see augur diff); with --export, one HTML file")
     p.add_argument("--verbose", action="store_true", help="log every HTTP request")
     p.set_defaults(func=view)
