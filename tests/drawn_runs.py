@@ -62,13 +62,16 @@ def centre(label: str) -> tuple[float, float]:
     return (x + w / 2, y + h / 2)
 
 
-def draw_page(page: Page) -> bytes:
+def draw_page(page: Page, stamp: str = "") -> bytes:
     """A PNG of ``page``: layouts differ per page, a focused field is outlined, typed text
-    shows, a dialog dims everything under a white box."""
+    shows, a dialog dims everything under a white box; ``stamp`` is written in the top bar
+    (a clock, say: it makes every screenshot's bytes unique)."""
     im = Image.new("RGB", (WIDTH, HEIGHT), (244, 245, 247))
     d = ImageDraw.Draw(im)
     d.rectangle((0, 0, WIDTH, 44), fill=(29, 35, 48))
     d.text((20, 14), "DEMO SHOP", fill=(255, 255, 255))
+    if stamp:
+        d.text((WIDTH - 120, 14), stamp, fill=(200, 200, 200))
 
     def box(label: str, fill: tuple[int, int, int], text: str | None = None) -> None:
         x, y, w, h = BOXES[label]
@@ -173,17 +176,21 @@ _SHOTS: dict[Page, bytes] = {}
 
 def record(out: Path, specs: list[Spec], *, run_id: str | None = None,
            status: str | None = None, capture_mode: CaptureMode = CaptureMode.SCREENSHOTS,
-           start: datetime | None = None) -> Path:
-    """Record ``specs`` as a run into ``out`` with the SDK; return the bundle path."""
+           start: datetime | None = None, stamp: bool = False) -> Path:
+    """Record ``specs`` as a run into ``out`` with the SDK; return the bundle path.
+    ``stamp``: a clock in every screenshot (unique bytes, as in most real runs)."""
     run_id = run_id or out.name
     t = start or datetime(2026, 3, 1, 9, 0, tzinfo=UTC)
     with DebugSession(run_id=run_id, client_name="diff-test-agent", client_version="1.0",
                       capture_mode=capture_mode, out_dir=str(out),
                       tags={"task_id": "buy-blue-mug"}) as session:
         for i, spec in enumerate(specs):
-            png = _SHOTS.get(spec.page)
-            if png is None:
-                png = _SHOTS[spec.page] = draw_page(spec.page)
+            if stamp:
+                png = draw_page(spec.page, f"{run_id[-12:]} {i:06d}")
+            else:
+                png = _SHOTS.get(spec.page)
+                if png is None:
+                    png = _SHOTS[spec.page] = draw_page(spec.page)
             pre = session.attach_observation(step_index=i, kind="pre", png_bytes=png)
             started, ended = t, t + timedelta(milliseconds=spec.duration_ms)
             t = ended + timedelta(milliseconds=50)

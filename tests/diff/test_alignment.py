@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import random
+from dataclasses import replace
 
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -54,6 +55,7 @@ def _check_shape(result: A.Alignment, n: int, m: int) -> None:
     assert all(a is not None or b is not None for a, b in result.pairs)
 
 
+@settings(deadline=None)  # timing varies with the machine's load
 @given(runs)
 def test_identical_runs_align_step_for_step(a: list[StepKey]) -> None:
     """A run aligned with itself pairs every step with itself."""
@@ -61,6 +63,7 @@ def test_identical_runs_align_step_for_step(a: list[StepKey]) -> None:
     assert result.pairs == tuple((i, i) for i in range(len(a)))
 
 
+@settings(deadline=None)  # timing varies with the machine's load
 @given(runs, runs)
 def test_alignment_is_deterministic_and_complete(a: list[StepKey], b: list[StepKey]) -> None:
     """The same input gives the same rows; every step of both runs appears once, in order."""
@@ -69,7 +72,7 @@ def test_alignment_is_deterministic_and_complete(a: list[StepKey], b: list[StepK
     _check_shape(first, len(a), len(b))
 
 
-@settings(max_examples=300)
+@settings(max_examples=300, deadline=None)
 @given(runs, runs, st.integers(min_value=1, max_value=4))
 def test_band_fast_path_equals_the_plain_dynamic_program(a: list[StepKey], b: list[StepKey],
                                                          band: int) -> None:
@@ -78,7 +81,7 @@ def test_band_fast_path_equals_the_plain_dynamic_program(a: list[StepKey], b: li
     assert (fast.pairs, fast.weight) == (full.pairs, full.weight)
 
 
-@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(runs, st.lists(st.tuples(st.integers(0, 30), st.sampled_from(["insert", "delete",
                                                                        "retry"]), keys),
                       max_size=4), st.integers(min_value=1, max_value=3))
@@ -109,9 +112,15 @@ def test_the_band_answers_and_falls_back() -> None:
     assert near.pairs == align_full(a, b).pairs
     far = align(_unique_run(3, 120), _unique_run(4, 90, "y"))
     assert far.method == "full"
+    # Screens known only by digests that never repeat (no perceptual hashes): the bound
+    # ignores what the other run can never share, so the band still answers.
+    unique = [replace(k, screen_hash=None, screen_digest=f"a{i}") for i, k in enumerate(a)]
+    other = [replace(k, screen_hash=None, screen_digest=f"b{i}") for i, k in enumerate(b)]
+    exact = align(unique, other)
+    assert exact.method == "band" and exact.pairs == align_full(unique, other).pairs
 
 
-@settings(max_examples=200)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(keys, max_size=6), st.lists(keys, max_size=6))
 def test_the_dynamic_program_finds_the_best_total_score(a: list[StepKey],
                                                         b: list[StepKey]) -> None:
@@ -125,7 +134,7 @@ def test_the_dynamic_program_finds_the_best_total_score(a: list[StepKey],
                if i is not None and j is not None)
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(st.integers(0, 10_000), st.integers(5, 60),
        st.lists(st.tuples(st.integers(0, 60), st.booleans()), max_size=8))
 def test_extra_steps_and_retries_do_not_shift_later_matches(seed: int, n: int,
@@ -156,7 +165,7 @@ def test_extra_steps_and_retries_do_not_shift_later_matches(seed: int, n: int,
     assert backward == expected
 
 
-@settings(max_examples=100)
+@settings(max_examples=100, deadline=None)
 @given(st.integers(0, 10_000), st.integers(5, 60), st.sets(st.integers(0, 59), max_size=10))
 def test_skipped_steps_leave_the_others_paired(seed: int, n: int, skipped: set[int]) -> None:
     """A run that skipped some steps pairs every step it kept with the original."""
@@ -166,6 +175,7 @@ def test_skipped_steps_leave_the_others_paired(seed: int, n: int, skipped: set[i
     assert result.matched() == {i: pos for pos, i in enumerate(kept)}
 
 
+@settings(deadline=None)  # timing varies with the machine's load
 @given(keys, keys)
 def test_similarity_is_symmetric_and_bounded_by_self_weights(a: StepKey, b: StepKey) -> None:
     """A pair never scores more than either step with itself (what the band's bound needs),
@@ -175,7 +185,7 @@ def test_similarity_is_symmetric_and_bounded_by_self_weights(a: StepKey, b: Step
     assert similarity(a, a) == self_weight(a)
 
 
-@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, suppress_health_check=[HealthCheck.too_slow], deadline=None)
 @given(runs, runs, st.data())
 def test_row_scores_match_the_pair_score(a: list[StepKey], b: list[StepKey],
                                          data: st.DataObject) -> None:
@@ -191,6 +201,7 @@ def test_row_scores_match_the_pair_score(a: list[StepKey], b: list[StepKey],
         assert A._row_matches(ra, i, rb, jlo, jhi) == expected
 
 
+@settings(deadline=None)  # timing varies with the machine's load
 @given(st.integers(0, (1 << _BITS) - 1), st.lists(st.integers(0, (1 << _BITS) - 1),
                                                   max_size=40))
 def test_row_hash_distances_are_popcounts(ph: int, others: list[int]) -> None:

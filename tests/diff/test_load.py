@@ -13,8 +13,8 @@ import pytest
 
 from augur_sdk.diff import BundleError, compare_runs, load_run, screens
 from augur_sdk.diff import load as load_module
-from augur_sdk.diff.screens import ScreenHasher, dhash, fingerprint
-from drawn_runs import base_task, record
+from augur_sdk.diff.screens import ScreenHasher, dhash
+from drawn_runs import Page, base_task, draw_page, record
 
 
 @pytest.fixture
@@ -103,7 +103,7 @@ def test_hostile_screenshots_give_no_hash(tmp_path: Path, monkeypatch: pytest.Mo
     big = tmp_path / "big.png"
     big.write_bytes(b"\0" * 2048)
     monkeypatch.setattr(screens, "MAX_SCREENSHOT_BYTES", 1024)
-    assert fingerprint(big) == screens.ScreenPrint(None, None)
+    assert ScreenHasher().hash_all([big]) == [screens.ScreenPrint(None, None)]
 
 
 def test_a_hostile_live_json_is_an_unfinished_run(bundle: Path) -> None:
@@ -124,18 +124,18 @@ def test_a_broken_step_still_compares(bundle: Path, tmp_path: Path) -> None:
     assert result.alignment.matched()[3] == 3
 
 
-def test_screen_hashes_are_cached_by_file_identity(bundle: Path,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
-    """Hashing the same files twice decodes them once; a rewritten file is hashed again."""
+def test_each_distinct_screenshot_is_decoded_once(bundle: Path, tmp_path: Path) -> None:
+    """Hashing the same files again, or a copy under another name, decodes nothing; a file
+    rewritten with new content is decoded again."""
     hasher = ScreenHasher()
     shots = sorted((bundle / "screenshots").glob("*.png"))
+    distinct = len({p.read_bytes() for p in shots})
     first = hasher.hash_all(shots)
-    calls: list[Path] = []
-    original = screens.fingerprint
-    monkeypatch.setattr(screens, "fingerprint",
-                        lambda path, **kw: calls.append(path) or original(path, **kw))
-    assert hasher.hash_all(shots) == first and calls == []
-    shots[0].write_bytes(shots[-1].read_bytes())
-    os.utime(shots[0], ns=(1, 1))
+    assert hasher.decoded == distinct
+    copy = tmp_path / "copy.png"
+    copy.write_bytes(shots[0].read_bytes())
+    assert hasher.hash_all([*shots, copy]) == [*first, first[0]]
+    assert hasher.decoded == distinct
+    shots[0].write_bytes(draw_page(Page("order")))
     hasher.hash_all(shots)
-    assert calls == [shots[0]]
+    assert hasher.decoded == distinct + 1

@@ -440,7 +440,8 @@ def _smallest_sums(weights: list[int]) -> list[int]:
 def _out_of_band_bound(lo: int, hi: int, n: int, m: int, small_a: list[int],
                        small_b: list[int]) -> float:
     """A lower bound on the cost (see :func:`_band_is_exact`) of any alignment that visits a
-    diagonal outside ``lo..hi``; infinity if no alignment can.
+    diagonal outside ``lo..hi``; infinity if no alignment can. ``small_a[k]`` is the sum of
+    the ``k`` smallest per-step bounds of A.
 
     To reach diagonal ``t = j - i > max(0, m - n)`` an alignment leaves at least ``t`` of B's
     steps unmatched before it and ``t - (m - n)`` of A's after it; symmetrically below.
@@ -456,18 +457,43 @@ def _out_of_band_bound(lo: int, hi: int, n: int, m: int, small_a: list[int],
     return bound
 
 
-def _band_is_exact(weight: int, total_self: int, bound: float) -> bool:
+def _reachable(ra: _Run, rb: _Run) -> list[int]:
+    """For each step of ``ra``, an upper bound of its score with any step of ``rb``: its own
+    weight, less the features no step of ``rb`` can share (an action, target, intent or
+    screenshot digest ``rb`` never has; a screen or click ``rb`` never records); 0 when even
+    that is below ``MIN_MATCH`` (the step can pair with nothing)."""
+    acts, tgts, intents = set(rb.act), set(rb.tgt), set(rb.intent)
+    digests = set(rb.digest)
+    any_hash = len(rb.phash_missing) < rb.n
+    out = []
+    for i in range(ra.n):
+        w = BASE
+        if ra.act[i] and ra.act[i] in acts:
+            w += ACTION
+        if ra.tgt[i] and ra.tgt[i] in tgts:
+            w += TARGET
+        if ra.intent[i] and ra.intent[i] in intents:
+            w += INTENT
+        if (ra.phash[i] >= 0 and any_hash) or (ra.digest[i] and ra.digest[i] in digests):
+            w += SCREEN_SAME
+        if ra.clicks[i] is not None and rb.any_click:
+            w += CLICK
+        out.append(w if w >= MIN_MATCH else 0)
+    return out
+
+
+def _band_is_exact(weight: int, total_reach: int, bound: float) -> bool:
     """Whether the band's best alignment is the full program's.
 
-    The *cost* of an alignment is ``total_self - 2 * weight``: every unmatched step costs its
-    own weight, every pair what it falls short of both steps' own weights (never negative:
-    a feature scores only when both steps have it). If the band's cost is below ``bound``,
-    every alignment that leaves the band is strictly worse than the band's best, so all the
-    optimal alignments, and every optimal prefix of them, lie inside the band; the band's
-    table then agrees with the full table on every cell the traceback compares, and both
-    tracebacks make the same choices.
+    With ``u`` the bounds of :func:`_reachable` (``u[i] >= w(i, j)`` for every ``j``), the
+    *cost* of an alignment is ``total_reach - 2 * weight``: every unmatched step costs its
+    ``u``, every pair ``u[i] + u[j] - 2 w(i, j)``, never negative. If the band's cost is below
+    ``bound``, every alignment that leaves the band is strictly worse than the band's best,
+    so all the optimal alignments, and every optimal prefix of them, lie inside the band; the
+    band's table then agrees with the full table on every cell the traceback compares, and
+    both tracebacks make the same choices.
     """
-    return total_self - 2 * weight < bound
+    return total_reach - 2 * weight < bound
 
 
 def _band_cells(n: int, m: int, lo: int, hi: int) -> int:
@@ -486,8 +512,9 @@ def align(a: Sequence[StepKey], b: Sequence[StepKey], *, band: int = DEFAULT_BAN
     ra, rb = _encode(a, b)
     n, m = ra.n, rb.n
     full_cells = (n + 1) * (m + 1)
-    total_self = sum(ra.self_w) + sum(rb.self_w)
-    small_a, small_b = _smallest_sums(ra.self_w), _smallest_sums(rb.self_w)
+    reach_a, reach_b = _reachable(ra, rb), _reachable(rb, ra)
+    total_reach = sum(reach_a) + sum(reach_b)
+    small_a, small_b = _smallest_sums(reach_a), _smallest_sums(reach_b)
     k = max(1, band)
     cells_done = 0
     for _ in range(2):
@@ -496,9 +523,9 @@ def align(a: Sequence[StepKey], b: Sequence[StepKey], *, band: int = DEFAULT_BAN
             break
         rows, weight, cells = _fill(ra, rb, lo, hi)
         cells_done += cells
-        cost = total_self - 2 * weight
-        if _band_is_exact(weight, total_self, _out_of_band_bound(lo, hi, n, m, small_a,
-                                                                  small_b)):
+        cost = total_reach - 2 * weight
+        if _band_is_exact(weight, total_reach, _out_of_band_bound(lo, hi, n, m, small_a,
+                                                                   small_b)):
             return Alignment(_traceback(ra, rb, rows), weight, "band", k, cells_done)
         # The narrowest band whose bound beats this cost (a wider band only lowers the cost).
         while True:

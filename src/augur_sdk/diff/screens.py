@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 MAX_SCREENSHOT_BYTES = 64 * 1024 * 1024
 MAX_PIXELS = 40_000_000
@@ -82,53 +80,41 @@ def _read(path: Path) -> bytes | None:
     return data if len(data) <= MAX_SCREENSHOT_BYTES else None
 
 
-def fingerprint(path: Path, *, perceptual: bool = True) -> ScreenPrint:
-    """The fingerprints of one screenshot file (never raises)."""
-    data = _read(path)
-    if data is None:
-        return ScreenPrint(None, None)
-    digest = hashlib.sha256(data).hexdigest()
-    return ScreenPrint(dhash(data) if perceptual else None, digest)
-
-
 class ScreenHasher:
-    """Fingerprints many screenshots, in a few threads, remembering each file's result by
-    its identity (device, inode, size, mtime) so that a page reload or a second comparison
-    does not decode it again."""
+    """Fingerprints many screenshots, in a few threads, decoding each distinct content once:
+    perceptual hashes are remembered by the file's sha256, so identical screenshots (in one
+    run, in both runs, or again on a page reload) cost a read and a digest, not a decode."""
 
     def __init__(self, *, perceptual: bool = True, threads: int = THREADS) -> None:
         self.perceptual = perceptual and pillow_available()
         self.threads = max(1, threads)
+        self.decoded = 0  # images decoded so far (the cache missed)
         self._lock = threading.Lock()
-        self._cache: OrderedDict[tuple[Any, ...], ScreenPrint] = OrderedDict()
+        self._cache: OrderedDict[str, int | None] = OrderedDict()
 
     @property
     def kind(self) -> str:
         """``"perceptual"`` or ``"exact"``: what the screens are compared by."""
         return "perceptual" if self.perceptual else "exact"
 
-    def _key(self, path: Path) -> tuple[Any, ...] | None:
-        try:
-            st = os.stat(path)
-        except OSError:
-            return None
-        return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, self.perceptual)
-
     def _one(self, path: Path) -> ScreenPrint:
-        key = self._key(path)
-        if key is not None:
-            with self._lock:
-                found = self._cache.get(key)
-                if found is not None:
-                    self._cache.move_to_end(key)
-                    return found
-        result = fingerprint(path, perceptual=self.perceptual)
-        if key is not None:
-            with self._lock:
-                self._cache[key] = result
-                while len(self._cache) > CACHE_SIZE:
-                    self._cache.popitem(last=False)
-        return result
+        data = _read(path)
+        if data is None:
+            return ScreenPrint(None, None)
+        digest = hashlib.sha256(data).hexdigest()
+        if not self.perceptual:
+            return ScreenPrint(None, digest)
+        with self._lock:
+            if digest in self._cache:
+                self._cache.move_to_end(digest)
+                return ScreenPrint(self._cache[digest], digest)
+        phash = dhash(data)
+        with self._lock:
+            self.decoded += 1
+            self._cache[digest] = phash
+            while len(self._cache) > CACHE_SIZE:
+                self._cache.popitem(last=False)
+        return ScreenPrint(phash, digest)
 
     def hash_all(self, paths: Iterable[Path | None]) -> list[ScreenPrint | None]:
         """Fingerprints in the order given (``None`` for ``None``)."""
