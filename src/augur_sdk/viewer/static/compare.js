@@ -225,7 +225,7 @@
       const other = mine === 'A' ? 'b' : 'a';
       const cont = next[other][r.pos];
       chips.push(h('span', { class: 'dif div', text: `Only run ${mine} has this step` }));
-      chips.push(h('span', { class: 'note', text: cont !== null ? `run ${other.toUpperCase()} goes on with its step ${cont} (shown faded)` : `run ${other.toUpperCase()} has no more steps` }));
+      chips.push(h('span', { class: 'note', text: cont !== null ? `run ${other.toUpperCase()} goes on with its step ${cont}, shown in the dashed frame` : `run ${other.toUpperCase()} has no more steps` }));
     } else {
       for (const d of Array.isArray(diffs[String(r.pos)]) ? diffs[String(r.pos)] : []) {
         const field = str(d.field);
