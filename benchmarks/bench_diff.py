@@ -101,11 +101,17 @@ def edit(steps: list[tuple[int, int, int]], seed: int, *, retries: float = 0.0,
     return out, origin
 
 
+def cpu_now() -> float:
+    """CPU seconds of this process and of its finished children (the decoding workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 def scenario(name: str, a: list[StepKey], b: list[StepKey],
              origin: list[int | None] | None) -> dict[str, object]:
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0 = time.perf_counter(), cpu_now()
     result = align(a, b)
-    seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+    seconds, cpu = time.perf_counter() - t0, cpu_now() - c0
     recovered = ""
     if origin is not None:
         expected = {o: pos for pos, o in enumerate(origin) if o is not None}
@@ -131,17 +137,18 @@ def alignment_table(n: int) -> list[dict[str, object]]:
     other = render(task(n, seed=99), seed=6)
     rows.append(scenario("another task (worst case: full table)", a, other, None))
     again = render(base, seed=3)
-    t0, c0 = time.perf_counter(), time.process_time()
+    t0, c0 = time.perf_counter(), cpu_now()
     full = align_full(a, again)
     rows.append({"scenario": "identical re-run, full table forced", "n": n, "m": n,
                  "method": full.method, "band": "", "cells": full.cells,
-                 "seconds": time.perf_counter() - t0, "cpu": time.process_time() - c0,
+                 "seconds": time.perf_counter() - t0, "cpu": cpu_now() - c0,
                  "recovered": ""})
     return rows
 
 
-def bundle_table(n: int, keep: bool) -> list[dict[str, object]]:
-    """Record two n-step runs with the SDK and compare them end to end."""
+def bundle_table(n: int, keep: bool, reuse: Path | None) -> list[dict[str, object]]:
+    """Record two n-step runs with the SDK (or reuse those in ``reuse``) and compare them
+    end to end."""
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
     from augur_sdk.diff import DiffOptions, compare_runs
     from augur_sdk.diff.screens import ScreenHasher
@@ -158,22 +165,24 @@ def bundle_table(n: int, keep: bool) -> list[dict[str, object]]:
                      None) for page, label, intent in steps]
 
     edited, _ = edit(base, seed=8, retries=0.01)
-    root = Path(tempfile.mkdtemp(prefix="augur-bench-diff-"))
+    root = reuse or Path(tempfile.mkdtemp(prefix="augur-bench-diff-"))
+    a, b = root / "a", root / "b"
     try:
-        t0 = time.perf_counter()
-        a = record(root / "a", specs(base), stamp=True)
-        b = record(root / "b", specs(edited), stamp=True)
-        print(f"(recording the two bundles, every screenshot unique, took "
-              f"{time.perf_counter() - t0:.0f} s; in {root})")
+        if reuse is None:
+            t0 = time.perf_counter()
+            record(a, specs(base), stamp=True)
+            record(b, specs(edited), stamp=True)
+            print(f"(recording the two bundles, every screenshot unique, took "
+                  f"{time.perf_counter() - t0:.0f} s; in {root})\n")
         rows = []
         hasher = ScreenHasher()
         for label, options, using in (
                 ("perceptual hashes, first compare", DiffOptions(), hasher),
                 ("perceptual hashes, again (page reload)", DiffOptions(), hasher),
                 ("--exact-screens (no decoding)", DiffOptions(perceptual=False), None)):
-            t0, c0 = time.perf_counter(), time.process_time()
+            t0, c0 = time.perf_counter(), cpu_now()
             result = compare_runs(a, b, options, hasher=using)
-            total, cpu = time.perf_counter() - t0, time.process_time() - c0
+            total, cpu = time.perf_counter() - t0, cpu_now() - c0
             rows.append({"scenario": label, "n": len(base), "m": len(edited),
                          "method": result.alignment.method,
                          "band": result.alignment.band or "", "cells": result.alignment.cells,
@@ -181,7 +190,7 @@ def bundle_table(n: int, keep: bool) -> list[dict[str, object]]:
                          **{k: round(v, 2) for k, v in result.timings.items()}})
         return rows
     finally:
-        if not keep:
+        if not keep and reuse is None:
             shutil.rmtree(root, ignore_errors=True)
 
 
@@ -209,18 +218,24 @@ def main() -> int:
     parser.add_argument("--bundles", type=int, default=0, metavar="N",
                         help="also record two N-step bundles and compare them end to end")
     parser.add_argument("--keep", action="store_true", help="keep the recorded bundles")
+    parser.add_argument("--reuse", type=Path, default=None, metavar="DIR",
+                        help="compare DIR/a and DIR/b (kept by an earlier --keep) instead of "
+                             "recording")
+    parser.add_argument("--skip-alignment", action="store_true",
+                        help="only the --bundles part")
     args = parser.parse_args()
     n = 1000 if args.quick else args.steps
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(f"# augur diff benchmark: Python {platform.python_version()}, {os.cpu_count()} CPUs, "
           f"load average {load:.1f} at start")
-    print("(wall time is what you wait; CPU time is this process's, all threads: on a busy "
-          "machine wall time grows, CPU time much less)\n")
-    print(f"## alignment, {n:,} x about {n:,} steps\n")
-    print_table(alignment_table(n))
+    print("(wall time is what you wait; CPU time is this process's, all threads, and its "
+          "decoding workers': on a busy machine wall time grows, CPU time much less)\n")
+    if not args.skip_alignment:
+        print(f"## alignment, {n:,} x about {n:,} steps\n")
+        print_table(alignment_table(n))
     if args.bundles:
         print(f"\n## compare_runs on two recorded {args.bundles:,}-step bundles\n")
-        print_table(bundle_table(args.bundles, args.keep),
+        print_table(bundle_table(args.bundles, args.keep, args.reuse),
                     ("load_s", "hash_s", "align_s"))
     return 0
 

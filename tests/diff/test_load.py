@@ -139,3 +139,31 @@ def test_each_distinct_screenshot_is_decoded_once(bundle: Path, tmp_path: Path) 
     shots[0].write_bytes(draw_page(Page("order")))
     hasher.hash_all(shots)
     assert hasher.decoded == distinct + 1
+
+
+def test_worker_processes_decode_the_same_hashes(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past the threshold, worker processes decode the screenshots, with the same hashes as
+    decoding here; workers that cannot start mean decoding here."""
+    shots = []
+    for k in range(12):
+        path = tmp_path / f"{k}.png"
+        path.write_bytes(draw_page(Page("checkout" if k % 2 else "login"), f"step {k}"))
+        shots.append(path)
+    here = ScreenHasher(processes=1).hash_all(shots)
+    monkeypatch.setattr(screens, "PROCESSES_FROM", 4)
+    decoded_by_workers: list[int] = []
+    original = ScreenHasher._decode_in_workers
+
+    def spy(self: ScreenHasher, blobs: list[bytes]) -> list[int | None]:
+        result = original(self, blobs)
+        decoded_by_workers.append(len(result))
+        return result
+    monkeypatch.setattr(ScreenHasher, "_decode_in_workers", spy)
+    pooled = ScreenHasher(processes=2)
+    assert pooled.hash_all(shots) == here and pooled.decoded == 12
+    assert decoded_by_workers == [12]
+    assert all(p is not None and p.phash is not None for p in here)
+
+    monkeypatch.setattr(screens.sys, "executable", str(tmp_path / "no-such-python"))
+    assert ScreenHasher(processes=2).hash_all(shots) == here

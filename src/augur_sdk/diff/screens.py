@@ -14,6 +14,10 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
+import struct
+import subprocess
+import sys
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable
@@ -26,7 +30,10 @@ MAX_PIXELS = 40_000_000
 HASH_WIDTH, HASH_HEIGHT = 16, 8  # 128 bits (augur_sdk.diff.alignment.SCREEN_HASH_BITS)
 CACHE_SIZE = 50_000
 THREADS = 4
-"""Pillow releases the GIL while it inflates and resizes, so a few threads hash in parallel."""
+"""Threads that read and digest the files."""
+PROCESSES_FROM = 64
+"""Images left to decode from which worker processes decode them."""
+MAX_PROCESSES = 8
 
 try:  # Pillow is optional: the "images" extra
     from PIL import Image as _Image
@@ -80,14 +87,56 @@ def _read(path: Path) -> bytes | None:
     return data if len(data) <= MAX_SCREENSHOT_BYTES else None
 
 
-class ScreenHasher:
-    """Fingerprints many screenshots, in a few threads, decoding each distinct content once:
-    perceptual hashes are remembered by the file's sha256, so identical screenshots (in one
-    run, in both runs, or again on a page reload) cost a read and a digest, not a decode."""
+_HASH_BYTES = HASH_WIDTH * HASH_HEIGHT // 8
+_WORKER = ("import importlib.util, sys; "
+           "spec = importlib.util.spec_from_file_location('_augur_screens', sys.argv[1]); "
+           "module = sys.modules['_augur_screens'] = importlib.util.module_from_spec(spec); "
+           "spec.loader.exec_module(module); module.serve_stdio()")
 
-    def __init__(self, *, perceptual: bool = True, threads: int = THREADS) -> None:
+
+def serve_stdio() -> None:
+    """A decoding worker: length-prefixed images on stdin, one flag byte and the hash per
+    image on stdout. Started by :meth:`ScreenHasher._decode_in_workers` with this file
+    loaded on its own (no package import, and never the caller's ``__main__``)."""
+    data = sys.stdin.buffer.read()
+    out = bytearray()
+    pos = 0
+    while pos + 8 <= len(data):
+        (size,) = struct.unpack_from("<Q", data, pos)
+        phash = dhash(data[pos + 8:pos + 8 + size])
+        pos += 8 + size
+        out += b"\0" + bytes(_HASH_BYTES) if phash is None else \
+            b"\1" + phash.to_bytes(_HASH_BYTES, "little")
+    sys.stdout.buffer.write(out)
+
+
+def _exchange(proc: subprocess.Popen[bytes], payload: bytes, timeout: float) -> bytes:
+    try:
+        out, _ = proc.communicate(payload, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate()
+        raise
+    return out
+
+
+class ScreenHasher:
+    """Fingerprints many screenshots, decoding each distinct content once: perceptual hashes
+    are remembered by the file's sha256, so identical screenshots (in one run, in both runs,
+    or again on a page reload) cost a read and a digest, not a decode.
+
+    Files are read and digested by a few threads; the images left to decode are decoded in
+    this process, or, from ``PROCESSES_FROM`` of them on a machine with several CPUs, by
+    worker processes (Pillow holds the GIL while it inflates a PNG, so threads would not
+    decode in parallel). The workers get the bytes already read, never a path; if they
+    cannot run, the images are decoded here."""
+
+    def __init__(self, *, perceptual: bool = True, threads: int = THREADS,
+                 processes: int | None = None) -> None:
         self.perceptual = perceptual and pillow_available()
         self.threads = max(1, threads)
+        self.processes = max(1, processes if processes is not None else
+                             min(MAX_PROCESSES, os.cpu_count() or 1))
         self.decoded = 0  # images decoded so far (the cache missed)
         self._lock = threading.Lock()
         self._cache: OrderedDict[str, int | None] = OrderedDict()
@@ -97,33 +146,72 @@ class ScreenHasher:
         """``"perceptual"`` or ``"exact"``: what the screens are compared by."""
         return "perceptual" if self.perceptual else "exact"
 
-    def _one(self, path: Path) -> ScreenPrint:
+    def _read_one(self, path: Path) -> tuple[str | None, bytes | None, int | None]:
+        """The digest; the bytes if they still need decoding, else the hash known for them."""
         data = _read(path)
         if data is None:
-            return ScreenPrint(None, None)
+            return None, None, None
         digest = hashlib.sha256(data).hexdigest()
         if not self.perceptual:
-            return ScreenPrint(None, digest)
+            return digest, None, None
         with self._lock:
             if digest in self._cache:
                 self._cache.move_to_end(digest)
-                return ScreenPrint(self._cache[digest], digest)
-        phash = dhash(data)
-        with self._lock:
-            self.decoded += 1
-            self._cache[digest] = phash
-            while len(self._cache) > CACHE_SIZE:
-                self._cache.popitem(last=False)
-        return ScreenPrint(phash, digest)
+                return digest, None, self._cache[digest]
+        return digest, data, None
+
+    def _decode(self, todo: dict[str, bytes]) -> dict[str, int | None]:
+        digests, blobs = list(todo), list(todo.values())
+        if len(blobs) >= PROCESSES_FROM and self.processes > 1:
+            try:
+                return dict(zip(digests, self._decode_in_workers(blobs), strict=True))
+            except (OSError, RuntimeError, ValueError, subprocess.SubprocessError):
+                pass  # no worker processes here (a sandbox, a broken interpreter): do it here
+        return dict(zip(digests, (dhash(blob) for blob in blobs), strict=True))
+
+    def _decode_in_workers(self, blobs: list[bytes]) -> list[int | None]:
+        size = -(-len(blobs) // self.processes)
+        chunks = [blobs[k:k + size] for k in range(0, len(blobs), size)]
+        payloads = [b"".join(struct.pack("<Q", len(blob)) + blob for blob in chunk)
+                    for chunk in chunks]
+        procs = [subprocess.Popen([sys.executable, "-c", _WORKER, __file__],
+                                  stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.DEVNULL) for _ in chunks]
+        timeout = 60 + 0.5 * size
+        with ThreadPoolExecutor(len(procs), thread_name_prefix="augur-diff-io") as pool:
+            outs = list(pool.map(_exchange, procs, payloads, [timeout] * len(procs)))
+        hashes: list[int | None] = []
+        record = 1 + _HASH_BYTES
+        for proc, chunk, out in zip(procs, chunks, outs, strict=True):
+            if proc.returncode != 0 or len(out) != record * len(chunk):
+                raise RuntimeError(f"a decoding worker failed (exit {proc.returncode})")
+            for k in range(len(chunk)):
+                item = out[k * record:(k + 1) * record]
+                hashes.append(int.from_bytes(item[1:], "little") if item[0] else None)
+        return hashes
 
     def hash_all(self, paths: Iterable[Path | None]) -> list[ScreenPrint | None]:
         """Fingerprints in the order given (``None`` for ``None``)."""
         items = list(paths)
         todo = [p for p in items if p is not None]
         if len(todo) < 8 or self.threads == 1:
-            found = [self._one(p) for p in todo]
+            read = [self._read_one(p) for p in todo]
         else:
             with ThreadPoolExecutor(self.threads, thread_name_prefix="augur-diff") as pool:
-                found = list(pool.map(self._one, todo, chunksize=16))
-        it = iter(found)
+                read = list(pool.map(self._read_one, todo, chunksize=16))
+        pending = {digest: data for digest, data, _ in read if digest is not None and
+                   data is not None}
+        if pending:
+            decoded = self._decode(pending)
+            with self._lock:
+                self.decoded += len(decoded)
+                self._cache.update(decoded)
+                while len(self._cache) > CACHE_SIZE:
+                    self._cache.popitem(last=False)
+        else:
+            decoded = {}
+        prints = [ScreenPrint(decoded[digest] if data is not None else known, digest)
+                  if digest is not None else ScreenPrint(None, None)
+                  for digest, data, known in read]
+        it = iter(prints)
         return [next(it) if p is not None else None for p in items]
