@@ -68,3 +68,12 @@ def test_exact_screens_flag(runs: dict[str, Path]) -> None:
     """--exact-screens compares screenshots by digest and says so."""
     proc = _augur("diff", "--exact-screens", str(runs["dialog"]), str(runs["clean"]))
     assert proc.returncode == 1 and "exact digest" in proc.stdout
+
+
+def test_view_compare_needs_two_bundles(runs: dict[str, Path], tmp_path: Path) -> None:
+    """`augur view A --compare B` with B not a bundle (or a folder of runs) exits 2."""
+    proc = _augur("view", str(runs["clean"]), "--compare", str(tmp_path), "--no-open")
+    assert proc.returncode == 2 and "--compare takes two bundles" in proc.stderr
+    folder = runs["clean"].parent
+    proc = _augur("view", str(folder), "--compare", str(runs["clean"]), "--no-open")
+    assert proc.returncode == 2

@@ -7,6 +7,7 @@ import json
 import os
 import struct
 import zlib
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -167,3 +168,15 @@ def test_worker_processes_decode_the_same_hashes(tmp_path: Path,
 
     monkeypatch.setattr(screens.sys, "executable", str(tmp_path / "no-such-python"))
     assert ScreenHasher(processes=2).hash_all(shots) == here
+
+
+def test_huge_texts_are_compared_but_not_carried(tmp_path: Path) -> None:
+    """Megabytes of typed text are compared by digest and shown truncated: the report stays
+    small, and a change at the end of the text is still a difference."""
+    steps = base_task()[:3]
+    long_text = "x" * 2_000_000
+    a = record(tmp_path / "a", [*steps[:1], replace(steps[1], params={"text": long_text})])
+    b = record(tmp_path / "b", [*steps[:1], replace(steps[1], params={"text": long_text + "!"})])
+    result = compare_runs(a, b)
+    assert [d.field for d in result.rows[1].differences] == ["action"]
+    assert len(json.dumps(result.to_json())) < 20_000

@@ -14,6 +14,7 @@ with the same outcome (session status), 1 otherwise.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -93,6 +94,7 @@ class StepSummary:
     intent: str | None
     verdict: str | None
     verdict_reason: str | None
+    params_key: str | None  # digest of the full parameters: what is compared
     click: tuple[float, float] | None
     target_point: tuple[float, float] | None
     duration_ms: float | None
@@ -115,7 +117,7 @@ class StepSummary:
         return f"{status} ({self.failure_class})" if self.failure_class else status
 
     def to_json(self) -> dict[str, Any]:
-        out = {k: v for k, v in self.__dict__.items() if v is not None}
+        out = {k: v for k, v in self.__dict__.items() if v is not None and k != "params_key"}
         for key in ("click", "target_point"):
             if key in out:
                 out[key] = list(out[key])
@@ -133,6 +135,11 @@ def summarize(step: StepRecord) -> StepSummary:
             duration = round(end - start, 3)
     params = _dict(action.get("params"))
     params = {k: v for k, v in params.items() if k not in _COORDINATE_PARAMS}
+    canonical = json.dumps(params, sort_keys=True, ensure_ascii=False, default=str)
+    params_key = hashlib.sha256(canonical.encode("utf-8", "replace")).hexdigest() \
+        if params else None
+    if len(canonical) > MAX_TEXT:  # shown, not compared: keep it small
+        params = {"(parameters)": _text(canonical)}
     tokens_in, tokens_out = _number(costs.get("tokens_in")), _number(costs.get("tokens_out"))
     tokens = None if tokens_in is None and tokens_out is None else \
         int((tokens_in or 0) + (tokens_out or 0))
@@ -147,12 +154,13 @@ def summarize(step: StepRecord) -> StepSummary:
         intent=_text(rec.get("intent")),
         verdict=_text(verdict.get("status"), 50),
         verdict_reason=_text(verdict.get("reason")),
+        params_key=params_key,
         click=click_point(action),
         target_point=target_point(grounding),
         duration_ms=duration,
         cost_usd=_number(costs.get("total_usd")),
         tokens=tokens,
-        error=step.error,
+        error=_text(step.error),
     )
 
 
@@ -192,7 +200,7 @@ def differences(a: StepSummary, b: StepSummary, options: DiffOptions) -> list[Di
         out.append(Difference("status", a.outcome(), b.outcome()))
     if fold(a.action) != fold(b.action):
         out.append(Difference("action", a.action, b.action))
-    elif a.params != b.params:
+    elif a.params_key != b.params_key:
         out.append(Difference("action", f"{a.action} {_short_json(a.params)}",
                               f"{b.action} {_short_json(b.params)}", "different parameters"))
     elif a.coordinate_space != b.coordinate_space and a.click and b.click:
