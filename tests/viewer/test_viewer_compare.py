@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
 import re
 import subprocess
 import sys
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from viewer_bundles import hand_bundle
 from viewer_support import http_get, run_viewer, started, wait_js
 
 from augur_sdk.viewer.compare import CompareServer
@@ -273,3 +275,36 @@ def test_the_run_list_compares_only_its_own_runs(drawn):
                       "a=run_clean&b=nope", "a=/etc&b=run_clean"):
             assert http_get(server, f"/compare/?{query}")[0] == 404, query
         assert http_get(server, "/compare/static/compare.js")[0] == 200
+
+
+def _big_step(index: int, original: int, status: str = "succeeded") -> str:
+    return json.dumps({"step_index": index, "step_type": "click", "status": status,
+                       "intent": f"click item {original}",
+                       "action": {"type": "click", "params": {"x": 10 + original % 50, "y": 20}}})
+
+
+def test_two_5000_step_runs_keep_the_list_small(new_page, tmp_path):
+    """Two hand-written 5,000-step runs (B fails step 1234 and has one extra step at 3000):
+    the page opens on step 1234, keeps fewer than 100 rows in the DOM, and n / G / d walk it."""
+    a = hand_bundle(tmp_path / "a", {i: _big_step(i, i) for i in range(5000)})
+    b_steps = {}
+    for i in range(5000):
+        at = i if i < 3000 else i + 1
+        b_steps[at] = _big_step(at, i, "failed" if i == 1234 else "succeeded")
+    b_steps[3000] = json.dumps({"step_index": 3000, "step_type": "scroll", "status": "succeeded",
+                                "intent": "an extra look around", "action": {"type": "scroll"}})
+    b = hand_bundle(tmp_path / "b", b_steps)
+    with run_viewer(a, "--compare", str(b)) as url:
+        page = open_compare(new_page(), url)
+        assert selected_row(page) == 1234
+        assert page.locator("#list-rows .crow").count() < 100
+        assert page.text_content("#list-count") == "5001 rows"
+        for key, row in (("n", 3000), ("G", 5000), ("d", 1234), ("n", 3000)):
+            press(page, key)
+            wait_js(page, "want => document.body.dataset.row === String(want)", row)
+            assert page.locator("#list-rows .crow").count() < 100, key
+            assert page.locator(f"#list-rows .crow.sel[data-row='{row}']").count() == 1, key
+        state = panes(page)
+        assert state["b"]["step"] == "3000" and state["a"]["context"] == "1"
+        assert state["a"]["step"] == "3000"  # A goes on with its step 3000 (B's 3001)
+        page.close()
