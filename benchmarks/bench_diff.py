@@ -18,8 +18,9 @@ counterpart ("recovered").
 Part 2 records two runs of N steps with the real SDK (DebugSession, 640 x 400 PNG
 screenshots drawn with Pillow, each with a unique stamp as real screenshots have a clock or
 a caret), the second a re-run with 1% retries, and times compare_runs() end to end: reading
-both bundles, decoding and hashing 2N screenshots, aligning; then again with the hashes
-cached (what a viewer reload costs), and with exact digests only.
+both bundles, decoding and hashing 2N screenshots (in this process only, then by worker
+processes), aligning; then again with the hashes cached (what a viewer reload costs), and
+with exact digests only.
 """
 
 from __future__ import annotations
@@ -177,8 +178,10 @@ def bundle_table(n: int, keep: bool, reuse: Path | None) -> list[dict[str, objec
         rows = []
         hasher = ScreenHasher()
         for label, options, using in (
-                ("perceptual hashes, first compare", DiffOptions(), hasher),
-                ("perceptual hashes, again (page reload)", DiffOptions(), hasher),
+                ("perceptual, decoded in this process only", DiffOptions(),
+                 ScreenHasher(processes=1)),
+                ("perceptual, decoded by worker processes", DiffOptions(), hasher),
+                ("perceptual, again (hashes cached: a reload)", DiffOptions(), hasher),
                 ("--exact-screens (no decoding)", DiffOptions(perceptual=False), None)):
             t0, c0 = time.perf_counter(), cpu_now()
             result = compare_runs(a, b, options, hasher=using)

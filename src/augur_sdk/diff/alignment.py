@@ -14,11 +14,11 @@ step, and the later attempts listed as extra).
 Speed: the plain dynamic program (:func:`align_full`) is O(n·m). :func:`align` first fills
 only a band of diagonals around the main one, then keeps the band's answer only if a lower
 bound proves that every alignment leaving the band is strictly worse: each step an
-alignment leaves unmatched costs it at least that step's own weight, and reaching a
-diagonal outside the band leaves at least that many steps unmatched. Then the band's
-answer *is* the full program's (the same pairs, not just the same score: see
-:func:`_band_is_exact`). Otherwise it widens the band once, to the width the bound asks for,
-or runs the full program.
+alignment leaves unmatched costs it at least what that step could score with any step of
+the other run, and reaching a diagonal outside the band leaves at least that many steps
+unmatched. Then the band's answer *is* the full program's (the same pairs, not just the
+same score: see :func:`_band_is_exact`). Otherwise it widens the band once, to the width
+the bound asks for, or runs the full program.
 """
 
 from __future__ import annotations
