@@ -232,3 +232,8 @@ def test_what_makes_a_pair() -> None:
     assert similarity(StepKey("click", screen_digest="x"),
                       StepKey("click", screen_digest="x")) > similarity(StepKey("click"),
                                                                         StepKey("click"))
+    # A hash wider than SCREEN_HASH_BITS (or negative) is no hash at all.
+    for bad in (1 << (2 * _BITS), -5):
+        wide = StepKey("click", screen_hash=bad)
+        assert similarity(wide, wide) == similarity(StepKey("click"), StepKey("click"))
+        assert align([wide], [wide]).pairs == ((0, 0),)

@@ -139,8 +139,8 @@ class _Run:
         self.intent = [intern(k.intent) for k in keys]
         self.digest = [ids.setdefault("\0" + k.screen_digest, len(ids) + 1)
                        if k.screen_digest else 0 for k in keys]
-        self.phash = [k.screen_hash if k.screen_hash is not None and k.screen_hash >= 0
-                      else -1 for k in keys]
+        self.phash = [k.screen_hash if isinstance(k.screen_hash, int)
+                      and 0 <= k.screen_hash < 1 << SCREEN_HASH_BITS else -1 for k in keys]
         self.clicks = [k.click if k.click is not None and all(map(math.isfinite, k.click))
                        else None for k in keys]
         self.self_w = [self._self(i) for i in range(self.n)]
