@@ -308,3 +308,19 @@ def test_two_5000_step_runs_keep_the_list_small(new_page, tmp_path):
         assert state["b"]["step"] == "3000" and state["a"]["context"] == "1"
         assert state["a"]["step"] == "3000"  # A goes on with its step 3000 (B's 3001)
         page.close()
+
+
+def test_the_run_list_compares_runs_of_a_tenant(drawn, tmp_path):
+    """In augur serve's layout (DIR/<tenant>/<run>/) the picked keys carry the tenant; the
+    page gets each run's API base and the way back to the list."""
+    import shutil
+
+    from augur_sdk.viewer import RunListServer
+
+    for name in ("run_clean", "run_dialog"):
+        shutil.copytree(drawn["clean"].parent / name, tmp_path / "data" / "acme" / name)
+    with started(RunListServer(tmp_path / "data")) as server:
+        status, _, body = http_get(server, "/compare/?a=acme%2Frun_clean&b=acme%2Frun_dialog")
+        assert status == 200
+        assert b'"base":"/runs/acme/run_clean/"' in body and b'"runs":"/#run=acme/run_clean"' in body
+        assert http_get(server, "/runs/acme/run_dialog/api/step/10")[0] == 200
