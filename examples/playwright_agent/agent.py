@@ -16,6 +16,8 @@ Each step runs the layers of a real CUA and yields what happened, shaped like th
 Two things go wrong on purpose: step 5's dispatcher has a calibration drift (the click lands
 ~44 px right of its target but still inside the search box, so the step passes and a viewer
 can flag the distance), and "Place order" is covered by a dialog's backdrop on the first try.
+``PlaywrightAgent(..., miss_first="Sign in")`` adds a flaky dispatch: the first click on that
+target lands ``MISS_PX`` below it, hits nothing, and step recovery retries it once.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ CHROMIUM_ARGS = [
 VIEWPORT = {"width": 960, "height": 600}
 SETTLE_TIMEOUT_MS = 1500  # how long the verifier waits for the expected change
 GROUNDING_PROVIDER = "playwright-locator"
+MISS_PX = 60.0  # how far below its target a missed first click lands (miss_first=...)
 
 
 # ── what a step yields (the seed page's `step`) ────────────────────────────────────────────
@@ -195,9 +198,11 @@ DESCRIBE_POINT = """([x, y]) => {
 class PlaywrightAgent:
     """``with PlaywrightAgent(start_url) as cua: for step in cua.run(): ...``"""
 
-    def __init__(self, start_url: str, model: Model | None = None) -> None:
+    def __init__(self, start_url: str, model: Model | None = None, *,
+                 miss_first: str | None = None) -> None:
         self.start_url = start_url
         self.model: Model = model or DemoModel()
+        self.miss_first = miss_first  # the first click on this target misses (then a retry)
         self.halted = False
         self.succeeded = False
         # Set to DebugSession.step_scope to run each step (and so its model call) inside its
@@ -302,8 +307,11 @@ class PlaywrightAgent:
         if not box:  # nothing to act on: dispatch nothing, let the verifier and recovery see
             params, call = {}, "nothing dispatched: no target"
         elif task.action == "click":
-            x = round(grounding.x + task.drift[0], 1)
-            y = round(grounding.y + task.drift[1], 1)
+            dx, dy = task.drift
+            if task.attempt == 1 and task.target == self.miss_first:
+                dy += MISS_PX  # a flaky dispatch: this first attempt lands below its target
+            x = round(grounding.x + dx, 1)
+            y = round(grounding.y + dy, 1)
             page.mouse.click(x, y)
             params = {"x": x, "y": y, "button": "left"}
             call = f"page.mouse.click({x}, {y})"

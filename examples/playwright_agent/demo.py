@@ -3,6 +3,7 @@ through a local demo shop (sign in, search, checkout, a failure and its recovery
 seed page's loop records every step with augur_sdk.
 
 Run:   python examples/playwright_agent/demo.py          (writes ./augur-runs/<run_id>/)
+       python examples/playwright_agent/demo.py --variant clean   (a run to compare it with)
 Needs: pip install -e ".[demo]"  and Debian's chromium at /usr/bin/chromium (CHROMIUM_PATH)
 Env:   AUGUR_OUT (default augur-runs), AUGUR_CAPTURE_MODE (default screenshots),
        OTEL_EXPORTER_OTLP_ENDPOINT (also send the run's spans to a collector)
@@ -10,6 +11,7 @@ Env:   AUGUR_OUT (default augur-runs), AUGUR_CAPTURE_MODE (default screenshots),
 
 from __future__ import annotations
 
+import argparse
 import importlib.util
 import os
 import sys
@@ -30,13 +32,15 @@ def record_run(
     capture_mode: CaptureMode | str = CaptureMode.SCREENSHOTS,
     tags: dict[str, str] | None = None,
     nest_steps: bool = False,
+    name: str = "",
 ) -> tuple[str, str]:
     """The seed page's loop over ``my_cua.run()``; returns (run_id, bundle path).
 
     ``nest_steps`` runs each step inside ``session.step_scope(i)``, so spans the agent's own
-    code creates during a step (its model call) are children of that step's span.
+    code creates during a step (its model call) are children of that step's span. ``name``
+    ends the run id (``run_<time>_<pid>_<name>``).
     """
-    run_id = f"run_{time.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}"
+    run_id = f"run_{time.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}" + (f"_{name}" if name else "")
     with DebugSession(
         run_id=run_id,
         client_name="playwright-demo-agent",
@@ -104,6 +108,15 @@ def record_run(
     return run_id, f"{out_base}/{run_id}"
 
 
+VARIANTS = {
+    # name: (the checkout shows its dialog, the target whose first click misses)
+    "dialog": (True, None),  # the default: the dialog breaks "Place order", recovery fixes it
+    "clean": (False, None),  # no dialog: every step passes the first time
+    "retry": (False, "Sign in"),  # no dialog; the sign-in click misses once and is retried
+}
+"""Runs of the same task to compare with ``augur diff`` / ``augur view A --compare B``."""
+
+
 def run_demo(
     *,
     out_base: str,
@@ -111,11 +124,16 @@ def run_demo(
     capture_mode: CaptureMode | str = CaptureMode.SCREENSHOTS,
     tags: dict[str, str] | None = None,
     nest_steps: bool = False,
+    variant: str = "dialog",
 ) -> tuple[str, str]:
-    """Serve a fresh demo shop, start the agent on it, record the run (see ``record_run``)."""
-    with DemoShop() as shop, PlaywrightAgent(shop.url, model=model) as my_cua:
-        return record_run(my_cua, out_base=out_base, capture_mode=capture_mode, tags=tags,
-                          nest_steps=nest_steps)
+    """Serve a fresh demo shop, start the agent on it, record the run (see ``record_run``).
+    ``variant`` is one of ``VARIANTS``."""
+    notice, miss_first = VARIANTS[variant]
+    with DemoShop(notice=notice) as shop, \
+            PlaywrightAgent(shop.url, model=model, miss_first=miss_first) as my_cua:
+        return record_run(my_cua, out_base=out_base, capture_mode=capture_mode,
+                          tags={"variant": variant, **(tags or {})}, nest_steps=nest_steps,
+                          name="" if variant == "dialog" else variant)
 
 
 def check_requirements() -> bool:
@@ -142,14 +160,21 @@ def print_next_steps(bundle: str) -> None:
         print("spans:    sent over OTLP too (trace id in otel/spans.jsonl)")
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Record a Playwright agent run of the demo shop.")
+    parser.add_argument("--variant", choices=sorted(VARIANTS), default="dialog",
+                        help="dialog (default): a dialog breaks 'Place order' and recovery "
+                             "dismisses it; clean: no dialog, every step passes; retry: no "
+                             "dialog, the sign-in click misses once and is retried")
+    args = parser.parse_args(argv)
     if not check_requirements():
         return 2
     out_base = os.environ.get("AUGUR_OUT", "augur-runs")
     mode = os.environ.get("AUGUR_CAPTURE_MODE") or CaptureMode.SCREENSHOTS
-    print("recording a Playwright agent run on a local demo shop ...", flush=True)
+    print(f"recording a Playwright agent run on a local demo shop ({args.variant}) ...",
+          flush=True)
     started = time.monotonic()
-    _, bundle = run_demo(out_base=out_base, capture_mode=mode)
+    _, bundle = run_demo(out_base=out_base, capture_mode=mode, variant=args.variant)
     print(f"done in {time.monotonic() - started:.1f} s")
     print_next_steps(bundle)
     return 0

@@ -4,6 +4,7 @@ Pages: ``/login`` (a form), ``/search?q=`` (a search with results), ``/product/<
 ``/checkout`` and ``/order/<n>``. The checkout has the deliberate failure: on the first visit
 a "Shipping terms updated" dialog and its dimmed backdrop cover the page, so a click on
 "Place order" lands on the backdrop and nothing happens until the dialog is dismissed.
+``DemoShop(notice=False)`` is the same shop without that dialog.
 
     with DemoShop() as shop:      # a free port, a daemon thread; stopped on exit
         print(shop.url)           # http://127.0.0.1:<port>/
@@ -89,7 +90,8 @@ def _page(title: str, body: str, user: str | None = None, cart: int = 0) -> byte
 class _State:
     """Per-server state: signed-in sessions, carts, whether the notice was dismissed."""
 
-    def __init__(self) -> None:
+    def __init__(self, notice: bool = True) -> None:
+        self.notice = notice  # show the "Shipping terms updated" dialog at the first checkout
         self.lock = threading.Lock()
         self.sessions: dict[str, dict[str, Any]] = {}
         self.order_numbers = itertools.count(1001)
@@ -158,7 +160,8 @@ class _Handler(BaseHTTPRequestHandler):
                 sid = secrets.token_hex(8)
                 with self.server.state.lock:
                     self.server.state.sessions[sid] = {
-                        "user": USERNAME, "cart": [], "notice_dismissed": False}
+                        "user": USERNAME, "cart": [],
+                        "notice_dismissed": not self.server.state.notice}
                 return self._redirect("/search", {
                     "Set-Cookie": f"sid={sid}; Path=/; HttpOnly; SameSite=Lax"})
             return self._send(self._login_page("Wrong username or password."),
@@ -247,11 +250,12 @@ class _Server(ThreadingHTTPServer):
 
 
 class DemoShop:
-    """The demo shop on a free port of 127.0.0.1, served from a daemon thread."""
+    """The demo shop on a free port of 127.0.0.1, served from a daemon thread;
+    ``notice=False``: no "Shipping terms updated" dialog at the checkout."""
 
-    def __init__(self) -> None:
+    def __init__(self, notice: bool = True) -> None:
         self._server = _Server(("127.0.0.1", 0), _Handler)
-        self._server.state = _State()
+        self._server.state = _State(notice)
         self._thread = threading.Thread(target=self._server.serve_forever,
                                         name="demo-shop", daemon=True)
 

@@ -226,6 +226,10 @@ def _augur(args: list[str], tmp_path: Path, fault_server: Any) -> None:
         assert "<html" in html.lower()
     elif sub == "view":
         _view([*_with_option(args, "--port", "0"), "--no-open"], tmp_path)
+    elif sub == "diff":  # the recorded run against itself: the same, exit 0
+        proc = _cli(*args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert '"same": true' in proc.stdout if "--json" in args else "same:" in proc.stdout
     elif sub == "serve":
         _serve(_with_option(_with_option(args, "--port", "0"), "--port-file", "serve.port"),
                tmp_path)
@@ -248,7 +252,11 @@ def _view(args: list[str], tmp_path: Path) -> None:
         base = _wait_for(url, proc, log)
         status, page = _get(base)
         assert status == 200 and "<html" in page.lower()
-        if args[1] in (DONE, KILLED):
+        if "--compare" in args:  # two runs side by side, each with its step API
+            assert 'id="augur-compare"' in page
+            status, index = _get(base + "runs/b/api/index")
+            assert status == 200 and json.loads(index)["steps"]
+        elif args[1] in (DONE, KILLED):
             status, index = _get(base + "api/index")
             assert status == 200 and json.loads(index)["steps"]
         else:  # a folder: the run list, with the recorded run in it
@@ -385,7 +393,7 @@ def _run_commands(page: str, n: int, commands: list[tuple[str, dict[str, str], l
             _check_pip(argv)
         elif " ".join(argv) in USER_PROGRAMS:
             pass  # the reader's agent; the export before it was checked
-        elif re.match(r"\./|\.venv/bin/pytest |(\.venv/bin/)?python benchmarks/",
+        elif re.match(r"\./|\.venv/bin/pytest |(\.venv/bin/)?python (benchmarks|examples)/",
                       " ".join(argv)):
             _check_tool(argv, env)
         else:

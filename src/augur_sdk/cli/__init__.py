@@ -19,6 +19,7 @@ _COMMAND_MODULES = (
     "augur_sdk.cli.view",  # view
     "augur_sdk.cli.export_otlp",  # export-otlp
     "augur_sdk.cli.upload",  # upload
+    "augur_sdk.cli.diff",  # diff
 )
 
 

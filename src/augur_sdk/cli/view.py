@@ -59,6 +59,10 @@ def view(args: argparse.Namespace) -> int:
         if mirrored is None:
             return _fail(problem)
         args.bundle = str(mirrored)
+    if args.compare:  # two runs side by side (augur diff's view)
+        from augur_sdk.cli.diff import view_compare
+
+        return view_compare(args)
     bundle, runs, problem = _bundle_dir(args.bundle)
     if bundle is None and not runs:
         return _fail(problem)
@@ -139,6 +143,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--export", default=None, metavar="FILE.html",
                    help="write a self-contained HTML file (screenshots embedded) and exit "
                         "(one bundle only)")
+    p.add_argument("--compare", default=None, metavar="B",
+                   help="show BUNDLE and bundle B side by side, aligned step by step, at their "
+                        "first divergence (see augur diff); with --export, one HTML file")
     p.add_argument("--verbose", action="store_true", help="log every HTTP request")
     p.add_argument("--cache-dir", default=None, metavar="DIR",
                    help="s3:// only: where the runs are mirrored (default "

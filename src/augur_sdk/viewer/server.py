@@ -84,13 +84,14 @@ class _LocalServer(ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def _bind(self, host: str, port: int, quiet: bool) -> None:
+    def _bind(self, host: str, port: int, quiet: bool,
+              handler: type[BaseHTTPRequestHandler] | None = None) -> None:
         self.assets = load_assets()
         self.quiet = quiet
         self.bind_host = host
         if ":" in host.strip("[]"):
             self.address_family = socket.AF_INET6
-        super().__init__((host.strip("[]"), port), _Handler)
+        super().__init__((host.strip("[]"), port), handler or _Handler)
 
     @property
     def port(self) -> int:
@@ -252,6 +253,10 @@ class _Handler(BaseHTTPRequestHandler):
                 return
             back = "/#run=" + quote(ref.key, safe="/")
             self._bundle_route(runs.reader(ref), rest, query, runs_href=back)
+        elif path == "/compare" or path.startswith("/compare/"):  # two runs side by side
+            from augur_sdk.viewer.compare import compare_route
+
+            compare_route(self, runs, path, query)
         else:
             self._error(HTTPStatus.NOT_FOUND, "not found")
 
