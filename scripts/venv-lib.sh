@@ -9,29 +9,28 @@
 : "${VENV:=.venv}"
 : "${PYTHON:=python3}"
 
+_venv_want() {
+  echo "$(sha256sum pyproject.toml | cut -d' ' -f1) $1 $("$VENV/bin/python" --version 2>&1)"
+}
+
 ensure_venv() {
   local who="$1" extra="$2" what="$3" how_long="$4"
-  local stamp="$VENV/.augur-installed-$extra" want log start
-  log="$(mktemp "${TMPDIR:-/tmp}/augur-pip.XXXXXX.log")"
-  start=$SECONDS
-  if [ ! -x "$VENV/bin/python" ] && ! "$PYTHON" -m venv "$VENV" >>"$log" 2>&1; then
-    echo "$who: could not make a virtualenv with $PYTHON in $VENV:" >&2
-    cat "$log" >&2
-    return 1
-  fi
-  want="$(sha256sum pyproject.toml | cut -d' ' -f1) $extra $("$VENV/bin/python" --version 2>&1)"
-  if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
-    rm -f "$log"
+  local stamp="$VENV/.augur-installed-$extra" log start
+  if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] \
+     && [ "$(cat "$stamp")" = "$(_venv_want "$extra")" ]; then
     return 0
   fi
   echo "$who: installing $what into $VENV ($how_long the first time) ..."
-  if ! "$VENV/bin/python" -m pip install --upgrade --progress-bar off pip >>"$log" 2>&1 \
+  log="$(mktemp "${TMPDIR:-/tmp}/augur-pip.XXXXXX.log")"
+  start=$SECONDS
+  if ! { [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"; } >>"$log" 2>&1 \
+     || ! "$VENV/bin/python" -m pip install --upgrade --progress-bar off pip >>"$log" 2>&1 \
      || ! "$VENV/bin/python" -m pip install --progress-bar off -e ".[$extra]" >>"$log" 2>&1; then
     echo "$who: the install failed; the end of pip's log ($log):" >&2
     tail -n 40 "$log" >&2
     return 1
   fi
   rm -f "$log"
-  echo "$want" >"$stamp"
+  _venv_want "$extra" >"$stamp"
   echo "$who: installed in $((SECONDS - start)) s"
 }
