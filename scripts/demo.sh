@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install augur-otel (with the demo extra: Playwright for Python) into ./.venv, make sure
+# Install augur-otel (with the demo extra: Playwright for Python) into ./.venv ($VENV), make sure
 # Debian's Chromium is there, and record a real computer-use run: a scripted agent drives
 # headless Chromium through a local demo shop. The bundle lands in ./augur-runs/<run_id>/.
 # With OTEL_EXPORTER_OTLP_ENDPOINT set, the same run also goes to your collector.
@@ -22,14 +22,14 @@ if [ ! -x "$CHROMIUM" ]; then
 demo: Chromium is missing at $CHROMIUM, and installing it needs root and apt-get.
   Debian/Ubuntu:  sudo bash .ci/install-chromium.sh     (or: sudo apt-get install --no-install-recommends chromium)
   elsewhere:      CHROMIUM_PATH=/path/to/chromium ./scripts/demo.sh
-  no browser:     .venv/bin/python examples/generic_loop.py   (a fake agent, same SDK calls)
+  no browser:     $VENV/bin/python examples/generic_loop.py   (a fake agent, same SDK calls)
 MSG
     exit 1
   fi
 fi
 
-AUGUR_OUT="$OUT" .venv/bin/python examples/playwright_agent/demo.py
+AUGUR_OUT="$OUT" "$VENV/bin/python" examples/playwright_agent/demo.py
 bundle="$(ls -td "$OUT"/run_*/ | head -n 1)"
 bundle="${bundle%/}"
 echo
-.venv/bin/augur validate "$bundle"
+"$VENV/bin/augur" validate "$bundle"
