@@ -35,7 +35,8 @@ PYPROJECT = textwrap.dedent("""
 def _ensure_venv(project: Path) -> subprocess.CompletedProcess[str]:
     script = f'source {VENV_LIB}; ensure_venv tiny extra "tinypkg, a test project" "a moment"'
     return subprocess.run(["bash", "-c", script], cwd=project, capture_output=True, text=True,
-                          timeout=600, env={**os.environ, "PYTHON": sys.executable},
+                          timeout=600,
+                          env={**os.environ, "PYTHON": sys.executable, "VENV": ".venv"},
                           stdin=subprocess.DEVNULL)
 
 
