@@ -4,7 +4,8 @@
 #   bash .ci/install-phoenix.sh          # -> .ci-venvs/phoenix/bin/phoenix
 #
 # * Idempotent: when the pinned version is already installed it only checks a marker file
-#   and exits silently (well under a second).
+#   and exits silently (well under a second). A first install takes a few minutes (3.4 and 9.0
+#   min measured on a busy 2-core machine).
 # * Separate venv: Phoenix pulls in pandas, pyarrow, numpy, protobuf … and
 #   arize-phoenix-client registers a pytest plugin; none of that belongs in the project's venv.
 # * A half-finished install (no marker) is removed and redone.
@@ -44,7 +45,7 @@ fail() {
 }
 
 start=$SECONDS
-echo "install-phoenix: installing $want into ${venv#"$repo"/} (about a minute)…"
+echo "install-phoenix: installing $want into ${venv#"$repo"/} (a few minutes: pandas, pyarrow, ...)…"
 rm -rf "$venv"
 "$python" -m venv "$venv" >>"$log" 2>&1 || fail "venv creation"
 # pip compiles .pyc during install; that matters here because PYTHONDONTWRITEBYTECODE=1 would

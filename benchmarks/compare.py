@@ -1,6 +1,6 @@
 """augur-otel (this repository) side by side with augur-sdk 0.6.1 and with the physical floor.
 
-    ./benchmarks/run.sh                 # the full run (~20 min on 2 cores), writes results/latest.md
+    ./benchmarks/run.sh                 # the full run (~13 min on 2 cores), writes results/latest.md
     ./benchmarks/run.sh --quick         # a 2-3 minute smoke run of the same machinery
     .venv/bin/python benchmarks/compare.py --help
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark: augur-otel side by side with augur-sdk 0.6.1 and with the physical floor.
-#   ./benchmarks/run.sh            full run (~20 min on 2 cores), writes benchmarks/results/latest.md
+#   ./benchmarks/run.sh            full run (~13 min on 2 cores), writes benchmarks/results/latest.md
 #   ./benchmarks/run.sh --quick    2-3 minute smoke run
 #   ./benchmarks/run.sh --help     every flag (--reps N, --only ROLES, --workdir DIR, ...)
 # Installs augur-otel into ./.venv and augur-sdk 0.6.1 into .ci-venvs/augur-sdk-0.6.1 if missing.

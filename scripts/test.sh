@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Install everything the tests need (project venv, test receivers, reference SDK) and run
-# lint, type checks and every test. Used by .ci/run.
+# Install everything the tests need (project venv, test receivers, reference SDK, Chromium)
+# and run lint, type checks and every test. Used by .ci/run, once per supported Python.
+#
+#   ./scripts/test.sh [PYTEST ARGS]                       python3, into ./.venv
+#   PYTHON=python3.13 VENV=.venv-3.13 ./scripts/test.sh   another interpreter, its own venv
+#   LINT=0 ./scripts/test.sh                               tests only (no ruff, no mypy)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-PY="${PYTHON:-python3}"
-[ -x .venv/bin/python ] || "$PY" -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip >/dev/null
-.venv/bin/python -m pip install -q -e ".[dev]" >/dev/null
+source scripts/venv-lib.sh
+
+ensure_venv test dev "augur-otel with its test, docs and lint tools (pytest, Playwright for \
+Python, Starlette/uvicorn, MkDocs, ruff, mypy)" "about 2 minutes"
 for installer in .ci/install-*.sh; do
   [ -e "$installer" ] && bash "$installer"
 done
-echo "== ruff"; .venv/bin/ruff check src tests benchmarks examples
-echo "== mypy"; .venv/bin/mypy
-echo "== pytest"; .venv/bin/python -m pytest -q -p no:cacheprovider "$@"
+if [ "${LINT:-1}" != 0 ]; then
+  echo "== ruff"; "$VENV/bin/ruff" check src tests benchmarks examples
+  echo "== mypy"; "$VENV/bin/mypy"
+fi
+echo "== pytest ($("$VENV/bin/python" --version), $VENV)"
+"$VENV/bin/python" -m pytest -q -p no:cacheprovider "$@"

@@ -1,9 +1,16 @@
-"""Helpers shared by the tests: seed-shaped records and a seed-style run."""
+"""Helpers shared by the tests: seed-shaped records, a seed-style run, and waits on child
+processes that all have a deadline."""
 
 from __future__ import annotations
 
+import os
+import queue
+import signal
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from augur_sdk import CaptureMode, DebugSession
 from augur_sdk.testing import make_png
@@ -66,3 +73,61 @@ def run_seed_session(out_dir: Path, *, steps: int = 4, run_id: str = "run_test",
         session.record_event(event_record(None, 0, layer="runner"))
     assert session.manifest is not None
     return session.manifest
+
+
+class ChildLines:
+    """A child's output, line by line, read by a daemon thread so that every wait for a line
+    has a deadline (a bare ``readline()`` on a silent child waits forever)."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, args=(stream,), daemon=True,
+                         name="child-lines").start()
+
+    def _pump(self, stream: IO[str]) -> None:
+        try:
+            for line in stream:
+                self._lines.put(line)
+        except (OSError, ValueError):  # closed under us
+            pass
+        finally:
+            self._lines.put(None)
+
+    def next(self, timeout_s: float) -> str | None:
+        """The next line (with its newline), or None once the output ended."""
+        try:
+            return self._lines.get(timeout=max(0.0, timeout_s))
+        except queue.Empty:
+            raise TimeoutError(f"the child printed nothing for {timeout_s:.0f} s") from None
+
+    def until(self, done: Callable[[str], bool], timeout_s: float) -> list[str]:
+        """Lines up to and including the first for which ``done`` holds (all of them if the
+        output ends first); TimeoutError when neither happens within ``timeout_s``."""
+        deadline = time.monotonic() + timeout_s
+        seen: list[str] = []
+        while True:
+            line = self.next(deadline - time.monotonic())
+            if line is None:
+                return seen
+            seen.append(line)
+            if done(line):
+                return seen
+
+    def rest(self, timeout_s: float) -> list[str]:
+        """Every line until the output ends, within ``timeout_s``."""
+        return self.until(lambda _line: False, timeout_s)
+
+
+def wait_pid(pid: int, timeout_s: float) -> int:
+    """Exit code of a forked child; SIGKILL it and raise TimeoutError if it outlives
+    ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)  # SIGKILL cannot be ignored: this returns at once
+            raise TimeoutError(f"forked child {pid} still ran after {timeout_s:.0f} s")
+        time.sleep(0.01)

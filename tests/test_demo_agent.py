@@ -122,6 +122,65 @@ def test_demo_runs_and_its_bundle_validates(demo: Run) -> None:
     print(f"demo.py took {demo.seconds:.1f} s")
 
 
+def _printed(out: str, label: str) -> str:
+    return next(line.split(":", 1)[1].strip() for line in out.splitlines()
+                if line.startswith(f"{label}:"))
+
+
+def test_the_printed_commands_work_as_printed(demo: Run, tmp_path: Path) -> None:
+    """The view and validate commands the demo prints run as printed in a shell whose PATH
+    lacks the venv (the view command, plus --export, writes the page)."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path)}
+    page = tmp_path / "demo.html"
+    for command, expect in ((_printed(demo.proc.stdout, "check it"), "valid: "),
+                            (_printed(demo.proc.stdout, "view it") + f" --export {page}",
+                             "wrote ")):
+        assert not command.startswith("augur "), command  # not on that PATH
+        proc = subprocess.run(["bash", "-c", command], cwd=ROOT, env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert proc.returncode == 0 and proc.stdout.startswith(expect), (
+            command, proc.stdout + proc.stderr)
+    assert page.stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("where", ["repo", "below", "elsewhere"])
+def test_printed_paths_are_relative_to_where_the_caller_stands(
+        where: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """From the repository the paths are relative (`.venv/bin/augur`, `augur-runs/...`); from
+    anywhere else absolute, so the printed commands work from the caller's directory."""
+    sys.path.insert(0, str(DEMO_DIR))
+    try:
+        import demo as demo_module
+    finally:
+        sys.path.remove(str(DEMO_DIR))
+    caller = {"repo": ROOT, "below": ROOT / "augur-runs", "elsewhere": tmp_path}[where]
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("DEMO_CALLER_CWD", str(caller))
+    monkeypatch.setenv("PATH", "/usr/bin:/bin")
+    demo_module.print_next_steps("augur-runs/run_x")
+    out = capsys.readouterr().out
+    augur = Path(sys.executable).parent / "augur"
+    if augur.is_relative_to(caller):
+        augur = augur.relative_to(caller)
+    bundle = {"repo": "augur-runs/run_x", "below": "./run_x",
+              "elsewhere": str(ROOT / "augur-runs" / "run_x")}[where]
+    assert f"view it:  {augur} view {bundle}\n" in out, out
+    assert f"check it: {augur} validate {bundle}\n" in out, out
+
+
+def test_demo_records_the_screen_it_saw(demo: Run) -> None:
+    """The session tags carry the viewport and device scale, and they match the screenshots,
+    so `augur view` places the clicks without assuming a scale."""
+    from PIL import Image
+
+    tags = json.loads((demo.bundle / "trace.json").read_text())["session"]["tags"]
+    assert (tags["viewport"], tags["device_scale_factor"]) == ("960x600", "1")
+    shot = next((demo.bundle / "screenshots").glob("*.png"))
+    with Image.open(shot) as img:
+        assert img.size == (960 * 1, 600 * 1)
+
+
 def test_screenshots_are_real_chromium_renderings(demo: Run) -> None:
     """Pre/post PNGs are viewport-sized Chromium renderings; every successful step changes the page."""
     from PIL import Image

@@ -9,7 +9,7 @@ from pathlib import Path
 from augur_sdk import DebugSession
 from augur_sdk.validation import validate_bundle
 
-from support import event_record, step_record
+from support import event_record, step_record, wait_pid
 
 
 def test_fork_gives_the_child_its_own_bundle(tmp_path: Path) -> None:
@@ -32,8 +32,7 @@ def test_fork_gives_the_child_its_own_bundle(tmp_path: Path) -> None:
                 os._exit(code)
         for i in range(3, 5):
             s.record_step(step_record("r", i, intent=f"parent {i}"))
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
+        assert wait_pid(pid, timeout_s=60) == 0
     child_out = tmp_path / f"b.fork-{pid}"
     assert validate_bundle(out) == []
     assert validate_bundle(child_out) == []

@@ -75,6 +75,36 @@ def test_bad_event_raises_naming_the_field(
     assert not (out / "events").exists()
 
 
+def test_the_most_specific_problem_is_reported_first(tmp_path: Path) -> None:
+    """A grounding with only `confidence: 1.7` names the bad value first, then the missing fields."""
+    with DebugSession(run_id="r", client_name="a", capture_mode="trace",
+                      out_dir=tmp_path / "b") as s:
+        bad = step_record("r", 0)
+        bad["grounding"] = {"confidence": 1.7}
+        with pytest.raises(ValueError) as info:
+            s.record_step(bad)
+    message = str(info.value)
+    assert message.startswith("step.grounding.confidence: 1.7 is greater than the maximum of 1 "
+                              "(and 2 more problem(s): "), message
+    assert "step.grounding: 'provider' is a required property" in message
+    assert "step.grounding: 'provenance' is a required property" in message
+
+
+def test_a_long_list_of_problems_is_cut_short(tmp_path: Path) -> None:
+    """Past three more problems the message ends in '...'; each quoted value is shortened."""
+    with DebugSession(run_id="r", client_name="a", capture_mode="trace",
+                      out_dir=tmp_path / "b") as s:
+        bad = step_record("r", 0)
+        bad["grounding"] = {"confidence": 1.7, "provenance": "x" * 1000}
+        bad["verdict"] = {"status": "maybe" * 200}
+        bad["status"] = "nope"
+        with pytest.raises(ValueError) as info:
+            s.record_step(bad)
+    message = str(info.value)
+    assert message.count("; ") == 3 and message.endswith("; ...)"), message
+    assert len(message) < 1000, message
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "field"),
     [

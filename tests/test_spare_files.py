@@ -23,6 +23,8 @@ from augur_sdk.bundle.files import SpareFiles
 from augur_sdk.bundle.recover import recover_bundle
 from augur_sdk.validation import validate_bundle
 
+from support import ChildLines, wait_pid
+
 
 def _wait_for(check: Callable[[], bool], timeout_s: float = 10.0) -> bool:
     deadline = time.monotonic() + timeout_s
@@ -63,10 +65,11 @@ def _in_forked_child(work: Callable[[], bytes]) -> bytes:
         finally:
             os._exit(code)
     os.close(write_end)
-    answer = os.read(read_end, 64)
-    os.close(read_end)
-    _, status = os.waitpid(pid, 0)
-    assert os.waitstatus_to_exitcode(status) == 0
+    try:
+        assert wait_pid(pid, timeout_s=60) == 0
+        answer = os.read(read_end, 64)  # the child wrote it and exited: no wait
+    finally:
+        os.close(read_end)
     return answer
 
 
@@ -254,7 +257,9 @@ def test_spares_of_a_killed_run_are_removed_by_recover(tmp_path: Path) -> None:
     script = _KILLED_RUN.format(tests=str(Path(__file__).parent), out=str(out))
     proc = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "recorded"
+        assert proc.stdout is not None
+        first = ChildLines(proc.stdout).next(timeout_s=60)
+        assert first is not None and first.strip() == "recorded", first
         assert _wait_for(lambda: len(list((out / layout.SPARES_DIR).glob("*.tmp"))) > 0)
     finally:
         os.kill(proc.pid, signal.SIGKILL)

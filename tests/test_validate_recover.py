@@ -16,7 +16,7 @@ import pytest
 from augur_sdk.bundle.recover import RecoveryError, recover_bundle
 from augur_sdk.validation import exit_code, validate_bundle
 
-from support import run_seed_session
+from support import ChildLines, run_seed_session
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -163,10 +163,8 @@ def test_sigkill_mid_run_then_recover_keeps_every_returned_step(tmp_path: Path) 
     assert child.stdout is not None
     last = -1
     try:
-        for line in child.stdout:
-            last = int(line)
-            if last >= 50:
-                break
+        seen = ChildLines(child.stdout).until(lambda line: int(line) >= 50, timeout_s=60)
+        last = int(seen[-1]) if seen else -1
         os.kill(child.pid, signal.SIGKILL)
     finally:
         child.wait(timeout=30)
@@ -193,7 +191,7 @@ def test_recover_refuses_a_bundle_still_being_written(tmp_path: Path) -> None:
     child = _start_child(out, 10_000)
     assert child.stdout is not None
     try:
-        child.stdout.readline()
+        assert ChildLines(child.stdout).next(timeout_s=60) is not None
         with pytest.raises(RecoveryError, match="still being written"):
             recover_bundle(out)
         issues = validate_bundle(out)

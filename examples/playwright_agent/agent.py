@@ -42,6 +42,7 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync", "--no-first-run",
 ]
 VIEWPORT = {"width": 960, "height": 600}
+DEVICE_SCALE_FACTOR = 1  # screenshot pixels per CSS pixel
 SETTLE_TIMEOUT_MS = 1500  # how long the verifier waits for the expected change
 GROUNDING_PROVIDER = "playwright-locator"
 MISS_PX = 60.0  # how far below its target a missed first click lands (miss_first=...)
@@ -219,7 +220,8 @@ class PlaywrightAgent:
         try:
             self._browser = self._pw.chromium.launch(
                 executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-            context = self._browser.new_context(viewport=VIEWPORT, device_scale_factor=1)
+            context = self._browser.new_context(viewport=VIEWPORT,
+                                                 device_scale_factor=DEVICE_SCALE_FACTOR)
             self.page = context.new_page()
             self.page.goto(self.start_url + "login")
         except BaseException:

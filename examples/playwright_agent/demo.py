@@ -14,12 +14,14 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import shlex
+import shutil
 import sys
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from agent import CHROMIUM, Model, PlaywrightAgent
+from agent import CHROMIUM, DEVICE_SCALE_FACTOR, VIEWPORT, Model, PlaywrightAgent
 from webapp import DemoShop
 
 from augur_sdk import CaptureMode, DebugSession
@@ -48,7 +50,11 @@ def record_run(
         client_git_sha=os.environ.get("GIT_SHA", ""),
         capture_mode=capture_mode,
         out_dir=f"{out_base}/{run_id}",
-        tags={"env": "demo", "task_id": "buy-blue-mug", **(tags or {})},
+        # The screen the agent saw, so that `augur view` maps the recorded CSS-px clicks onto
+        # the screenshots without assuming a scale.
+        tags={"env": "demo", "task_id": "buy-blue-mug",
+              "viewport": f"{VIEWPORT['width']}x{VIEWPORT['height']}",
+              "device_scale_factor": str(DEVICE_SCALE_FACTOR), **(tags or {})},
     ) as session:
         if nest_steps:
             my_cua.step_scope = session.step_scope
@@ -151,10 +157,38 @@ def check_requirements() -> bool:
     return not problems
 
 
+def augur_command() -> str:
+    """The `augur` command as it can be typed here: plain `augur` when that is this
+    interpreter's on PATH, else the script beside this interpreter (`.venv/bin/augur`: the
+    demo runs from a venv that is usually not activated), else `python -m augur_sdk.cli`."""
+    beside = Path(sys.executable).parent / "augur"
+    found = shutil.which("augur")
+    if found and beside.exists() and Path(found).resolve() == beside.resolve():
+        return "augur"
+    if beside.exists():
+        return shlex.quote(_as_typed(beside))
+    return f"{shlex.quote(sys.executable)} -m augur_sdk.cli"
+
+
+def _as_typed(path: Path | str) -> str:
+    """``path`` as the caller can type it: relative to the directory they started from
+    (``DEMO_CALLER_CWD``, set by scripts/demo.sh, which changes into the repository) when
+    it lies below it, else absolute."""
+    here = Path(os.environ.get("DEMO_CALLER_CWD") or os.getcwd())
+    full = Path(os.path.abspath(path))
+    try:
+        rel = full.relative_to(here)
+    except ValueError:
+        return str(full)
+    text = str(rel)
+    return text if os.sep in text else os.path.join(".", text)
+
+
 def print_next_steps(bundle: str) -> None:
-    print(f"\nbundle:   {bundle}")
-    print(f"view it:  augur view {bundle}")
-    print(f"check it: augur validate {bundle}")
+    augur, where = augur_command(), shlex.quote(_as_typed(bundle))
+    print(f"\nbundle:   {where}")
+    print(f"view it:  {augur} view {where}")
+    print(f"check it: {augur} validate {where}")
     if os.environ.get("OTEL_EXPORTER_OTLP_ENDPOINT") or os.environ.get(
             "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
         print("spans:    sent over OTLP too (trace id in otel/spans.jsonl)")

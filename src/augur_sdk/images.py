@@ -1,7 +1,7 @@
 """Screenshot redaction: opaque rectangles painted over a PNG before it is written.
 
-Needs Pillow (``pip install "augur-otel[images]"``); without it a masking request raises at
-the call instead of writing the unmasked image.
+Needs Pillow (``pip install pillow``, or the ``images`` extra); without it a masking request
+raises at the call instead of writing the unmasked image.
 """
 
 from __future__ import annotations
@@ -11,6 +11,11 @@ from collections.abc import Iterable
 from typing import Any
 
 FILL = (0, 0, 0)
+# What installs Pillow wherever augur-otel came from (it is on no package index yet, so
+# `pip install 'augur-otel[images]'` would find nothing); tests keep it in step with the
+# `images` extra of pyproject.toml.
+PILLOW_INSTALL = ("pip install 'pillow>=10' (or, in a checkout of augur-otel, "
+                  "pip install -e '.[images]')")
 
 
 def normalize_regions(regions: Iterable[Any], width: int, height: int,
@@ -54,7 +59,7 @@ def require_pillow() -> Any:
         from PIL import Image
     except ImportError:
         raise RuntimeError(
-            "mask_regions needs Pillow: pip install 'augur-otel[images]' "
+            f"mask_regions needs Pillow: {PILLOW_INSTALL} "
             "(the screenshot was not written unmasked)") from None
     return Image
 

@@ -17,6 +17,7 @@ from functools import cache
 from typing import Any
 
 from augur_schema import validator_for
+from jsonschema.exceptions import relevance
 
 from augur_sdk import _internal, limits
 from augur_sdk.fastschema import compile_schema
@@ -211,15 +212,33 @@ def schema_errors(schema: str | Mapping[str, Any], record: dict[str, Any], prefi
     fast = compile_schema(schema) if isinstance(schema, str) else None
     if fast is not None and fast(record):
         return  # valid; jsonschema runs only to explain a failure
-    errors = sorted(_validator_of(schema).iter_errors(record),
-                    key=lambda e: list(e.absolute_path))
+    # jsonschema's relevance order: the deepest problem first. A value that is there but
+    # wrong (``grounding.confidence: 1.7``) names the field itself; a missing property only
+    # names its parent, so it comes after.
+    errors = sorted(_validator_of(schema).iter_errors(record), key=relevance)
     if not errors:
         return
-    err = errors[0]
-    path = ".".join(str(p) for p in err.absolute_path)
+    first = _describe(errors[0], prefix, limit=None)
+    if len(errors) == 1:
+        raise ValueError(first)
+    listed = "; ".join(_describe(err, prefix, limit=_MESSAGE_CHARS)
+                       for err in errors[1:1 + _MORE_LISTED])
+    if len(errors) > 1 + _MORE_LISTED:
+        listed += "; ..."
+    raise ValueError(f"{first} (and {len(errors) - 1} more problem(s): {listed})")
+
+
+_MORE_LISTED = 3
+_MESSAGE_CHARS = 160
+
+
+def _describe(error: Any, prefix: str, limit: int | None) -> str:
+    path = ".".join(str(p) for p in error.absolute_path)
     where = f"{prefix}.{path}" if path else prefix
-    more = f" (and {len(errors) - 1} more problem(s))" if len(errors) > 1 else ""
-    raise ValueError(f"{where}: {err.message}{more}")
+    message = str(error.message)
+    if limit is not None and len(message) > limit:  # it quotes the whole bad value
+        message = message[:limit - 3] + "..."
+    return f"{where}: {message}"
 
 
 MAX_STEP_INDEX = limits.MAX_STEP_INDEX

@@ -29,7 +29,7 @@ from augur_sdk.otel import provider
 from augur_sdk.stream.dsn import parse_dsn
 
 from s3_support import MotoServer, aws_env, require_moto
-from support import run_seed_session
+from support import ChildLines, run_seed_session
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
@@ -204,7 +204,9 @@ def _augur(args: list[str], tmp_path: Path, fault_server: Any) -> None:
                                     stdout=subprocess.PIPE, text=True,
                                     env=dict(os.environ, PYTHONPATH=str(ROOT / "tests")))
         try:
-            assert producer.stdout and producer.stdout.readline().strip() == "ready"
+            assert producer.stdout is not None
+            first = ChildLines(producer.stdout).next(timeout_s=60)
+            assert first is not None and first.strip() == "ready", first
         finally:
             os.kill(producer.pid, signal.SIGKILL)
             producer.wait(timeout=10)
@@ -341,15 +343,36 @@ def _check_tool(argv: list[str], env: dict[str, str]) -> None:
 
 
 def _check_pip(argv: list[str]) -> None:
+    """`pip install` of the checkout (`-e .`, `-e ".[extra]"`) or of the wheel `pip wheel`
+    builds there; `pip wheel --no-deps -w dist .` itself. augur-otel is on no package index,
+    so a line installing it by name would fail for the reader: it fails here."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wheel = f"dist/{project['name'].replace('-', '_')}-{_version()}-py3-none-any.whl"
+    if argv[:2] == ["pip", "wheel"]:
+        assert argv[2:] == ["--no-deps", "-w", "dist", "."], argv
+        return
     assert argv[:2] == ["pip", "install"] and len(argv) > 2
-    for requirement in argv[2:]:
-        match = re.fullmatch(r"([\w.-]+)(?:\[([\w,\s-]*)\])?", requirement)
+    words = argv[2:]
+    if words[0] == "-e":
+        words = words[1:]
+        assert len(words) == 1 and re.fullmatch(r"\.(\[.*\])?", words[0]), argv
+    for requirement in words:
+        match = re.fullmatch(r"([\w./-]+?)(?:\[([\w,\s-]*)\])?", requirement)
         assert match, f"cannot read the requirement {requirement!r}"
         name, extras = match.groups()
-        assert name == project["name"], f"the distribution is {project['name']}, not {name}"
+        assert name in (".", wheel), (
+            f"`pip install {requirement}`: {project['name']} is on no package index; install "
+            f"the checkout (pip install -e .) or {wheel}")
         for extra in filter(None, (e.strip() for e in (extras or "").split(","))):
             assert extra in project["optional-dependencies"], f"no extra [{extra}]"
+
+
+@cache
+def _version() -> str:
+    text = (ROOT / "src" / "augur_sdk" / "_version.py").read_text()
+    found = re.search(r'__version__ = "([^"]+)"', text)
+    assert found
+    return found.group(1)
 
 
 def test_there_are_shell_samples() -> None:

@@ -3,6 +3,8 @@ run's span structure at a real loopback OTLP/HTTP receiver."""
 
 from __future__ import annotations
 
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -70,7 +72,7 @@ def test_replay_matches_the_live_span_structure(tmp_path: Path, fault_server, re
          f"http://127.0.0.1:{receiver.port}"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "5 delivered, 0 failed" in proc.stdout
-    assert "4/4 steps" in proc.stderr  # the progress bar
+    assert proc.stderr == ""  # not a terminal: no progress bar
     replayed = _received_spans(receiver)
     assert len(replayed) == len(live) == 5
 
@@ -121,3 +123,59 @@ def test_export_to_a_dead_collector_reports_failure(tmp_path: Path, closed_port:
         capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "0 delivered, 3 failed" in proc.stdout
+    assert proc.stderr == (f"augur export-otlp: 3 span(s) not delivered to http://127.0.0.1:"
+                           f"{closed_port}: cannot connect to 127.0.0.1:{closed_port}: "
+                           "Connection refused\n"), proc.stderr
+
+
+def test_a_refusing_collector_gets_one_line_per_failed_batch(tmp_path: Path,
+                                                             fault_server) -> None:  # type: ignore[no-untyped-def]
+    """A collector that answers 500: one line on stderr for the failed batch, none of
+    OpenTelemetry's retry lines, no carriage returns."""
+    out = tmp_path / "b"
+    run_seed_session(out, steps=2)
+    receiver = fault_server("error500")
+    proc = subprocess.run(
+        [sys.executable, "-m", "augur_sdk.cli", "export-otlp", str(out), "--endpoint",
+         f"http://127.0.0.1:{receiver.port}", "--timeout", "3"],
+        capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert receiver.requests(), "the collector was reached"
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and "\r" not in proc.stderr, proc.stderr
+    assert lines[0].startswith(f"augur export-otlp: 3 span(s) not delivered to "
+                               f"http://127.0.0.1:{receiver.port}: "), lines[0]
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path: Path, fault_server) -> None:  # type: ignore[no-untyped-def]
+    """With stderr on a pseudo-terminal the progress bar is drawn; --no-progress turns it off."""
+    out = tmp_path / "b"
+    run_seed_session(out, steps=4)
+    receiver = fault_server("ok")
+    for flags, drawn in (([], True), (["--no-progress"], False)):
+        primary, secondary = pty.openpty()
+        try:
+            proc = subprocess.run(
+                [sys.executable, "-m", "augur_sdk.cli", "export-otlp", str(out), "--endpoint",
+                 f"http://127.0.0.1:{receiver.port}", *flags],
+                stdout=subprocess.PIPE, stderr=secondary, text=True, timeout=120)
+            os.close(secondary)
+            seen = _read_all(primary)
+        finally:
+            os.close(primary)
+        assert proc.returncode == 0, proc.stdout
+        assert ("\r[" in seen and "4/4 steps" in seen) is drawn, repr(seen)
+
+
+def _read_all(fd: int) -> str:
+    """Everything written to a pty whose other end is closed (Linux raises EIO at the end)."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode(errors="replace")

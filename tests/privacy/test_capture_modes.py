@@ -79,6 +79,10 @@ def test_docs_tables_of_fields_per_mode_and_limits_are_generated_from_the_code()
         assert "<!-- generated:" in text
         assert doctables.render(text) == text, f"{page} is stale"
     assert "`verdict.status`" in doctables.fields_by_mode()  # a metadata field, by type
+    pages = "".join((root / p).read_text(encoding="utf-8") for p in (
+        "docs/capture-modes.md", "docs/bundle-format.md"))
+    for name in doctables.TABLES:  # every table is on a page, filled (not an empty block)
+        assert f"<!-- generated:{name} -->\n|" in pages, name
 
 
 @pytest.mark.parametrize("mode", list(EXPECTED))

@@ -51,7 +51,7 @@ from reliability_support import (
 from augur_sdk import cli as augur_cli
 from augur_sdk.validation import validate_bundle
 
-from support import run_seed_session
+from support import ChildLines, run_seed_session
 
 pytestmark = pytest.mark.slow
 
@@ -202,11 +202,12 @@ class Zygote:
         self.proc = subprocess.Popen([sys.executable, str(KILL_ZYGOTE)], stdin=subprocess.PIPE,
                                      stdout=subprocess.PIPE, text=True, env=child_env())
         self.lock = threading.Lock()
+        assert self.proc.stdout is not None
+        self.answers = ChildLines(self.proc.stdout)
         assert self._answer() == "zygote ready"
 
     def _answer(self) -> str:
-        assert self.proc.stdout is not None
-        return self.proc.stdout.readline().rstrip("\n")
+        return (self.answers.next(CHILD_TIMEOUT_S) or "").rstrip("\n")
 
     def _ask(self, *words: object) -> str:
         assert self.proc.stdin is not None

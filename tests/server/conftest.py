@@ -132,7 +132,7 @@ def start_server(base: Path, *args: str, tokens: dict[str, list[str]] | None = N
                 pass
         if time.monotonic() > deadline:
             os.kill(proc.pid, signal.SIGKILL)
-            proc.wait()
+            proc.wait(STOP_TIMEOUT_S)
             raise RuntimeError(f"augur serve did not start in {START_TIMEOUT_S}s")
         time.sleep(0.05)
     http.clear()

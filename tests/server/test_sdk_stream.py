@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -54,3 +56,20 @@ def test_every_run_id_the_sdk_accepts_is_stored_by_the_server(
     assert root.is_dir() and root.parent == server.data / "acme"
     assert validate_bundle(root) == []
     assert step_files(root) == step_files(tmp_path / "local")
+
+
+def test_a_refused_stream_logs_the_servers_reason_once_per_kind(
+        server: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """acme's token with tenant=globex: every request gets 403, and one WARNING quotes the
+    server's reason; the bundle is complete and stream.json counts the refusals."""
+    caplog.set_level(logging.WARNING, logger="augur_sdk")
+    monkeypatch.setenv("AUGUR_DSN", f"{server.url}/api/v1?token={ACME}&tenant=globex")
+    run_seed_session(tmp_path / "local", steps=3, run_id="sdk_wrong_tenant")
+    refused = [r.getMessage() for r in caplog.records if "server rejected" in r.getMessage()]
+    assert len(refused) == 1, refused
+    assert "with HTTP 403: this token does not belong to the tenant the request names" \
+        in refused[0], refused[0]
+    assert validate_bundle(tmp_path / "local") == []
+    stream = json.loads((tmp_path / "local" / "stream.json").read_text())
+    assert stream["sent"] == 0 and stream["dropped"]["rejected_403"] > 3, stream

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from augur_sdk import _internal
-from augur_sdk.stream.client import configure_stream
+from augur_sdk.stream.client import Request, StreamClient, configure_stream, rejection_reason
 from augur_sdk.stream.dsn import parse_dsn, resolve_dsn
 
 from support import run_seed_session
@@ -131,3 +131,38 @@ def test_dsn_parsing(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AUGUR_DSN", "http://h/api?token=t")
     assert resolve_dsn("") is None
     assert resolve_dsn(None) == parse_dsn("http://h/api?token=t")
+
+
+@pytest.mark.parametrize(("body", "reason"), [
+    (b'{"error": "this token does not belong to that tenant"}',
+     "this token does not belong to that tenant"),
+    (b'{"detail": "Not Found"}', "Not Found"),
+    (b'{"error": {"message": "quota exceeded"}}', "quota exceeded"),
+    (b"Forbidden\nmore lines", "Forbidden"),
+    (b"bad\x1b[31mcolour\tand tab", "bad [31mcolour and tab"),
+    (b"", ""),
+    (None, ""),
+    (b"x" * 5000, "x" * 197 + "..."),
+])
+def test_rejection_reason_is_the_servers_own_words(body: bytes | None, reason: str) -> None:
+    """The reason of a refusal: a JSON body's error/detail/message, else its first line; printable, bounded."""
+    assert rejection_reason(body) == reason
+
+
+def test_rejections_are_logged_once_per_kind_and_bounded(
+    caplog: pytest.LogCaptureFixture, closed_port: int
+) -> None:
+    """The same refusal twice is one WARNING; past 8 kinds, one last line says the rest are silent."""
+    caplog.set_level(logging.WARNING, logger="augur_sdk")
+    client = StreamClient(parse_dsn(f"http://127.0.0.1:{closed_port}/api?token=t"))
+    try:
+        request = Request(method="PUT", path="/runs/r/steps/0", run_id="r")
+        for n in [0, 0, *range(12)]:
+            client._log_rejection(request, 400, f"step {n} is malformed")
+        client._log_rejection(request, 403, "step 0 is malformed")
+    finally:
+        client.shutdown()
+    lines = [r.getMessage() for r in caplog.records]
+    assert sum("server rejected PUT" in line for line in lines) == 8, lines
+    assert lines[0].endswith("with HTTP 400: step 0 is malformed; such requests are dropped")
+    assert sum("more kinds" in line for line in lines) == 1, lines

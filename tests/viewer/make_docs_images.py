@@ -1,16 +1,19 @@
 """Make the viewer screenshots in docs/img/ (not a test; run by hand).
 
-    python tests/viewer/make_docs_images.py            # writes docs/img/viewer-*.png
+    python tests/viewer/make_docs_images.py            # writes docs/img/viewer-*.png, demo-run.png
 
 Renders a small fake web shop in Debian's Chromium, records a 14-step checkout run with our
 SDK (screenshots of those pages, clicks at the real element centres, one click that misses
 its target, one that fails silently), then opens it with `augur view` and takes screenshots
-of the viewer.
+of the viewer. `demo-run.png` (the README's picture) is the real demo of
+examples/playwright_agent, recorded as `./scripts/demo.sh` records it, on its failed step.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import subprocess
 import sys
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -124,7 +127,8 @@ def record_demo(out: Path, page: Any, *, close: bool = True) -> DebugSession:
     session = DebugSession(run_id=run_id, client_name="shopagent", client_version="0.9.2",
                            client_git_sha="4f2c9e1a7b3d", capture_mode=CaptureMode.SCREENSHOTS,
                            out_dir=out, tags={"env": "staging", "task": "buy-blue-mug",
-                                               "model": "cua-large"})
+                                               "model": "cua-large", "viewport": "1280x800",
+                                               "device_scale_factor": "1"})
     session.start()
     t = datetime.now(UTC)
     iso = lambda d: d.strftime("%Y-%m-%dT%H:%M:%S.%fZ")  # noqa: E731
@@ -224,10 +228,30 @@ def main() -> None:
             page.screenshot(path=str(out_dir / "viewer-unfinished.png"))
             page.close()
         session.close()
+        demo_run(browser, out_dir / "demo-run.png", Path(tmp) / "demo-runs")
         browser.close()
-    for png in sorted(out_dir.glob("viewer-*.png")):
+    for png in [*sorted(out_dir.glob("viewer-*.png")), out_dir / "demo-run.png"]:
         shrink(png)
         print(f"{png.relative_to(ROOT)}: {png.stat().st_size:,} bytes")
+
+
+def demo_run(browser: Any, png: Path, out_base: Path) -> None:
+    """The demo agent's run as `./scripts/demo.sh` records it (examples/playwright_agent/
+    demo.py in its own process), open on its first failure, Action tab."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AUGUR_", "OTEL_"))}
+    subprocess.run([sys.executable, str(ROOT / "examples" / "playwright_agent" / "demo.py")],
+                   env={**env, "AUGUR_OUT": str(out_base)}, check=True, timeout=600,
+                   stdout=subprocess.DEVNULL)
+    bundle = next(out_base.iterdir())
+    failed = min(int(p.stem) for p in (bundle / "steps").glob("*.json")
+                 if json.loads(p.read_text())["status"] == "failed")
+    with run_viewer(bundle) as url:
+        page = browser.new_page(viewport={"width": 1440, "height": 860})
+        page.goto(url + f"#step={failed}&tab=action")
+        page.wait_for_selector("#shot-wrap[data-loaded='1']")
+        page.wait_for_timeout(300)
+        page.screenshot(path=str(png))
+        page.close()
 
 
 def shrink(png: Path) -> None:

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import http.client
 import json
 import re
+import select
+import socket
+import subprocess
+import sys
 from contextlib import AbstractContextManager
 from importlib import resources
 from pathlib import Path
@@ -23,6 +28,7 @@ from viewer_support import browser_unavailable, http_get, run_viewer, started
 
 from augur_sdk import CaptureMode, DebugSession
 from augur_sdk.cli import main as cli_main
+from augur_sdk.cli.view import DEFAULT_PORT
 from augur_sdk.viewer import BundleReader, ViewerServer, export_html
 from augur_sdk.viewer.reader import click_point, jaeger_url, normalize_jaeger_base
 
@@ -232,6 +238,36 @@ def test_cli_serves_on_loopback_with_port_zero(rich_bundle: Path):
         assert resp.status == 200
         assert len(strict_json(resp.read())["steps"]) == 12
         conn.close()
+
+
+def test_cli_says_when_its_default_port_is_taken(rich_bundle: Path):
+    """With 7357 held by another socket, `augur view` says so on stderr and serves on a free port."""
+    holder = socket.socket()
+    try:
+        holder.bind(("127.0.0.1", DEFAULT_PORT))
+        holder.listen(1)
+    except OSError as exc:  # held by someone else already: just as good
+        assert exc.errno == errno.EADDRINUSE, exc
+    proc = subprocess.Popen([sys.executable, "-m", "augur_sdk.cli", "view", str(rich_bundle),
+                             "--no-open"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        ready, _, _ = select.select([proc.stdout], [], [], 60)
+        line = proc.stdout.readline() if ready else ""
+        assert re.search(r" at http://127\.0\.0\.1:(\d+)/", line), line
+        assert f":{DEFAULT_PORT}/" not in line
+        ready, _, _ = select.select([proc.stderr], [], [], 10)
+        said = proc.stderr.readline() if ready else ""
+        assert said == (f"augur view: port {DEFAULT_PORT} is taken (another augur view?); "
+                        "using a free port instead\n"), said
+    finally:
+        holder.close()
+        proc.terminate()
+        proc.wait(timeout=10)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
 
 
 def test_in_ci_missing_chromium_fails_instead_of_skipping(monkeypatch: pytest.MonkeyPatch):

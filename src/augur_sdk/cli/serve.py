@@ -7,8 +7,12 @@ import logging
 import sys
 from pathlib import Path
 
-_MISSING_EXTRA = ("augur serve: the server needs its extra dependencies "
-                  "(starlette, uvicorn, python-multipart): pip install 'augur-otel[server]'")
+# augur-otel is on no package index yet, so `pip install 'augur-otel[server]'` would find
+# nothing: name the packages themselves (tests keep them in step with the `server` extra).
+SERVER_REQUIREMENTS = ("starlette>=0.40", "uvicorn>=0.30", "python-multipart>=0.0.18")
+_MISSING_EXTRA = ("augur serve: the server needs its extra dependencies: pip install "
+                  + " ".join(f"'{r}'" for r in SERVER_REQUIREMENTS)
+                  + " (or, in a checkout of augur-otel, pip install -e '.[server]')")
 
 
 def serve(args: argparse.Namespace) -> int:

@@ -102,6 +102,8 @@ def view(args: argparse.Namespace) -> int:
         except OSError as exc:
             if exc.errno != errno.EADDRINUSE or port == ports[-1]:
                 return _fail(f"cannot listen on {args.host}:{port}: {exc.strerror or exc}")
+            print(f"augur view: port {port} is taken (another augur view?); using a free "
+                  "port instead", file=sys.stderr, flush=True)
     assert server is not None
     if not is_loopback(args.host.strip("[]")):
         print(f"augur view: WARNING: listening on {args.host}: anyone who can reach this "

@@ -3,7 +3,7 @@
 The perceptual hash is a 128-bit difference hash: the image is reduced to 17 x 8 grey cells
 by area averaging (Pillow), and each bit says whether a cell is brighter than its right
 neighbour. Screens that differ by a blinking caret, a hover colour or a dimming backdrop
-keep most bits; another page keeps few. Without Pillow (``pip install "augur-otel[images]"``)
+keep most bits; another page keeps few. Without Pillow (``pip install pillow``)
 only the exact sha256 digest is compared: screenshots then match only when byte-identical.
 
 Screenshots are untrusted files: at most ``MAX_SCREENSHOT_BYTES`` are read, images larger

@@ -103,13 +103,15 @@ def limits_table() -> str:
 
 
 TABLES = {"fields-by-mode": fields_by_mode, "kinds": kinds_overview, "limits": limits_table}
-_BLOCK = re.compile(r"(<!-- generated:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(\n<!-- /generated -->)",
-                    re.S)
+# A block's body (possibly empty) never runs into the next block.
+_BLOCK = re.compile(r"(<!-- generated:(?P<name>[\w-]+) -->\n)"
+                    r"(?P<body>(?:(?!<!-- (?:/)?generated).)*?)(<!-- /generated -->)", re.S)
 
 
 def render(text: str) -> str:
     """``text`` with every generated block filled from the code."""
-    return _BLOCK.sub(lambda m: m.group(1) + TABLES[m.group("name")]() + m.group(4), text)
+    return _BLOCK.sub(lambda m: m.group(1) + TABLES[m.group("name")]() + "\n" + m.group(4),
+                      text)
 
 
 def main(argv: list[str] | None = None) -> int:

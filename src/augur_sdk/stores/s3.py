@@ -28,7 +28,7 @@ from augur_sdk._version import __version__
 from augur_sdk.redaction import DefaultRedactionPolicy
 from augur_sdk.stores.base import check_relpath
 
-INSTALL_HINT = 'S3Store needs boto3: pip install "augur-otel[s3]"'
+INSTALL_HINT = "S3Store needs boto3: pip install boto3 (the augur-otel [s3] extra)"
 UploadMode = Literal["live", "close"]
 _MODES = ("live", "close")
 

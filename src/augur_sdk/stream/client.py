@@ -50,6 +50,10 @@ JSON_ESTIMATE = 4096
 LAZY_ENCODE_MAX = 64
 # A record queued unencoded with a size hint (its JSON size) counts this many times that.
 PAYLOAD_OVERHEAD = 5
+# A refused request's log line quotes at most this much of the server's reason, and at most
+# this many kinds of refusal are logged per client.
+REASON_CHARS = 200
+REJECTION_KINDS_LOGGED = 8
 
 
 @dataclass
@@ -149,6 +153,29 @@ def parse_retry_after(value: str | None, default: float = 1.0) -> float:
     return max(0.0, min(seconds, RETRY_AFTER_MAX_S))
 
 
+def rejection_reason(body: bytes | None, limit: int = REASON_CHARS) -> str:
+    """The reason a server gave for refusing a request: the ``error`` (or ``detail``,
+    ``message``) of a JSON body, else the body's first line; printable, at most ``limit``
+    characters. Empty when the body says nothing."""
+    text = (body or b"")[:4096].decode("utf-8", "replace").strip()
+    try:
+        parsed = json.loads(text)
+    except ValueError:
+        parsed = None
+    if isinstance(parsed, dict):
+        for key in ("error", "detail", "message"):
+            value = parsed.get(key)
+            if isinstance(value, dict):  # {"error": {"message": ...}}
+                value = value.get("message")
+            if isinstance(value, str) and value.strip():
+                text = value
+                break
+    lines = text.strip().splitlines()
+    text = "".join(ch if ch.isprintable() else " " for ch in (lines[0] if lines else ""))
+    text = text.strip()
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
 def quote(segment: str) -> str:
     """One URL path segment; ``.`` and ``..`` are percent-encoded too, or HTTP clients and
     proxies would resolve them as dot segments (a run id ``..`` is valid)."""
@@ -194,6 +221,8 @@ class StreamClient:
         if dsn.tenant:
             self._headers["X-Augur-Tenant"] = dsn.tenant
         self._rng = random.Random()
+        self._rejections: set[str] = set()  # kinds of rejection already logged
+        self._rejections_lock = threading.Lock()
         self._start_threads()
 
     # ── threads ─────────────────────────────────────────────────────────────
@@ -283,10 +312,7 @@ class StreamClient:
                     reason = "server_error"
                     wait = self._backoff(attempt)
                 else:
-                    _internal.log_once(
-                        f"stream-{status}", 30,
-                        "augur_sdk: the Augur server rejected %s %s with HTTP %s; "
-                        "such requests are dropped", request.method, request.path, status)
+                    self._log_rejection(request, status, rejection_reason(resp.data))
                     return f"rejected_{status}"
             except urllib3.exceptions.HTTPError:
                 reason = "unreachable"
@@ -297,6 +323,28 @@ class StreamClient:
             if self._stop.wait(wait):
                 break
         return reason
+
+    def _log_rejection(self, request: Request, status: int, reason: str) -> None:
+        """One WARNING per kind of rejection (status and the server's reason): a 403 for a
+        wrong tenant is said once, not once per step; a server that puts per-request details
+        in its reasons is heard at most ``REJECTION_KINDS_LOGGED`` times."""
+        kind = f"{status} {reason}"
+        with self._rejections_lock:
+            if kind in self._rejections:
+                return
+            self._rejections.add(kind)
+            count = len(self._rejections)
+        if count > REJECTION_KINDS_LOGGED:
+            _internal.log_once(
+                f"stream-rejections-{self.client_id}", 30,
+                "augur_sdk: the Augur server rejected more kinds of requests; those are "
+                "dropped too, without a message (stream.json counts them)")
+            return
+        because = f": {reason}" if reason else " (no reason given)"
+        _internal.log_once(
+            f"stream-{self.client_id}-{kind}", 30,
+            "augur_sdk: the Augur server rejected %s %s with HTTP %s%s; such requests are "
+            "dropped", request.method, request.path, status, because)
 
     def _encode(self, request: Request) -> None:
         request.body = json.dumps(request.payload, ensure_ascii=False,
