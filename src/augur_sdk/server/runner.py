@@ -1,5 +1,6 @@
 """Run the app under uvicorn: bind (port 0 picks a free port), report the address, warn when
-a server that accepts every request is reachable from other machines, stop cleanly on
+a server that accepts every request is reachable from other machines, guard connections
+(``connections.py``: request-head deadline, connection cap), stop cleanly on
 SIGINT/SIGTERM."""
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import uvicorn
 from augur_sdk.bundle.files import atomic_write
 from augur_sdk.server.app import ServerState, create_app
 from augur_sdk.server.config import ServerConfig, is_loopback
+from augur_sdk.server.connections import connection_cap, protocol_class
 
 logger = logging.getLogger("augur_sdk.server")
 
@@ -70,9 +72,14 @@ def run_server(config: ServerConfig, *, port_file: Path | None = None,
                    shown, port, config.data_dir, len(config.tokens))
     if port_file is not None:
         atomic_write(port_file, f"{port}\n".encode())
+    cap = connection_cap(config.max_connections)
+    if cap < config.max_connections:
+        logger.warning("augur serve: the open-file limit allows %d connections, not %d "
+                       "(raise it with ulimit -n)", cap, config.max_connections)
+    http = protocol_class(config.header_timeout_s, config.body_timeout_s, cap)
     uv_config = uvicorn.Config(app, log_level=log_level, access_log=access_log,
-                               timeout_graceful_shutdown=5, lifespan="off",
-                               server_header=False)
+                               timeout_graceful_shutdown=5, lifespan="on",
+                               server_header=False, http=http)
     server = _Server(uv_config, state)
     try:
         server.run(sockets=[sock])
