@@ -5,10 +5,12 @@ A writing request (``POST``/``PUT``) passes, in this order, before its body is r
 1. its ``Content-Length``, if any, is at most ``max_body_bytes`` (413);
 2. fewer than ``max_inflight`` writing requests are in progress (429 with ``Retry-After``);
 3. its tenant's rate limit (429);
-4. a share of the server's body memory (``max_body_memory_bytes``): twice its declared
-   length (the bytes and their decoded text), waited for at most ``admission_wait_s``
-   (429). A chunked body takes its share as it arrives; decoding a JSON body takes the
-   rest of its estimated cost (``decode.decoded_cost``) before it is parsed.
+4. a share of the server's body memory (``max_body_memory_bytes``), waited for at most
+   ``admission_wait_s`` (429; 413 if it can never fit): three times its declared length
+   for a JSON body (the bytes, their text, the strings parsed out of them), twice for
+   others (a PNG: the bytes and a copy). A chunked body takes its share as it arrives;
+   decoding a JSON body takes the rest of its estimated cost (``decode.decoded_cost``)
+   before it is parsed, or is refused (429, or 413 if it can never fit).
 
 While the body is read, it must keep coming: a pause of ``body_timeout_s``, or an average
 below ``min_body_rate`` bytes/s once ``body_timeout_s`` has passed, ends the request with
@@ -99,6 +101,16 @@ class Ticket:
             await self.budget.give(held)
 
 
+def share_of(headers: Headers, declared: int | None) -> int:
+    """The memory a body of ``declared`` bytes takes before it is decoded further."""
+    if declared is None:
+        return CHUNKED_SHARE
+    media = headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    binary = media.startswith(("image/", "multipart/")) or media in (
+        "application/octet-stream", "application/x-protobuf")
+    return (2 if binary else 3) * declared
+
+
 def ticket_of(request: Request) -> Ticket | None:
     ticket = request.scope.get(TICKET)
     return ticket if isinstance(ticket, Ticket) else None
@@ -182,7 +194,11 @@ class Admission:
                 raise busy(wait, "rate limit of this tenant reached; retry later",
                            close=close)
         ticket = Ticket(state.body_memory)
-        share = 2 * declared if declared is not None else CHUNKED_SHARE
+        share = share_of(headers, declared)
+        if share > state.body_memory.limit:
+            raise HTTPException(413, f"this body needs more memory than the server gives all "
+                                     f"bodies together ({state.body_memory.limit} bytes)",
+                                headers={"Connection": "close"})
         if not await state.body_memory.take(share, config.admission_wait_s):
             raise busy(config.retry_after_s, "the server is receiving other large bodies; "
                                              "retry later", close=close)

@@ -39,6 +39,7 @@ from augur_sdk.server.guards import (
     body_digest,
     decode_json,
     decode_object,
+    in_thread,
     keep_digest,
     path_segments,
     read_body,
@@ -115,7 +116,7 @@ async def _run_op(request: Request, tenant: str, run_id: str, op: Op) -> JSONRes
             return run.call(idempotency, lambda: op(run))
 
     try:
-        body = await run_in_threadpool(work)
+        body = await in_thread(work)
     except RunError as exc:
         if exc.status >= 500:
             logger.error("augur serve: %s/%s: %s", tenant, run_id, exc.message)
@@ -329,9 +330,9 @@ async def otlp_traces(request: Request) -> Response:
         # The memory each stage takes is held before it runs; the work runs on a thread.
         charge(request, len(raw) + 2 * otlp.inflated_size(raw, encoding, limit), retry)
         data = raw if encoding.strip().lower() in ("", "identity") else \
-            await run_in_threadpool(otlp.inflate, raw, encoding, limit)
+            await in_thread(otlp.inflate, raw, encoding, limit)
         charge(request, len(raw) + otlp.decoded_cost(data, media), retry)
-        spans, _ignored, problems = await run_in_threadpool(_our_spans, data, media)
+        spans, _ignored, problems = await in_thread(_our_spans, data, media)
     except otlp.OtlpError as exc:
         return _error(exc.status, str(exc))
     by_run: dict[str, list[otlp.AugurSpan]] = {}

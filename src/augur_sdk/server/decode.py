@@ -100,17 +100,33 @@ def check_values(value: Any, what: str = "body") -> None:
             stack.append(str(item) if isinstance(item, str) else float(item))
 
 
+_FOUR_BYTE_LEAD = re.compile(rb"[\xf0-\xf4]")  # a character past U+FFFF
+_WIDE_LEAD = re.compile(rb"[\xc4-\xef]")  # a character past U+00FF
+
+
+def char_width(data: bytes) -> int:
+    """Bytes per character of the ``str`` that ``data`` (UTF-8) decodes to: Python stores a
+    string with the width of its widest character (1, 2 or 4)."""
+    if data.isascii():
+        return 1
+    if _FOUR_BYTE_LEAD.search(data):
+        return 4
+    return 2 if _WIDE_LEAD.search(data) else 1
+
+
 def decoded_cost(data: bytes) -> int:
     """An upper estimate of the memory that holding ``data`` and its decoded JSON takes.
 
-    The body itself, its text (up to five bytes a character while non-ASCII text is
-    decoded), and per JSON token the Python object it becomes (a dict is ~240 bytes, a list
-    ~72, a string or number ~50). Cheap: a few byte counts, no parsing.
+    The body itself, its text and the strings parsed out of it (each as wide as the widest
+    character of the body: one emoji makes ASCII text four bytes a character), and per JSON
+    token the Python object it becomes (a dict ~240 bytes, a list ~72, a string or number
+    ~32 beyond its text). Cheap: a few byte scans, no parsing. A body that is one long
+    ASCII string costs three times its size.
     """
     size = len(data)
-    text = size if data.isascii() else 5 * size
-    return (size + text + 240 * data.count(b"{") + 72 * data.count(b"[")
-            + 48 * (data.count(b",") + data.count(b":")) + 28 * data.count(b'"'))
+    text = char_width(data) * size
+    return (size + 2 * text + 240 * data.count(b"{") + 72 * data.count(b"[")
+            + 32 * (data.count(b",") + data.count(b":") + data.count(b'"')))
 
 
 def png_size(data: bytes) -> tuple[int, int]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 import math
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -23,6 +24,40 @@ from augur_sdk.server.paths import BadName, check_tenant
 
 AUTH_HEADERS = {"WWW-Authenticate": 'Bearer realm="augur"'}
 DIGEST = "augur.body_digest"  # in the ASGI scope: see keep_digest
+T = TypeVar("T")
+
+
+def _without_frames(exc: BaseException) -> BaseException:
+    """``exc`` with the tracebacks of it and its chain dropped (the frames they hold keep
+    a request's body and decoded records alive)."""
+    seen: set[int] = set()
+    item: BaseException | None = exc
+    while item is not None and id(item) not in seen:
+        seen.add(id(item))
+        item.__traceback__ = None
+        item = item.__cause__ or item.__context__
+    return exc
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on a worker thread. An exception comes back without the worker's
+    frames: one crossing the thread's future forms a reference cycle (future, exception,
+    traceback, frame) that keeps the frames' locals (a 31 MiB body...) alive until the
+    cyclic garbage collector happens to run."""
+
+    def call() -> tuple[bool, Any]:
+        try:
+            return True, fn(*args)
+        except Exception as exc:  # re-raised on the event loop below
+            return False, _without_frames(exc)
+
+    ok, value = await run_in_threadpool(call)
+    if ok:
+        return value  # type: ignore[no-any-return]
+    try:
+        raise value
+    finally:
+        del value  # no cycle between this frame and the exception
 
 
 @dataclass(frozen=True)
@@ -106,7 +141,7 @@ async def decode_json(request: Request, body: bytes) -> Any:
     charge(request, decode.decoded_cost(body), _retry_after(request))
     if len(body) <= _PARSE_INLINE:
         return decode.strict_json(body)
-    return await run_in_threadpool(decode.strict_json, body)
+    return await in_thread(decode.strict_json, body)
 
 
 async def decode_object(request: Request, body: bytes) -> dict[str, Any]:

@@ -139,7 +139,8 @@ class Run:
             self.halted = halted if isinstance(halted, dict) and self.finished else None
             trace_id = index.get("trace_id")
             self.trace_id = trace_id if isinstance(trace_id, str) else None
-            self.keys.load((self.tenant, self.run_id), index.get("idempotency"))
+            if self.finished:
+                self.keys.load((self.tenant, self.run_id), read_json(self._keys_path()))
             self.exists = True
         elif isinstance(live, dict) and isinstance(live.get("session"), dict):
             self.session = live["session"]
@@ -168,8 +169,6 @@ class Run:
             "session": self.session, "late_ignored": self.late_ignored,
             "halted": self.halted, "trace_id": self.trace_id,
         }
-        if self.finished:  # a client retrying across a restart is still answered
-            record["idempotency"] = self.keys.export((self.tenant, self.run_id))
         if step_count is not None:
             record["step_count"] = step_count
         elif isinstance(prev := read_json(self.index_path), dict) and self.finished:
@@ -189,9 +188,25 @@ class Run:
     def _ignore_late(self) -> Ignored:
         """Late data for a finished run: counted, never written."""
         self.late_ignored += 1
-        if time.monotonic() - self._index_written > 1.0:
-            self._write_index()
+        self._write_index()
         return Ignored(FINISHED_IGNORED)
+
+    def _keys_path(self) -> Path:
+        return self.index_path.with_name(self.index_path.name[:-len(".json")] + ".keys.json")
+
+    def _write_keys(self) -> None:
+        """The Idempotency-Keys of a finished run, so that a client retrying its last
+        requests across a server restart is still answered from them."""
+        rows = self.keys.export((self.tenant, self.run_id))
+        path = self._keys_path()
+        try:
+            if rows:
+                atomic_write(path, layout.dumps(rows).encode("utf-8"))
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise RunError(507, f"could not write to the data directory ({exc.strerror})") \
+                from None
 
     # ── sessions ────────────────────────────────────────────────────────────
 
@@ -245,6 +260,7 @@ class Run:
         self.event_orders.clear()
         self.step_seqs.clear()
         self.keys.forget((self.tenant, self.run_id))
+        self._write_keys()
         self.writer.begin(session)
         self._write_index()
         return self.writer
@@ -262,6 +278,8 @@ class Run:
             os.replace(self.root, target)
             if self.index_path.exists():
                 os.replace(self.index_path, target.parent / "index.json")
+            if self._keys_path().exists():
+                os.replace(self._keys_path(), target.parent / "keys.json")
         except OSError as exc:
             raise RunError(507, f"could not move the older bundle of this run aside "
                                 f"({exc.strerror})") from None
@@ -326,6 +344,7 @@ class Run:
         self.finished = True
         self.finished_epoch = time.time()
         self._write_index(step_count=int(manifest.get("step_count", 0)))
+        self._write_keys()
 
     @contextmanager
     def _writing(self, source: str = SOURCE_DSN, trace_id: str | None = None,
@@ -372,7 +391,7 @@ class Run:
                 idempotency.table.remember(run_key, idempotency.key, idempotency.binding,
                                            body)
                 if self.finished:
-                    self._write_index()  # the key survives a restart
+                    self._write_keys()
             return body
 
     @staticmethod
@@ -384,10 +403,11 @@ class Run:
         if not created or not (self.root.exists() or self.index_path.exists()):
             return
         shutil.rmtree(self.root, ignore_errors=True)
-        try:
-            self.index_path.unlink(missing_ok=True)
-        except OSError:
-            pass
+        for path in (self.index_path, self._keys_path()):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
         self.writer = None
         self.session = None
         self.placeholder = True

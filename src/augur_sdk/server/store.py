@@ -102,7 +102,8 @@ class RunStore:
         for tenant in self.tenants():
             index_dir = self.data_dir / tenant / INDEX_DIR
             try:
-                names = [p.name for p in index_dir.iterdir() if p.name.endswith(".json")]
+                names = [p.name for p in index_dir.iterdir()
+                         if p.name.endswith(".json") and not p.name.endswith(".keys.json")]
             except OSError:
                 continue
             for name in names:
