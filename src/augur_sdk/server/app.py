@@ -359,13 +359,22 @@ def _our_spans(data: bytes, media: str) -> tuple[list[otlp.AugurSpan], int, list
 
 
 def _span_op(spans: list[otlp.AugurSpan]) -> Op:
+    # A step sent many times in one request is written once, from its newest span.
+    newest: dict[Any, int] = {}
+    for span in spans:
+        if span.kind != "session":
+            index = span.record.get("step_index")
+            newest[index] = max(newest.get(index, span.seq), span.seq)
+
     def apply(run: Run) -> dict[str, Any]:
         written = 0
         for span in spans:  # steps in recording order, the run span last
             if span.kind == "session":
                 ok = run.otlp_run(span.record, span.policy_id, span.events, span.ids)
             else:
-                ok = run.otlp_step(span.record, span.seq, span.events, span.ids)
+                write = span.seq >= newest.get(span.record.get("step_index"), span.seq)
+                ok = run.otlp_step(span.record, span.seq, span.events, span.ids,
+                                   write_step=write)
             written += ok
         return {"ok": True, "written": written}
 

@@ -719,7 +719,9 @@ class Run:
                 raise RunError(507, f"could not write {rel} ({exc.strerror})") from None
 
     def otlp_step(self, step: Any, seq: int, events: list[tuple[int, dict[str, Any]]],
-                  ids: dict[str, str]) -> bool:
+                  ids: dict[str, str], *, write_step: bool = True) -> bool:
+        """A step span (``write_step=False``: a newer span of the same step follows in this
+        request; only its events are taken from this one)."""
         step = check_step(step)
         with self._writing(SOURCE_OTLP, ids.get("trace_id")) as writer:
             if writer is None:
@@ -727,7 +729,7 @@ class Run:
             if self.trace_id is None and ids.get("trace_id"):
                 self.trace_id = ids["trace_id"]
             index = int(step["step_index"])
-            if seq >= self.step_seqs.get(index, -1):
+            if write_step and seq >= self.step_seqs.get(index, -1):
                 self.step_seqs[index] = seq
                 writer.write_step(step, ids)
             for ev_seq, event in sorted(events, key=lambda item: item[0]):
