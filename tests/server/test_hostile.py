@@ -250,6 +250,30 @@ def test_thirty_large_bodies_at_once_keep_memory_bounded(make_server: Any) -> No
     assert not any(srv.run_dir(f"mem_{n}").exists() for n in range(30))
 
 
+def test_freed_memory_goes_back_to_the_system() -> None:
+    """On glibc, malloc is tuned so that freed large blocks are unmapped (the server calls
+    this at start); elsewhere it says it did nothing."""
+    import platform
+
+    from augur_sdk.server.runner import tune_malloc
+
+    assert tune_malloc() is (platform.libc_ver()[0] == "glibc")
+
+
+def test_body_memory_settings_are_checked(tmp_path: Path) -> None:
+    """The body memory budget defaults to 256 MiB (or twice the largest body) and may not be
+    smaller than twice the largest body; timeouts must be positive."""
+    from augur_sdk.server.config import ConfigError, ServerConfig
+
+    assert ServerConfig(tmp_path).max_body_memory_bytes == 256 * 2**20
+    assert ServerConfig(tmp_path, max_body_bytes=200 * 2**20).max_body_memory_bytes == \
+        400 * 2**20
+    with pytest.raises(ConfigError, match="twice"):
+        ServerConfig(tmp_path, max_body_memory_bytes=32 * 2**20)
+    with pytest.raises(ConfigError, match="header_timeout_s"):
+        ServerConfig(tmp_path, header_timeout_s=0)
+
+
 def test_a_body_is_not_read_before_it_is_admitted(make_server: Any) -> None:
     """With every in-flight slot taken (by a slow upload), a request gets 429 at once, with
     Retry-After, before its body is read; the slot's own body times out with 408."""
@@ -399,6 +423,44 @@ def test_slow_connections_cannot_lock_out_other_clients(make_server: Any) -> Non
         for sock in slow:
             sock.close()
     assert srv.request("GET", "/healthz").status == 200
+
+
+def test_past_the_connection_cap_the_longest_idle_connection_goes(make_server: Any) -> None:
+    """With --max-connections 20, 60 idle connections leave at most 20 open, the oldest
+    closed first, and a client that sends its request is still served."""
+    srv = make_server("--max-connections", "20")
+    idle = []
+    for _ in range(60):
+        sock = connect(srv.port)
+        sock.sendall(b"GET /healthz HTTP/1.1\r\n")
+        idle.append(sock)
+        time.sleep(0.005)
+    try:
+        assert wait_until(lambda: sum(not closed_by_peer(s) for s in idle) <= 20, 5.0)
+        assert closed_by_peer(idle[0]) and not closed_by_peer(idle[-1])
+        assert srv.request("GET", "/healthz").status == 200
+        established = [c for c in psutil.Process(srv.proc.pid).net_connections(kind="tcp")
+                       if c.status == psutil.CONN_ESTABLISHED]
+        assert len(established) <= 21
+    finally:
+        for sock in idle:
+            sock.close()
+
+
+def test_connection_cap_fits_the_open_file_limit() -> None:
+    """The connection cap is lowered to what the open-file limit leaves (after trying to
+    raise the soft limit), never above what was asked."""
+    from augur_sdk.server.connections import FD_RESERVE, connection_cap
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        assert connection_cap(10) == 10
+        resource.setrlimit(resource.RLIMIT_NOFILE, (FD_RESERVE + 50, hard))
+        cap = connection_cap(10**6)
+        now = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+        assert cap <= now - FD_RESERVE and cap >= 50
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
 def test_a_trickled_head_is_cut_at_the_header_timeout(make_server: Any) -> None:

@@ -480,7 +480,8 @@ class Run:
     def put_session(self, session: Any) -> Body:
         session = check_session(session, self.run_id)
         self._load()
-        if self.finished and not self._expired() and self.session is not None and \
+        if self.finished and self.halted is None and not self._expired() and \
+                self.session is not None and \
                 session.get("debug_session_id") == self.session.get("debug_session_id"):
             return {"ok": True, "ignored": "the run is finished; its trace is authoritative"}
         writer = self._writer_for(SOURCE_DSN, session)
@@ -591,7 +592,7 @@ class Run:
         if not costs:
             return {"ok": True, "ignored": "empty costs"}
         self._load()
-        if self.finished and not self._expired():
+        if self.finished and self.halted is None and not self._expired():
             # A costs update racing the trace must not replace the trace's final costs.
             return {"ok": True, "ignored": "the run is finished; its trace is authoritative"}
         with self._writing() as writer:
