@@ -201,7 +201,8 @@ def test_the_longest_run_ids_are_stored(server: Any) -> None:
 
 def test_a_refused_first_request_leaves_no_directory(make_server: Any) -> None:
     """Every 4xx answer to the first request of a run leaves the data directory as it was:
-    no run, tenant or index directory is created."""
+    no run, tenant or index directory is created; a run begun by a request that then fails
+    is removed again."""
     srv = make_server()
     srv.json("GET", "/api/runs")
     before = files_under(srv.data.parent)
@@ -221,6 +222,13 @@ def test_a_refused_first_request_leaves_no_directory(make_server: Any) -> None:
         resp = srv.request(method, path, body, headers=JSON)
         assert 400 <= resp.status < 500, (path, resp.status)
     assert files_under(srv.data.parent) == before
+    # refused after the bundle was begun: a span whose event names a bad step index
+    bad_event = step_span("r11", 0, seq=1, events=[(2, 0)])
+    bad_event["events"][0]["attributes"][-1] = attr("augur.event.step_index", -1)
+    resp = srv.request("POST", "/v1/traces", raw=otlp_body([bad_event]), headers=JSON)
+    assert resp.status == 200 and resp.json()["partialSuccess"]["rejectedSpans"] == "1"
+    assert not srv.run_dir("r11").exists()
+    assert not (srv.data / "acme" / ".augur-server" / "r11.json").exists()
 
 
 # ── 4. the memory of concurrent bodies ──────────────────────────────────────

@@ -177,8 +177,10 @@ class Admission:
             try:
                 declared = int(headers["content-length"])
             except ValueError:
+                declared = -1
+            if declared < 0:
                 raise HTTPException(400, "invalid Content-Length",
-                                    headers={"Connection": "close"}) from None
+                                    headers={"Connection": "close"})
         close = declared is None or declared > SMALL_BODY
         if declared is not None and declared > config.max_body_bytes:
             raise HTTPException(413, f"request body is larger than {config.max_body_bytes} "

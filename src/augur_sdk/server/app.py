@@ -66,7 +66,6 @@ class ServerState:
         self.body_memory = MemoryBudget(config.max_body_memory_bytes)
         self.inflight = 0  # writing requests admitted (admission.py)
         self.stopping = False  # set on shutdown: held command polls return at once
-        self.halted_idle = 0  # runs finished by --finish-idle-after
 
 
 def _state(request: Request) -> ServerState:
@@ -507,6 +506,5 @@ async def _finish_idle_runs(state: ServerState) -> None:
                                  run_id)
                 continue
             if halted:
-                state.halted_idle += 1
                 logger.warning("augur serve: run %s/%s had no request for %g s; finished "
                                "it as halted", tenant, run_id[:128], idle_s)

@@ -6,7 +6,6 @@ anything that could escape the data directory)."""
 
 from __future__ import annotations
 
-import math
 import time
 import urllib.parse
 from collections.abc import Callable
@@ -211,7 +210,3 @@ class RateLimiter:
             return 0.0
         self._buckets[key] = (tokens, now)
         return (1.0 - tokens) / self.rate
-
-
-def too_many(seconds: float, why: str) -> HTTPException:
-    return HTTPException(429, why, headers={"Retry-After": str(max(1, math.ceil(seconds)))})

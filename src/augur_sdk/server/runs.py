@@ -56,7 +56,7 @@ SOURCE_DSN = "dsn"
 SOURCE_OTLP = "otlp"
 FAILED_STATUSES = layout.FAILED_SESSION_STATUSES
 REPLACED_DIR = "replaced"  # <tenant>/.augur-server/replaced/<when>/<run dir>: older bundles
-INDEX_WRITE_EVERY_S = 5.0  # how often contact-only updates (heartbeats, ignored data) persist
+MAX_MISSING_LISTED = 10_000  # steps a halted run's manifest lists as missing, at most
 
 Body = dict[str, Any]
 OK: Body = {"ok": True}
@@ -414,6 +414,8 @@ class Run:
         self.exists = self.finished = False
         self.finished_epoch = None
         self.source = None
+        self.policy_id = "unknown"
+        self.client_step_count = None
         self.halted = None
         self.trace_id = None
         self.event_orders.clear()
@@ -455,7 +457,8 @@ class Run:
         top = max(present, default=-1) + 1
         if self.client_step_count is not None:
             top = max(top, min(self.client_step_count, MAX_STEP_INDEX + 1))
-        return [layout.step_path(i) for i in range(top) if i not in present][:10_000]
+        missing = (layout.step_path(i) for i in range(top) if i not in present)
+        return list(itertools.islice(missing, MAX_MISSING_LISTED))
 
     # ── the streaming protocol ──────────────────────────────────────────────
 
