@@ -1,7 +1,7 @@
 """A bounded soak on loopback: the attacks of issue 25, all at once, from threads, for a
 minute, while a normal client (this SDK, streaming by DSN) records two runs one after the
-other. The normal runs must arrive whole, no request may get a 5xx, /healthz must keep
-answering and the server's RSS must stay bounded by its body memory budget. Prints a table
+other. The normal runs must arrive whole, no request may get a 5xx, /healthz (on a new
+connection each time) must keep answering and the server's RSS must stay bounded by its body memory budget. Prints a table
 of what happened."""
 
 from __future__ import annotations
@@ -216,7 +216,8 @@ def test_soak_attacks_and_a_normal_client(make_server: Any, tmp_path: Path) -> N
         while attacks.running():
             started = time.monotonic()
             try:
-                ok = srv.request("GET", "/healthz", token=None).status == 200
+                ok = srv.request("GET", "/healthz", token=None,
+                                 headers={"Connection": "close"}).status == 200
             except urllib3.exceptions.HTTPError:
                 ok = False
             health.append(time.monotonic() - started if ok else float("inf"))
