@@ -18,8 +18,14 @@ STEP_INDEX_DIGITS = len(str(MAX_STEP_INDEX))
 
 MAX_RUN_ID_BYTES = 128
 """A run id is at most this many bytes of UTF-8."""
-MAX_DIR_NAME_BYTES = 255
-"""The longest file name common file systems take (ext4, APFS, XFS)."""
+MAX_DIR_NAME_BYTES = 200
+"""A run's directory name is at most this many bytes: file systems take 255 (ext4, APFS,
+XFS), and ``augur serve`` names its index file ``<dir name>.json`` and writes it through a
+temporary ``.<name>.<pid>.<thread>.tmp`` (up to 40 bytes more)."""
+MAX_PNG_SIDE = 65_535
+"""A screenshot is at most this many pixels wide and high."""
+MAX_PNG_PIXELS = 100_000_000
+"""...and at most this many pixels in all (a 1280 px wide page 78,000 px long)."""
 
 CAPTURE_MODES: tuple[str, ...] = tuple(m.value for m in CaptureMode)
 OBSERVATION_KINDS: tuple[str, ...] = ("pre", "post")
@@ -51,6 +57,18 @@ def run_id_problem(value: object) -> str | None:
     if len(run_dir_name(value).encode("utf-8")) > MAX_DIR_NAME_BYTES:
         return (f"too long once '/', '\\', '%' are escaped for a directory name "
                 f"(at most {MAX_DIR_NAME_BYTES} bytes)")
+    return None
+
+
+def png_size_problem(width: int, height: int) -> str | None:
+    """Why a PNG header declaring ``width`` x ``height`` is not a screenshot (``None``: it
+    may be one). A PNG states its size in 8 bytes; what reads it may allocate
+    ``width * height`` pixels, so absurd sizes are refused before anything is stored."""
+    if width < 1 or height < 1:
+        return f"declares {width} x {height} pixels; a PNG has at least 1 x 1"
+    if width > MAX_PNG_SIDE or height > MAX_PNG_SIDE or width * height > MAX_PNG_PIXELS:
+        return (f"declares {width} x {height} pixels; at most {MAX_PNG_SIDE} a side and "
+                f"{MAX_PNG_PIXELS:,} in all")
     return None
 
 

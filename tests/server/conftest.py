@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -98,8 +98,10 @@ class Server:
 
 
 def start_server(base: Path, *args: str, tokens: dict[str, list[str]] | None = None,
-                 env: dict[str, str] | None = None) -> Server:
-    """Start ``augur serve`` on a free loopback port with ``base/data`` as its data dir."""
+                 env: dict[str, str] | None = None,
+                 preexec_fn: Callable[[], None] | None = None) -> Server:
+    """Start ``augur serve`` on a free loopback port with ``base/data`` as its data dir
+    (``preexec_fn`` runs in the child before it starts, e.g. to lower its fd limit)."""
     base.mkdir(parents=True, exist_ok=True)
     data = base / "data"
     port_file = base / "port"
@@ -116,7 +118,7 @@ def start_server(base: Path, *args: str, tokens: dict[str, list[str]] | None = N
     child_env.update(env or {})
     with open(log, "wb") as log_fh:
         proc = subprocess.Popen(cmd, stdout=log_fh, stderr=subprocess.STDOUT, env=child_env,
-                                stdin=subprocess.DEVNULL)
+                                stdin=subprocess.DEVNULL, preexec_fn=preexec_fn)
     deadline = time.monotonic() + START_TIMEOUT_S
     http = urllib3.PoolManager(retries=False, timeout=2.0)
     while True:

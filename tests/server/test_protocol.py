@@ -288,17 +288,18 @@ def test_rate_limit_answers_429_with_retry_after(make_server: Any) -> None:
     assert not (srv.run_dir("rl") / "steps/0001.json").exists()
 
 
-def test_new_data_after_the_reopen_window_starts_a_new_bundle(make_server: Any) -> None:
-    """Data for a run finished longer ago than the reopen window starts a fresh bundle."""
+def test_late_data_after_the_reopen_window_is_ignored(make_server: Any) -> None:
+    """Data for a run finished longer ago than the reopen window is ignored: the run stays."""
     srv = make_server("--reopen-window", "0")
     run = "reused"
     old = [step_record(run, i) for i in range(3)]
     srv.json("PUT", f"/runs/{run}/trace", {"session": session_record(run), "steps": old})
     time.sleep(0.05)
-    srv.json("PUT", f"/runs/{run}/steps/0", step_record(run, 0, intent="new run"))
+    late = srv.json("PUT", f"/runs/{run}/steps/0", step_record(run, 0, intent="new run"))
+    assert late == {"ok": True, "ignored": "finished"}
     root = srv.run_dir(run)
-    assert step_files(root) == {"0000.json": step_record(run, 0, intent="new run")}
-    assert srv.json("GET", f"/api/runs/acme/{run}")["status"] == "running"
+    assert step_files(root) == {f"{i:04d}.json": old[i] for i in range(3)}
+    assert srv.json("GET", f"/api/runs/acme/{run}")["status"] == "finished"
 
 
 def test_a_run_continues_across_a_server_restart(make_server: Any, tmp_path: Path) -> None:

@@ -33,6 +33,10 @@ def serve(args: argparse.Namespace) -> int:
             rate_limit=args.rate_limit, rate_burst=args.rate_burst,
             commands_hold_s=args.commands_hold, reopen_window_s=args.reopen_window,
             fsync=args.fsync,
+            max_body_memory_bytes=int(args.max_body_memory_mb * 2**20),
+            header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
+            max_connections=args.max_connections,
+            finish_idle_after_s=args.finish_idle_after,
         )
     except (ConfigError, BadName) as exc:
         print(f"augur serve: {exc}", file=sys.stderr)
@@ -67,6 +71,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="largest request body in MiB, after decompression (default 32)")
     p.add_argument("--max-inflight", type=int, default=64,
                    help="concurrent writing requests before answering 429 (default 64)")
+    p.add_argument("--max-body-memory-mb", type=float, default=0.0, metavar="MIB",
+                   help="memory for request bodies being received and decoded, all "
+                        "together; a body waits for its share before it is read (default "
+                        "256, or twice --max-body-mb if more)")
+    p.add_argument("--max-connections", type=int, default=1000,
+                   help="open connections; past it the longest-idle one is closed (default "
+                        "1000, lowered to fit the open-file limit)")
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="a request's head must arrive within this, else the connection is "
+                        "closed (default 10)")
+    p.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="a request body that stalls this long ends in 408 (default 30)")
     p.add_argument("--rate-limit", type=float, default=None, metavar="RPS",
                    help="requests per second per tenant (default: unlimited)")
     p.add_argument("--rate-burst", type=int, default=0,
@@ -75,7 +91,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="how long GET /runs/{run}/commands is held open (default 10)")
     p.add_argument("--reopen-window", type=float, default=300.0, metavar="SECONDS",
                    help="late data this soon after a run finished is merged into it; later "
-                        "data for the same run id starts a new bundle (default 300)")
+                        "data for the finished run is ignored (default 300)")
+    p.add_argument("--finish-idle-after", type=float, default=1800.0, metavar="SECONDS",
+                   help="finish a run no request reached for this long as 'halted' (its "
+                        "client went away); 0 turns it off (default 1800)")
     p.add_argument("--fsync", action="store_true", help="fsync every file written")
     p.add_argument("--port-file", type=Path, default=None,
                    help="write the bound port to this file once listening")

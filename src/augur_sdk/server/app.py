@@ -3,13 +3,16 @@
 Ingest (the Augur streaming protocol; served at ``/`` and under ``/api/v1``, so a DSN may
 use either as its base), the OTLP/HTTP receiver at ``/v1/traces``, and a read-only JSON API
 under ``/api/`` for the viewer. Disk work runs on worker threads, one run at a time per run.
+Every writing request is admitted before its body is read (``admission.py``) and its body
+decoded by one decoder (``decode.py``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.applications import Starlette
@@ -25,22 +28,26 @@ from augur_sdk._version import __version__
 from augur_sdk.kinds import registry
 from augur_sdk.kinds.spec import RecordKind
 from augur_sdk.records import utcnow_iso
-from augur_sdk.server import otlp
+from augur_sdk.server import decode, otlp
+from augur_sdk.server.admission import Admission, MemoryBudget, charge
 from augur_sdk.server.checks import RunError
 from augur_sdk.server.config import ServerConfig
 from augur_sdk.server.guards import (
-    BodyLimit,
     Caller,
     RateLimiter,
     authenticate,
-    json_object,
-    parse_json,
+    body_digest,
+    decode_json,
+    decode_object,
+    in_thread,
+    keep_digest,
     path_segments,
     read_body,
-    too_many,
+    read_object,
 )
+from augur_sdk.server.idempotency import Binding, KeyReused, check_key
 from augur_sdk.server.paths import BadName, check_kind, check_run_id, check_tenant, parse_index
-from augur_sdk.server.runs import Run
+from augur_sdk.server.runs import Idempotency, Run
 from augur_sdk.server.store import ClientRegistry, RunStore
 from augur_sdk.validation import validate_bundle
 
@@ -56,7 +63,8 @@ class ServerState:
         self.clients = ClientRegistry()
         self.limiter = (RateLimiter(config.rate_limit, config.burst)
                         if config.rate_limit else None)
-        self.inflight = 0
+        self.body_memory = MemoryBudget(config.max_body_memory_bytes)
+        self.inflight = 0  # writing requests admitted (admission.py)
         self.stopping = False  # set on shutdown: held command polls return at once
 
 
@@ -74,35 +82,51 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     return _error(exc.status_code, str(exc.detail), dict(exc.headers or {}))
 
 
+async def _body_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, decode.BodyError)
+    return _error(exc.status, exc.message)
+
+
+def _idempotency(request: Request, state: ServerState) -> Idempotency | None:
+    """The request's Idempotency-Key, bound to its method, path and content (400 if the key
+    is malformed)."""
+    raw = request.headers.get("idempotency-key")
+    if raw is None:
+        return None
+    try:
+        key = check_key(raw)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    path = request.url.path
+    if path.startswith("/api/v1/"):
+        path = path[len("/api/v1"):]
+    return Idempotency(state.store.keys, key, Binding(request.method, path,
+                                                      body_digest(request)))
+
+
 async def _run_op(request: Request, tenant: str, run_id: str, op: Op) -> JSONResponse:
-    """Admit (429 when busy), then run ``op`` on a worker thread under the run's lock."""
+    """Run ``op`` on a worker thread under the run's lock (the request was admitted before
+    its body was read: ``admission.py``)."""
     state = _state(request)
-    if state.inflight >= state.config.max_inflight:
-        raise too_many(state.config.retry_after_s, "the server is busy; retry later")
-    if state.limiter is not None:
-        wait = state.limiter.wait_s(tenant)
-        if wait > 0:
-            raise too_many(wait, "rate limit of this tenant reached; retry later")
-    key = request.headers.get("idempotency-key") or None
+    idempotency = _idempotency(request, state)
 
     def work() -> dict[str, Any]:
         with state.store.use(tenant, run_id) as run:
-            return run.call(key, lambda: op(run))
+            return run.call(idempotency, lambda: op(run))
 
-    state.inflight += 1
     try:
-        body = await run_in_threadpool(work)
+        body = await in_thread(work)
     except RunError as exc:
         if exc.status >= 500:
             logger.error("augur serve: %s/%s: %s", tenant, run_id, exc.message)
         return _error(exc.status, exc.message)
     except BadName as exc:
         return _error(400, str(exc))
+    except KeyReused as exc:
+        return _error(422, str(exc))
     except Exception:  # a bug of ours: say so in JSON, keep serving, log the traceback
         logger.exception("augur serve: internal error on %s/%s", tenant, run_id)
         return _error(500, "internal server error")
-    finally:
-        state.inflight -= 1
     return JSONResponse(body)
 
 
@@ -112,7 +136,7 @@ async def _run_op(request: Request, tenant: str, run_id: str, op: Op) -> JSONRes
 async def heartbeat(request: Request) -> Response:
     state = _state(request)
     caller = authenticate(request, state.config)
-    beat = json_object(await read_body(request, state.config.max_body_bytes))
+    beat = await read_object(request, state.config.max_body_bytes)
     contact = {key: str(beat.get(key) or "")[:200]
                for key in ("client_name", "client_version", "capture_mode")}
     state.clients.seen(caller.tenant, {
@@ -129,7 +153,7 @@ async def heartbeat(request: Request) -> Response:
 async def post_manifest(request: Request) -> Response:
     state = _state(request)
     caller = authenticate(request, state.config)
-    manifest = json_object(await read_body(request, state.config.max_body_bytes))
+    manifest = await read_object(request, state.config.max_body_bytes)
     run_id = _checked(check_run_id, manifest.get("run_id"), "manifest.run_id")
     return await _run_op(request, caller.tenant, run_id, lambda run: run.post_manifest(manifest))
 
@@ -142,6 +166,7 @@ def _checked(check: Callable[..., Any], *args: Any) -> Any:
 
 
 async def _screenshot_bytes(request: Request, body: bytes) -> bytes:
+    """The PNG of a screenshot upload, once its header declares sane dimensions (400)."""
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if media == "multipart/form-data":
         limit = _state(request).config.max_body_bytes
@@ -149,11 +174,16 @@ async def _screenshot_bytes(request: Request, body: bytes) -> bytes:
             image = form.get("image")
             if not isinstance(image, UploadFile):
                 raise HTTPException(400, "multipart field 'image' (a PNG file) is missing")
-            return await image.read()
-    if media in ("image/png", "application/octet-stream"):
-        return body
-    raise HTTPException(415, "send the PNG as multipart/form-data field 'image' "
-                             "(or as an image/png body)")
+            data = await image.read()
+    elif media in ("image/png", "application/octet-stream"):
+        data = body
+    else:
+        raise HTTPException(415, "send the PNG as multipart/form-data field 'image' "
+                                 "(or as an image/png body)")
+    decode.png_size(data)
+    if "idempotency-key" in request.headers:
+        keep_digest(request, data)  # the PNG, not its multipart encoding
+    return data
 
 
 _RUN_PATHS = {
@@ -228,29 +258,29 @@ async def run_request(request: Request) -> Response:
             data = await _screenshot_bytes(request, body)
             op = lambda run: run.put_screenshot(index, kind, data)  # noqa: E731
         case ["steps", _]:
-            step = parse_json(body)
+            step = await decode_json(request, body)
             op = lambda run: run.put_step(index, step)  # noqa: E731
         case ["steps", _, "judge-decisions"]:
-            decision = parse_json(body)
+            decision = await decode_json(request, body)
             op = lambda run: run.add_judge_decision(index, decision)  # noqa: E731
         case ["session"]:
-            session = parse_json(body)
+            session = await decode_json(request, body)
             op = lambda run: run.put_session(session)  # noqa: E731
         case ["events"]:
-            payload = json_object(body)
+            payload = await decode_object(request, body)
             op = lambda run: run.add_events(payload.get("events"),  # noqa: E731
                                             payload.get("step_index"))
         case ["trace"]:
-            trace = parse_json(body)
+            trace = await decode_json(request, body)
             op = lambda run: run.put_trace(trace)  # noqa: E731
         case ["costs"]:
-            costs = parse_json(body)
+            costs = await decode_json(request, body)
             op = lambda run: run.put_costs(costs)  # noqa: E731
         case ["modelio", name]:
-            record = parse_json(body)
+            record = await decode_json(request, body)
             op = lambda run: run.add_modelio(name, record)  # noqa: E731
         case [kind_name]:
-            record = parse_json(body)
+            record = await decode_json(request, body)
             handler = _SIMPLE_POSTS[kind_name]
             op = lambda run: handler(run, record)  # noqa: E731
         case _:  # pragma: no cover - _RUN_PATHS and the cases agree
@@ -263,7 +293,8 @@ async def _plugin_request(request: Request, tenant: str, run_id: str, kind: Reco
     assert kind.wire is not None
     if request.method != kind.wire.method:
         raise HTTPException(405, f"use {kind.wire.method}", headers={"Allow": kind.wire.method})
-    record = parse_json(await read_body(request, _state(request).config.max_body_bytes))
+    body = await read_body(request, _state(request).config.max_body_bytes)
+    record = await decode_json(request, body)
     return await _run_op(request, tenant, run_id,
                          lambda run: run.add_record(kind, record, from_path))
 
@@ -292,9 +323,15 @@ async def otlp_traces(request: Request) -> Response:
     limit = state.config.max_body_bytes
     raw = await read_body(request, limit)
     media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    encoding = request.headers.get("content-encoding", "")
+    retry = state.config.retry_after_s
     try:
-        data = otlp.inflate(raw, request.headers.get("content-encoding", ""), limit)
-        spans, _ignored, problems = otlp.augur_spans(otlp.raw_spans(data, media))
+        # The memory each stage takes is held before it runs; the work runs on a thread.
+        charge(request, len(raw) + 2 * otlp.inflated_size(raw, encoding, limit), retry)
+        data = raw if encoding.strip().lower() in ("", "identity") else \
+            await in_thread(otlp.inflate, raw, encoding, limit)
+        charge(request, len(raw) + otlp.decoded_cost(data, media), retry)
+        spans, _ignored, problems = await in_thread(_our_spans, data, media)
     except otlp.OtlpError as exc:
         return _error(exc.status, str(exc))
     by_run: dict[str, list[otlp.AugurSpan]] = {}
@@ -316,14 +353,27 @@ async def otlp_traces(request: Request) -> Response:
     return Response(body, media_type=content_type)
 
 
+def _our_spans(data: bytes, media: str) -> tuple[list[otlp.AugurSpan], int, list[str]]:
+    return otlp.augur_spans(otlp.raw_spans(data, media))
+
+
 def _span_op(spans: list[otlp.AugurSpan]) -> Op:
+    # A step sent many times in one request is written once, from its newest span.
+    newest: dict[Any, int] = {}
+    for span in spans:
+        if span.kind != "session":
+            index = span.record.get("step_index")
+            newest[index] = max(newest.get(index, span.seq), span.seq)
+
     def apply(run: Run) -> dict[str, Any]:
         written = 0
         for span in spans:  # steps in recording order, the run span last
             if span.kind == "session":
                 ok = run.otlp_run(span.record, span.policy_id, span.events, span.ids)
             else:
-                ok = run.otlp_step(span.record, span.seq, span.events, span.ids)
+                write = span.seq >= newest.get(span.record.get("step_index"), span.seq)
+                ok = run.otlp_step(span.record, span.seq, span.events, span.ids,
+                                   write_step=write)
             written += ok
         return {"ok": True, "written": written}
 
@@ -403,10 +453,58 @@ def create_app(config: ServerConfig) -> Starlette:
         Route("/api/clients", api_clients, methods=["GET"]),
         Route("/healthz", healthz, methods=["GET"]),
     ]
+    state = ServerState(config)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        task = (asyncio.create_task(_finish_idle_runs(state))
+                if config.finish_idle_after_s > 0 else None)
+        try:
+            yield
+        finally:
+            state.stopping = True
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+
+    def tenant_of(request: Request) -> str | None:
+        try:
+            return authenticate(request, config).tenant
+        except HTTPException:
+            return None
+
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(BodyLimit, limit=config.max_body_bytes)],
-        exception_handlers={HTTPException: _http_error},
+        middleware=[Middleware(Admission, state=state, tenant_of=tenant_of)],
+        exception_handlers={HTTPException: _http_error, decode.BodyError: _body_error},
+        lifespan=lifespan,
     )
-    app.state.augur = ServerState(config)
+    app.state.augur = state
     return app
+
+
+async def _finish_idle_runs(state: ServerState) -> None:
+    """``--finish-idle-after``: finish runs whose client went away (they stay ``running``
+    otherwise), also those an earlier server process left unfinished."""
+    idle_s = state.config.finish_idle_after_s
+    period = max(0.2, min(30.0, idle_s / 4))
+    try:
+        found = await run_in_threadpool(state.store.scan_open_runs)
+    except Exception:  # a bug of ours: the server keeps serving
+        logger.exception("augur serve: could not scan the data directory for open runs")
+        found = 0
+    if found:
+        logger.info("augur serve: %d unfinished run(s) on disk", found)
+    while not state.stopping:
+        await asyncio.sleep(period)
+        for tenant, run_id, _last in state.store.idle_runs(idle_s):
+            try:
+                halted = await run_in_threadpool(state.store.halt_idle, tenant, run_id, idle_s)
+            except Exception:
+                logger.exception("augur serve: could not finish idle run %s/%s", tenant,
+                                 run_id)
+                continue
+            if halted:
+                logger.warning("augur serve: run %s/%s had no request for %g s; finished "
+                               "it as halted", tenant, run_id[:128], idle_s)

@@ -19,6 +19,9 @@ class ServerBundleWriter(BundleWriter):
     def __init__(self, root: str | Path, *, policy_id: str, fsync: bool = False) -> None:
         super().__init__(root, policy_id=policy_id, fsync=fsync)
         self._appended: set[str] = set()
+        # Files the server knows never arrived (steps of a client that went away), listed
+        # in manifest.missing next to the screenshots the steps name.
+        self.extra_missing: list[str] = []
 
     def write_file(self, rel: str, data: bytes, what: str = "extras") -> bool:
         """Write one whole file atomically and sign it; False if the disk refused."""
@@ -41,6 +44,12 @@ class ServerBundleWriter(BundleWriter):
             return (self.root / rel).stat().st_size
         except OSError:
             return 0
+
+    def _missing(self, signatures: dict[str, str]) -> list[str]:
+        missing = super()._missing(signatures)
+        known = set(missing)
+        return missing + [rel for rel in self.extra_missing
+                          if rel not in known and not (self.root / rel).exists()]
 
     def finish(self, session: dict[str, Any]) -> dict[str, Any]:
         with self._lock:

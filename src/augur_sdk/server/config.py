@@ -25,6 +25,9 @@ TOKENS_ENV = "AUGUR_SERVER_TOKENS"
 DEFAULT_TENANT = "default"
 DEFAULT_PORT = 8765
 DEFAULT_MAX_BODY_BYTES = 32 * 2**20
+DEFAULT_BODY_MEMORY_BYTES = 256 * 2**20
+DEFAULT_MAX_CONNECTIONS = 1000
+DEFAULT_FINISH_IDLE_AFTER_S = 1800.0
 
 
 class ConfigError(ValueError):
@@ -159,11 +162,34 @@ class ServerConfig:
     max_log_bytes: int = 2**20  # per logs/<name>.log file
     max_cached_runs: int = 1024  # runs whose writer state is kept in memory
     fsync: bool = False
+    # Memory for request bodies being received and decoded, all requests together: a body
+    # is admitted (before it is read) only when its share fits; see server/admission.py.
+    # 0: the default, 256 MiB or twice max_body_bytes if that is more.
+    max_body_memory_bytes: int = 0
+    admission_wait_s: float = 10.0  # how long a body may wait for memory before 429
+    header_timeout_s: float = 10.0  # a request's head must arrive within this (else closed)
+    body_timeout_s: float = 30.0  # a body making no progress this long ends in 408
+    min_body_rate: int = 64 * 1024  # bytes/s a body must average after body_timeout_s
+    max_connections: int = DEFAULT_MAX_CONNECTIONS  # open connections (lowered to the fd limit)
+    finish_idle_after_s: float = DEFAULT_FINISH_IDLE_AFTER_S  # 0: never finish idle runs
+    max_idempotency_bytes: int = 16 * 2**20  # all remembered Idempotency-Keys together
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
         if self.max_body_bytes < 1024:
             raise ConfigError("max_body_bytes: must be at least 1024")
+        if not self.max_body_memory_bytes:
+            self.max_body_memory_bytes = max(DEFAULT_BODY_MEMORY_BYTES, 2 * self.max_body_bytes)
+        if self.max_body_memory_bytes < 2 * self.max_body_bytes:
+            raise ConfigError("max_body_memory_bytes: must be at least twice max_body_bytes "
+                              "(a body and its decoded text)")
+        for name in ("admission_wait_s", "header_timeout_s", "body_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name}: must be positive")
+        if self.max_connections < 2:
+            raise ConfigError("max_connections: must be at least 2")
+        if self.finish_idle_after_s < 0:
+            raise ConfigError("finish_idle_after_s: must be 0 (off) or positive")
         if self.max_inflight < 1:
             raise ConfigError("max_inflight: must be at least 1")
         if self.rate_limit is not None and self.rate_limit <= 0:

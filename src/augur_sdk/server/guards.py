@@ -1,25 +1,62 @@
 """What every request passes before it may write: authentication (the token decides the
-tenant), size limits (413), back-pressure (429 with ``Retry-After``), strict JSON (400) and
-path segments decoded one by one from the raw request path (400 on anything that could
-escape the data directory)."""
+tenant), reading and decoding its body (``server/admission.py`` admits it first,
+``server/decode.py`` decodes it: strict JSON, 400 otherwise), the rate limiter (429 with
+``Retry-After``), and path segments decoded one by one from the raw request path (400 on
+anything that could escape the data directory)."""
 
 from __future__ import annotations
 
-import json
-import math
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from augur_sdk.server import decode
+from augur_sdk.server.admission import charge
 from augur_sdk.server.config import DEFAULT_TENANT, ServerConfig
 from augur_sdk.server.paths import BadName, check_tenant
 
 AUTH_HEADERS = {"WWW-Authenticate": 'Bearer realm="augur"'}
+DIGEST = "augur.body_digest"  # in the ASGI scope: see keep_digest
+T = TypeVar("T")
+
+
+def _without_frames(exc: BaseException) -> BaseException:
+    """``exc`` with the tracebacks of it and its chain dropped (the frames they hold keep
+    a request's body and decoded records alive)."""
+    seen: set[int] = set()
+    item: BaseException | None = exc
+    while item is not None and id(item) not in seen:
+        seen.add(id(item))
+        item.__traceback__ = None
+        item = item.__cause__ or item.__context__
+    return exc
+
+
+async def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """``fn(*args)`` on a worker thread. An exception comes back without the worker's
+    frames: one crossing the thread's future forms a reference cycle (future, exception,
+    traceback, frame) that keeps the frames' locals (a 31 MiB body...) alive until the
+    cyclic garbage collector happens to run."""
+
+    def call() -> tuple[bool, Any]:
+        try:
+            return True, fn(*args)
+        except Exception as exc:  # re-raised on the event loop below
+            return False, _without_frames(exc)
+
+    ok, value = await run_in_threadpool(call)
+    if ok:
+        return value  # type: ignore[no-any-return]
+    try:
+        raise value
+    finally:
+        del value  # no cycle between this frame and the exception
 
 
 @dataclass(frozen=True)
@@ -63,33 +100,10 @@ def authenticate(request: Request, config: ServerConfig) -> Caller:
     return Caller(tenant)
 
 
-class BodyLimit:
-    """ASGI middleware: a request body (chunked or not) past ``limit`` bytes ends in 413."""
-
-    def __init__(self, app: ASGIApp, limit: int) -> None:
-        self.app = app
-        self.limit = limit
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        seen = 0
-
-        async def limited() -> Message:
-            nonlocal seen
-            message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise HTTPException(413, f"request body is larger than {self.limit} bytes")
-            return message
-
-        await self.app(scope, limited, send)
-
-
 async def read_body(request: Request, limit: int) -> bytes:
-    """The body, after checking ``Content-Length`` against ``limit`` (413)."""
+    """The body, after checking ``Content-Length`` against ``limit`` (413). It is read within
+    the request's admission (``server/admission.py``); with an ``Idempotency-Key`` its
+    digest is kept for the key's check."""
     declared = request.headers.get("content-length")
     if declared is not None:
         try:
@@ -98,26 +112,62 @@ async def read_body(request: Request, limit: int) -> bytes:
             raise HTTPException(400, "invalid Content-Length") from None
         if size > limit:
             raise HTTPException(413, f"request body is larger than {limit} bytes")
-    return await request.body()
+    body = await request.body()
+    if "idempotency-key" in request.headers:
+        keep_digest(request, body)
+    return body
 
 
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+def keep_digest(request: Request, data: bytes) -> None:
+    """What identifies this request's content for its Idempotency-Key (a screenshot's PNG,
+    not its multipart encoding, whose boundary differs on each try)."""
+    request.scope[DIGEST] = decode.digest(data)
+
+
+def body_digest(request: Request) -> str:
+    value = request.scope.get(DIGEST)
+    return value if isinstance(value, str) else ""
+
+
+# Bodies up to this size are parsed on the event loop; larger ones on a worker thread, so
+# that other connections are served meanwhile.
+_PARSE_INLINE = 64 * 1024
+
+
+async def decode_json(request: Request, body: bytes) -> Any:
+    """``body`` as strict JSON (``decode.strict_json``), once the memory decoding it takes
+    is held (413 if it never fits, 429 if not now)."""
+    charge(request, decode.decoded_cost(body), _retry_after(request))
+    if len(body) <= _PARSE_INLINE:
+        return decode.strict_json(body)
+    return await in_thread(decode.strict_json, body)
+
+
+async def decode_object(request: Request, body: bytes) -> dict[str, Any]:
+    value = await decode_json(request, body)
+    if not isinstance(value, dict):
+        raise decode.BodyError("the body must be a JSON object")
+    return value
+
+
+async def read_object(request: Request, limit: int) -> dict[str, Any]:
+    """Read and decode a JSON object body."""
+    return await decode_object(request, await read_body(request, limit))
+
+
+def _retry_after(request: Request) -> float:
+    config = getattr(request.app.state.augur, "config", None)
+    return float(getattr(config, "retry_after_s", 1))
 
 
 def parse_json(body: bytes) -> Any:
-    """Strict JSON (no NaN/Infinity, which the bundle could not store): 400 otherwise."""
-    try:
-        return json.loads(body, parse_constant=_no_constants)
-    except (ValueError, RecursionError) as exc:
-        raise HTTPException(400, f"malformed JSON: {exc}") from None
+    """Strict JSON (``decode.strict_json``): 400 otherwise. Prefer :func:`decode_json`,
+    which also charges the memory decoding takes."""
+    return decode.strict_json(body)
 
 
 def json_object(body: bytes) -> dict[str, Any]:
-    data = parse_json(body)
-    if not isinstance(data, dict):
-        raise HTTPException(400, "the body must be a JSON object")
-    return data
+    return decode.json_object(body)
 
 
 def path_segments(request: Request, prefix: tuple[str, ...]) -> list[str]:
@@ -160,7 +210,3 @@ class RateLimiter:
             return 0.0
         self._buckets[key] = (tokens, now)
         return (1.0 - tokens) / self.rate
-
-
-def too_many(seconds: float, why: str) -> HTTPException:
-    return HTTPException(429, why, headers={"Retry-After": str(max(1, math.ceil(seconds)))})

@@ -7,7 +7,9 @@ deflate-compressed. Only spans written by augur_sdk are kept (``augur.record`` =
 for the run span, ``step`` for step spans); their records are decoded with
 :mod:`augur_sdk.codec`, and decision events (span events named ``augur.decision_event``)
 keep their ``augur.seq`` so the receiver can write them in recording order. Every other
-span is counted and ignored: a collector can fan a whole trace out to the server.
+span is counted and ignored: a collector can fan a whole trace out to the server. A span of
+ours carrying a value no bundle file can hold (a number that is not finite, a lone
+surrogate: ``decode.check_values``) makes the whole request a 400.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue
 
 from augur_sdk import codec
+from augur_sdk.server import decode
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
@@ -63,6 +66,29 @@ class AugurSpan:
     policy_id: str | None = None
 
 
+def inflated_size(body: bytes, encoding: str, limit: int) -> int:
+    """How large ``body`` is once inflated, at most: gzip states it in its last four bytes
+    (:func:`inflate` holds it to that), deflate does not (``limit``)."""
+    encoding = encoding.strip().lower()
+    if encoding in ("", "identity"):
+        return len(body)
+    if encoding == "gzip":
+        if len(body) < 18:
+            raise OtlpError("body is not valid gzip data (too short)")
+        return min(int.from_bytes(body[-4:], "little"), limit + 1)
+    if encoding == "deflate":
+        return limit
+    raise OtlpError(f"unsupported Content-Encoding {encoding[:40]!r} (use gzip or none)", 415)
+
+
+def decoded_cost(data: bytes, media: str) -> int:
+    """An upper estimate of the memory decoding an (inflated) request takes: the parsed
+    message and the spans made of it."""
+    if media == JSON:
+        return 2 * decode.decoded_cost(data)
+    return 8 * len(data)
+
+
 def inflate(body: bytes, encoding: str, limit: int) -> bytes:
     """Undo ``Content-Encoding`` (gzip, deflate, identity) without exceeding ``limit``."""
     encoding = encoding.strip().lower()
@@ -75,12 +101,15 @@ def inflate(body: bytes, encoding: str, limit: int) -> bytes:
     else:
         raise OtlpError(f"unsupported Content-Encoding {encoding[:40]!r} (use gzip or none)",
                         415)
+    cap = min(limit, inflated_size(body, encoding, limit))
     try:
-        data = inflater.decompress(body, limit + 1)
+        data = inflater.decompress(body, cap + 1)
     except zlib.error as exc:
         raise OtlpError(f"body is not valid {encoding} data ({exc})") from None
-    if len(data) > limit or inflater.unconsumed_tail:
+    if len(data) > limit or (len(data) > cap and cap == limit):
         raise OtlpError(f"body is larger than {limit} bytes once decompressed", 413)
+    if len(data) > cap or inflater.unconsumed_tail:
+        raise OtlpError(f"body is not valid {encoding} data (longer than its size trailer)")
     return data
 
 
@@ -218,9 +247,9 @@ def _hex_id(value: Any, name: str, size: int) -> str:
 
 def _json_spans(body: bytes) -> Iterator[RawSpan]:
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError) as exc:
-        raise OtlpError(f"malformed JSON ({exc})") from None
+        data = decode.strict_json(body)
+    except decode.BodyError as exc:
+        raise OtlpError(exc.message) from None
     if not isinstance(data, dict):
         raise OtlpError("OTLP/JSON body must be an object")
     for resource_spans in _list(data, "resourceSpans", "resource_spans"):
@@ -296,6 +325,10 @@ def augur_spans(spans: Iterable[RawSpan]) -> tuple[list[AugurSpan], int, list[st
         except (ValueError, TypeError) as exc:  # a *_json attribute that is not JSON
             problems.append(f"{kind} span of run {run_id[:80]!r}: {exc}")
             continue
+        try:
+            decode.check_values([run_id, record, events], f"{kind} span")
+        except decode.BodyError as exc:
+            raise OtlpError(exc.message) from None
         ids = {"trace_id": span.trace_id, "span_id": span.span_id}
         if span.parent_span_id:
             ids["parent_span_id"] = span.parent_span_id

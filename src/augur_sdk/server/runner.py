@@ -1,11 +1,15 @@
 """Run the app under uvicorn: bind (port 0 picks a free port), report the address, warn when
-a server that accepts every request is reachable from other machines, stop cleanly on
+a server that accepts every request is reachable from other machines, guard connections
+(``connections.py``: request-head deadline, connection cap), stop cleanly on
 SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import socket
+import sys
 from pathlib import Path
 from types import FrameType
 
@@ -14,6 +18,7 @@ import uvicorn
 from augur_sdk.bundle.files import atomic_write
 from augur_sdk.server.app import ServerState, create_app
 from augur_sdk.server.config import ServerConfig, is_loopback
+from augur_sdk.server.connections import connection_cap, protocol_class
 
 logger = logging.getLogger("augur_sdk.server")
 
@@ -45,6 +50,29 @@ def bind(host: str, port: int) -> socket.socket:
     return sock
 
 
+_M_MMAP_THRESHOLD = -3  # glibc's mallopt parameters (malloc.h)
+_M_ARENA_MAX = -8
+
+
+def tune_malloc() -> bool:
+    """Make freed request bodies go back to the system (glibc only; False elsewhere).
+
+    glibc raises its mmap threshold each time a large block is freed (up to 32 MiB), after
+    which bodies of a few MiB come from heaps it rarely returns, one heap per thread that
+    touched one: RSS stays at its peak for good. A fixed threshold keeps every block over
+    128 KiB in its own mapping, unmapped when freed; two arenas bound the heaps."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    mallopt.argtypes = [ctypes.c_int, ctypes.c_int]
+    mallopt.restype = ctypes.c_int
+    return bool(mallopt(_M_MMAP_THRESHOLD, 128 * 1024) and mallopt(_M_ARENA_MAX, 2))
+
+
 def security_warnings(config: ServerConfig) -> list[str]:
     if config.tokens.open and not is_loopback(config.host):
         return [f"augur serve: listening on {config.host}, reachable from other machines, "
@@ -56,6 +84,7 @@ def security_warnings(config: ServerConfig) -> list[str]:
 def run_server(config: ServerConfig, *, port_file: Path | None = None,
                log_level: str = "info", access_log: bool = False) -> None:
     """Serve until SIGINT/SIGTERM."""
+    tune_malloc()
     sock = bind(config.host, config.port)
     host, port = sock.getsockname()[:2]
     config.port = int(port)
@@ -70,9 +99,14 @@ def run_server(config: ServerConfig, *, port_file: Path | None = None,
                    shown, port, config.data_dir, len(config.tokens))
     if port_file is not None:
         atomic_write(port_file, f"{port}\n".encode())
+    cap = connection_cap(config.max_connections)
+    if cap < config.max_connections:
+        logger.warning("augur serve: the open-file limit allows %d connections, not %d "
+                       "(raise it with ulimit -n)", cap, config.max_connections)
+    http = protocol_class(config.header_timeout_s, config.body_timeout_s, cap)
     uv_config = uvicorn.Config(app, log_level=log_level, access_log=access_log,
-                               timeout_graceful_shutdown=5, lifespan="off",
-                               server_header=False)
+                               timeout_graceful_shutdown=5, lifespan="on",
+                               server_header=False, http=http)
     server = _Server(uv_config, state)
     try:
         server.run(sockets=[sock])

@@ -5,8 +5,11 @@ A run's bundle is created on first contact (heartbeat, session, step, ...) with 
 status ``running``); ``PUT /runs/{run}/session`` replaces the placeholder; the trace (or, over
 OTLP, the run span) carries the authoritative session record and finishes the bundle. Data
 that arrives after the finish (the 0.6.1 client sends its last requests from racing threads)
-is merged and the bundle finished again, within ``reopen_window_s``; after that window, new
-data for the same run id starts a new bundle, as a reused ``out_dir`` does in the SDK.
+is merged and the bundle finished again, within ``reopen_window_s``; after that window, late
+data is ignored (and counted): a finished run is never destroyed. A new session for the run
+id (another ``debug_session_id``) moves the older bundle aside and starts a new one. A run
+no request reached for ``finish_idle_after_s`` is finished by the server, ``halted``; data
+of that same session arriving later reopens it.
 
 Every method runs on a worker thread with the run's lock held; ``RunError`` carries the HTTP
 status for the client.
@@ -14,9 +17,11 @@ status for the client.
 
 from __future__ import annotations
 
+import itertools
+import os
+import shutil
 import threading
 import time
-from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,7 +34,7 @@ from augur_sdk._version import __version__
 from augur_sdk.bundle import layout
 from augur_sdk.bundle.files import atomic_write
 from augur_sdk.kinds.spec import FileFormat, RecordKind
-from augur_sdk.records import png_dimensions, utcnow_iso
+from augur_sdk.records import ns_to_iso, utcnow_iso
 from augur_sdk.server.bundle import ServerBundleWriter
 from augur_sdk.server.checks import (
     CAPTURE_MODES,
@@ -42,28 +47,51 @@ from augur_sdk.server.checks import (
     read_json,
 )
 from augur_sdk.server.config import ServerConfig
-from augur_sdk.server.ordering import insert_in_order
-from augur_sdk.server.paths import BadName, check_file_name, check_index
+from augur_sdk.server.decode import BodyError, png_size
+from augur_sdk.server.idempotency import Binding, KeyTable
+from augur_sdk.server.ordering import EventOrder
+from augur_sdk.server.paths import MAX_STEP_INDEX, BadName, check_file_name, check_index
 
 SOURCE_DSN = "dsn"
 SOURCE_OTLP = "otlp"
 FAILED_STATUSES = layout.FAILED_SESSION_STATUSES
-MAX_IDEMPOTENCY_KEYS = 1024
+REPLACED_DIR = "replaced"  # <tenant>/.augur-server/replaced/<when>/<run dir>: older bundles
+MAX_MISSING_LISTED = 10_000  # steps a halted run's manifest lists as missing, at most
 
 Body = dict[str, Any]
 OK: Body = {"ok": True}
+FINISHED_IGNORED: Body = {"ok": True, "ignored": "finished"}
+_aside_counter = itertools.count()
+
+
+class Ignored(Exception):
+    """The request is answered ``body`` and changes nothing (data for a finished run)."""
+
+    def __init__(self, body: Body) -> None:
+        super().__init__(body.get("ignored"))
+        self.body = body
+
+
+class Idempotency:
+    """A request's ``Idempotency-Key`` and what it is bound to."""
+
+    def __init__(self, table: KeyTable, key: str, binding: Binding) -> None:
+        self.table = table
+        self.key = key
+        self.binding = binding
 
 
 class Run:
     """The server side of one ``<tenant>/<run_id>``; see the module docstring."""
 
     def __init__(self, tenant: str, run_id: str, root: Path, index_path: Path,
-                 config: ServerConfig) -> None:
+                 config: ServerConfig, keys: KeyTable | None = None) -> None:
         self.tenant = tenant
         self.run_id = run_id
         self.root = root
         self.index_path = index_path
         self.config = config
+        self.keys = keys if keys is not None else KeyTable(config.max_idempotency_bytes)
         self.lock = threading.RLock()
         self.users = 0  # managed by the store: a run in use is never evicted
         self.writer: ServerBundleWriter | None = None
@@ -76,9 +104,11 @@ class Run:
         self.policy_id = "unknown"
         self.client_step_count: int | None = None
         self.contact: dict[str, str] = {}
-        self.event_seqs: dict[str, list[int]] = {}
+        self.event_orders: dict[str, EventOrder] = {}
         self.step_seqs: dict[int, int] = {}
-        self._idempotency: OrderedDict[str, Body] = OrderedDict()
+        self.late_ignored = 0  # requests for the finished run, after the reopen window
+        self.halted: dict[str, Any] | None = None  # set while finished by the server (idle)
+        self.trace_id: str | None = None  # the OTLP trace of this session's spans
         self._loaded = False
         self._index_written = 0.0
 
@@ -103,6 +133,14 @@ class Run:
             self.policy_id = str(index.get("policy_id") or "unknown")
             count = index.get("client_step_count")
             self.client_step_count = count if isinstance(count, int) else None
+            late = index.get("late_ignored")
+            self.late_ignored = late if isinstance(late, int) and late > 0 else 0
+            halted = index.get("halted")
+            self.halted = halted if isinstance(halted, dict) and self.finished else None
+            trace_id = index.get("trace_id")
+            self.trace_id = trace_id if isinstance(trace_id, str) else None
+            if self.finished:
+                self.keys.load((self.tenant, self.run_id), read_json(self._keys_path()))
             self.exists = True
         elif isinstance(live, dict) and isinstance(live.get("session"), dict):
             self.session = live["session"]
@@ -128,7 +166,8 @@ class Run:
             "placeholder": self.placeholder, "finished": self.finished,
             "finished_epoch": self.finished_epoch, "policy_id": self.policy_id,
             "client_step_count": self.client_step_count, "updated_at": utcnow_iso(),
-            "session": self.session,
+            "session": self.session, "late_ignored": self.late_ignored,
+            "halted": self.halted, "trace_id": self.trace_id,
         }
         if step_count is not None:
             record["step_count"] = step_count
@@ -142,8 +181,32 @@ class Run:
         self._index_written = time.monotonic()
 
     def _expired(self) -> bool:
-        return (self.finished and self.finished_epoch is not None
+        """Finished (by its client) longer ago than the reopen window."""
+        return (self.finished and self.halted is None and self.finished_epoch is not None
                 and time.time() - self.finished_epoch > self.config.reopen_window_s)
+
+    def _ignore_late(self) -> Ignored:
+        """Late data for a finished run: counted, never written."""
+        self.late_ignored += 1
+        self._write_index()
+        return Ignored(FINISHED_IGNORED)
+
+    def _keys_path(self) -> Path:
+        return self.index_path.with_name(self.index_path.name[:-len(".json")] + ".keys.json")
+
+    def _write_keys(self) -> None:
+        """The Idempotency-Keys of a finished run, so that a client retrying its last
+        requests across a server restart is still answered from them."""
+        rows = self.keys.export((self.tenant, self.run_id))
+        path = self._keys_path()
+        try:
+            if rows:
+                atomic_write(path, layout.dumps(rows).encode("utf-8"))
+            else:
+                path.unlink(missing_ok=True)
+        except OSError as exc:
+            raise RunError(507, f"could not write to the data directory ({exc.strerror})") \
+                from None
 
     # ── sessions ────────────────────────────────────────────────────────────
 
@@ -179,7 +242,9 @@ class Run:
     # ── writer lifecycle ────────────────────────────────────────────────────
 
     def _begin(self, session: dict[str, Any], source: str | None) -> ServerBundleWriter:
-        """Start a new bundle (an older run with this id is replaced)."""
+        """Start a new bundle; an older run with this id is moved aside first."""
+        if self.exists:
+            self._move_aside()
         self.policy_id = "unknown"
         self.writer = ServerBundleWriter(self.root, policy_id=self.policy_id,
                                          fsync=self.config.fsync)
@@ -189,12 +254,36 @@ class Run:
         self.finished_epoch = None
         self.source = source
         self.client_step_count = None
-        self.event_seqs.clear()
+        self.late_ignored = 0
+        self.halted = None
+        self.trace_id = None
+        self.event_orders.clear()
         self.step_seqs.clear()
-        self._idempotency.clear()
+        self.keys.forget((self.tenant, self.run_id))
+        self._write_keys()
         self.writer.begin(session)
         self._write_index()
         return self.writer
+
+    def _move_aside(self) -> None:
+        """Keep the older bundle of this run id (and its index) under
+        ``<tenant>/.augur-server/replaced/<when>/``: a new session never deletes a run."""
+        if not self.root.exists():
+            return
+        when = f"{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}-{os.getpid()}-" \
+               f"{next(_aside_counter)}"
+        target = self.index_path.parent / REPLACED_DIR / when / self.root.name
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(self.root, target)
+            if self.index_path.exists():
+                os.replace(self.index_path, target.parent / "index.json")
+            if self._keys_path().exists():
+                os.replace(self._keys_path(), target.parent / "keys.json")
+        except OSError as exc:
+            raise RunError(507, f"could not move the older bundle of this run aside "
+                                f"({exc.strerror})") from None
+        self.writer = None
 
     def _adopt(self) -> ServerBundleWriter:
         """Resume a bundle an earlier server process (or an evicted state) left on disk."""
@@ -208,19 +297,38 @@ class Run:
         self.writer = writer
         return writer
 
+    def _reopen(self) -> ServerBundleWriter:
+        """Data of a session the server finished for idleness: it is running after all."""
+        assert self.halted is not None
+        before = self.halted.get("session_before")
+        self.session = before if isinstance(before, dict) else self.session
+        self.halted = None
+        self.finished = False
+        self.finished_epoch = None
+        writer = self._adopt()
+        self._write_index()
+        return writer
+
     def _writer_for(self, source: str, session: dict[str, Any] | None = None,
-                    ) -> ServerBundleWriter | None:
-        """The writer for new data from ``source``; None when another source feeds the run."""
+                    trace_id: str | None = None) -> ServerBundleWriter | None:
+        """The writer for new data from ``source``; None when another source feeds the run.
+        Raises :class:`Ignored` for late data of a finished run."""
         self._load()
-        fresh = not self.exists or self._expired() or (
-            session is not None and not self.placeholder and self.session is not None
-            and session.get("debug_session_id") != self.session.get("debug_session_id"))
-        if fresh:
+        new_session = self.exists and (
+            (session is not None and not self.placeholder and self.session is not None
+             and session.get("debug_session_id") != self.session.get("debug_session_id"))
+            or (trace_id is not None and self.finished and self.trace_id is not None
+                and trace_id != self.trace_id))
+        if not self.exists or new_session:
             return self._begin(session or self._placeholder_session(), source)
+        if self._expired():
+            raise self._ignore_late()
         if self.source is None:
             self.source = source
         if self.source != source:
             return None
+        if self.halted is not None:
+            return self._reopen()
         return self.writer if self.writer is not None else self._adopt()
 
     def _finish(self) -> None:
@@ -231,15 +339,18 @@ class Run:
             "tenant": self.tenant, "source": self.source,
             "placeholder_session": self.placeholder,
         }
+        self._sort_events()
         manifest = self.writer.finish(dict(self.session))
         self.finished = True
         self.finished_epoch = time.time()
         self._write_index(step_count=int(manifest.get("step_count", 0)))
+        self._write_keys()
 
     @contextmanager
-    def _writing(self, source: str = SOURCE_DSN) -> Iterator[ServerBundleWriter | None]:
+    def _writing(self, source: str = SOURCE_DSN, trace_id: str | None = None,
+                 ) -> Iterator[ServerBundleWriter | None]:
         """Write new data; a run finished already is finished again afterwards."""
-        writer = self._writer_for(source)
+        writer = self._writer_for(source, trace_id=trace_id)
         if writer is None:
             yield None
             return
@@ -250,24 +361,104 @@ class Run:
         if writer.lost_total() > lost:
             raise RunError(507, "the server could not write to its data directory")
 
-    def call(self, key: str | None, op: Callable[[], Body]) -> Body:
-        """Run ``op`` under the run's lock; a repeated ``Idempotency-Key`` replays its answer."""
+    def call(self, idempotency: Idempotency | None, op: Callable[[], Body]) -> Body:
+        """Run ``op`` under the run's lock. A repeated ``Idempotency-Key`` with the same
+        request replays its first answer; with another request it is refused (422). When
+        the first request of a run fails, nothing of it is left on disk."""
+        run_key = (self.tenant, self.run_id)
         with self.lock:
-            if key is not None and key in self._idempotency:
-                return {**self._idempotency[key], "replayed": True}
+            if idempotency is not None:
+                self._load()  # a finished run's keys come back with its index
+                first = idempotency.table.lookup(run_key, idempotency.key,
+                                                 idempotency.binding)
+                if first is not None:
+                    return {**first, "replayed": True}
+            created = not self.root.exists()
             try:
                 body = op()
+            except Ignored as ignored:
+                return ignored.body
             except BadName as exc:
+                self._discard_if(created)
                 raise RunError(400, str(exc)) from None
-            if key is not None:
-                self._idempotency[key] = body
-                while len(self._idempotency) > MAX_IDEMPOTENCY_KEYS:
-                    self._idempotency.popitem(last=False)
+            except BodyError as exc:
+                self._discard_if(created)
+                raise RunError(exc.status, exc.message) from None
+            except BaseException:
+                self._discard_if(created)
+                raise
+            if idempotency is not None:
+                idempotency.table.remember(run_key, idempotency.key, idempotency.binding,
+                                           body)
+                if self.finished:
+                    self._write_keys()
             return body
 
     @staticmethod
     def _ignored(source: str | None) -> Body:
         return {"ok": True, "ignored": f"this run is fed by {source}"}
+
+    def _discard_if(self, created: bool) -> None:
+        """Remove what a failed first request of this run left (a directory, its index)."""
+        if not created or not (self.root.exists() or self.index_path.exists()):
+            return
+        shutil.rmtree(self.root, ignore_errors=True)
+        for path in (self.index_path, self._keys_path()):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass
+        self.writer = None
+        self.session = None
+        self.placeholder = True
+        self.exists = self.finished = False
+        self.finished_epoch = None
+        self.source = None
+        self.policy_id = "unknown"
+        self.client_step_count = None
+        self.halted = None
+        self.trace_id = None
+        self.event_orders.clear()
+        self.step_seqs.clear()
+
+    # ── finishing runs whose client went away ──────────────────────────────
+
+    def halt_idle(self, idle_s: float, last_request: float) -> bool:
+        """Finish a run no request reached for ``idle_s`` seconds (since ``last_request``,
+        epoch seconds): status ``halted``, what never arrived listed in ``manifest.missing``.
+        False when the run is finished already or not on disk."""
+        self._load()
+        if not self.exists or self.finished or self.session is None:
+            return False
+        writer = self.writer if self.writer is not None else self._adopt()
+        before = dict(self.session)
+        session = dict(before)
+        session["status"] = "halted"
+        session["ended_at"] = ns_to_iso(int(last_request * 1e9))
+        writer.extra_missing = self._missing_steps()
+        reason = (f"no request for {idle_s:g} s: the client went away before it finished "
+                  f"the run (augur serve --finish-idle-after)")
+        self.halted = {"at": utcnow_iso(), "reason": reason,
+                       "last_request_at": session["ended_at"], "session_before": before}
+        writer.extra_producer_facts["halted_by_server"] = {
+            "reason": reason, "last_request_at": session["ended_at"],
+            "missing_steps": len(writer.extra_missing)}
+        self.session = session
+        self._finish()
+        return True
+
+    def _missing_steps(self) -> list[str]:
+        """Step files below the highest index received (or the count the client's manifest
+        announced) that never arrived."""
+        present = set()
+        steps_dir = self.root / "steps"
+        if steps_dir.is_dir():
+            present = {int(p.stem) for p in steps_dir.glob("*.json") if p.stem.isdigit()}
+        top = max(present, default=-1) + 1
+        if self.client_step_count is not None:
+            top = max(top, min(self.client_step_count, MAX_STEP_INDEX + 1))
+        missing = (layout.step_path(i) for i in range(top) if i not in present)
+        return list(itertools.islice(missing, MAX_MISSING_LISTED))
 
     # ── the streaming protocol ──────────────────────────────────────────────
 
@@ -292,7 +483,8 @@ class Run:
     def put_session(self, session: Any) -> Body:
         session = check_session(session, self.run_id)
         self._load()
-        if self.finished and not self._expired() and self.session is not None and \
+        if self.finished and self.halted is None and not self._expired() and \
+                self.session is not None and \
                 session.get("debug_session_id") == self.session.get("debug_session_id"):
             return {"ok": True, "ignored": "the run is finished; its trace is authoritative"}
         writer = self._writer_for(SOURCE_DSN, session)
@@ -349,10 +541,7 @@ class Run:
         return {"ok": True, "events": len(checked)}
 
     def put_screenshot(self, index: int, kind: str, data: bytes) -> Body:
-        try:
-            width, height = png_dimensions(data)
-        except ValueError:
-            raise RunError(400, "image: not a PNG") from None
+        width, height = png_size(data)
         with self._writing() as writer:
             if writer is None:
                 return self._ignored(self.source)
@@ -419,7 +608,7 @@ class Run:
         if not costs:
             return {"ok": True, "ignored": "empty costs"}
         self._load()
-        if self.finished and not self._expired():
+        if self.finished and self.halted is None and not self._expired():
             # A costs update racing the trace must not replace the trace's final costs.
             return {"ok": True, "ignored": "the run is finished; its trace is authoritative"}
         with self._writing() as writer:
@@ -544,27 +733,39 @@ class Run:
     # ── OTLP: spans of ours ─────────────────────────────────────────────────
 
     def _otlp_event(self, writer: ServerBundleWriter, seq: int, event: dict[str, Any]) -> None:
-        """Write an event so that each events file stays in recording (``augur.seq``) order."""
+        """Append an event (a re-sent one, same ``augur.seq``, is dropped); each events file
+        is put in recording order when the run finishes (``_sort_events``)."""
         index = event.get("step_index")
         if index is not None:
             check_index(index, "event.step_index")
         rel = layout.events_path(index)
-        seqs = self.event_seqs.setdefault(rel, [])
-        try:
-            if insert_in_order(self.root / rel, seqs, seq, layout.jsonl_line(event)):
-                return
-        except OSError as exc:
-            raise RunError(507, f"could not write {rel} ({exc.strerror})") from None
-        writer.append_event(event)  # the newest so far: a plain append, indexed by the writer
+        order = self.event_orders.setdefault(rel, EventOrder())
+        if not order.is_new(seq):
+            return
+        if writer.append_event(event):
+            order.appended(seq)
+
+    def _sort_events(self) -> None:
+        """Put every events file that got OTLP events out of order in ``augur.seq`` order:
+        once per finish, O(n log n) in its lines."""
+        for rel, order in self.event_orders.items():
+            try:
+                order.sort_file(self.root / rel)
+            except OSError as exc:
+                raise RunError(507, f"could not write {rel} ({exc.strerror})") from None
 
     def otlp_step(self, step: Any, seq: int, events: list[tuple[int, dict[str, Any]]],
-                  ids: dict[str, str]) -> bool:
+                  ids: dict[str, str], *, write_step: bool = True) -> bool:
+        """A step span (``write_step=False``: a newer span of the same step follows in this
+        request; only its events are taken from this one)."""
         step = check_step(step)
-        with self._writing(SOURCE_OTLP) as writer:
+        with self._writing(SOURCE_OTLP, ids.get("trace_id")) as writer:
             if writer is None:
                 return False
+            if self.trace_id is None and ids.get("trace_id"):
+                self.trace_id = ids["trace_id"]
             index = int(step["step_index"])
-            if seq >= self.step_seqs.get(index, -1):
+            if write_step and seq >= self.step_seqs.get(index, -1):
                 self.step_seqs[index] = seq
                 writer.write_step(step, ids)
             for ev_seq, event in sorted(events, key=lambda item: item[0]):
@@ -574,11 +775,13 @@ class Run:
     def otlp_run(self, session: Any, policy_id: str | None,
                  events: list[tuple[int, dict[str, Any]]], ids: dict[str, str]) -> bool:
         session = check_session(session, self.run_id)
-        writer = self._writer_for(SOURCE_OTLP, session)
+        writer = self._writer_for(SOURCE_OTLP, session, ids.get("trace_id"))
         if writer is None:
             return False
         if policy_id:
             self.policy_id = policy_id
+        if ids.get("trace_id"):
+            self.trace_id = ids["trace_id"]
         writer.write_run_span_ids(ids)
         for ev_seq, event in sorted(events, key=lambda item: item[0]):
             self._otlp_event(writer, ev_seq, event)

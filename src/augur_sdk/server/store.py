@@ -17,6 +17,7 @@ from augur_sdk.bundle import layout, rundesc
 from augur_sdk.limits import run_id_from_dir
 from augur_sdk.records import ns_to_iso
 from augur_sdk.server.config import ServerConfig
+from augur_sdk.server.idempotency import KeyTable
 from augur_sdk.server.paths import BadName, check_run_id, check_tenant, contained, run_dir
 from augur_sdk.server.runs import Run
 
@@ -28,13 +29,18 @@ run_status = layout.run_status
 
 class RunStore:
     """Hands out :class:`Run` objects (one per ``tenant/run_id``), keeps at most
-    ``max_cached_runs`` idle ones in memory, and describes runs for the JSON API."""
+    ``max_cached_runs`` idle ones in memory, knows when each unfinished run was last
+    reached by a request, and describes runs for the JSON API."""
 
     def __init__(self, config: ServerConfig) -> None:
         self.config = config
         self.data_dir = config.data_dir
+        self.keys = KeyTable(config.max_idempotency_bytes)
         self._lock = threading.Lock()
         self._runs: OrderedDict[tuple[str, str], Run] = OrderedDict()
+        # Unfinished runs -> epoch seconds of their last request (what --finish-idle-after
+        # looks at); filled from disk by scan_open_runs after a restart.
+        self._open: dict[tuple[str, str], float] = {}
 
     def paths(self, tenant: str, run_id: str) -> tuple[Path, Path]:
         check_tenant(tenant)
@@ -44,11 +50,15 @@ class RunStore:
         return root, index
 
     @contextmanager
-    def use(self, tenant: str, run_id: str) -> Iterator[Run]:
-        """The run's state, kept from eviction while the block runs."""
+    def use(self, tenant: str, run_id: str, *, request: bool = True) -> Iterator[Run]:
+        """The run's state, kept from eviction while the block runs. ``request``: a request
+        for the run (its time is what idleness is measured from)."""
         check_tenant(tenant)
         check_run_id(run_id)
         key = (tenant, run_id)
+        if request:
+            with self._lock:
+                self._open[key] = time.time()
         with self._lock:
             run = self._runs.get(key)
             if run is not None:
@@ -59,7 +69,7 @@ class RunStore:
             with self._lock:
                 run = self._runs.get(key)
                 if run is None:
-                    run = Run(tenant, run_id, root, index, self.config)
+                    run = Run(tenant, run_id, root, index, self.config, self.keys)
                     self._runs[key] = run
                 self._runs.move_to_end(key)
                 run.users += 1
@@ -68,6 +78,8 @@ class RunStore:
         finally:
             with self._lock:
                 run.users -= 1
+                if run.finished or not run.exists:
+                    self._open.pop(key, None)
                 self._evict()
 
     def _evict(self) -> None:
@@ -80,6 +92,57 @@ class RunStore:
     def cached(self) -> int:
         with self._lock:
             return len(self._runs)
+
+    # ── runs whose client went away ─────────────────────────────────────────
+
+    def scan_open_runs(self) -> int:
+        """Note every unfinished run on disk (after a restart), as last reached at its
+        last change on disk; returns how many."""
+        found: dict[tuple[str, str], float] = {}
+        for tenant in self.tenants():
+            index_dir = self.data_dir / tenant / INDEX_DIR
+            try:
+                names = [p.name for p in index_dir.iterdir()
+                         if p.name.endswith(".json") and not p.name.endswith(".keys.json")]
+            except OSError:
+                continue
+            for name in names:
+                run_id = run_id_from_dir(name[:-len(".json")])
+                if run_id is None:
+                    continue
+                try:
+                    root, index_path = self.paths(tenant, run_id)
+                except BadName:
+                    continue
+                facts = rundesc.describe(root, index_path)
+                if facts is not None and not facts.finished:
+                    found[(tenant, run_id)] = facts.last_activity or time.time()
+        with self._lock:
+            for key, last in found.items():
+                self._open.setdefault(key, last)
+        return len(found)
+
+    def idle_runs(self, idle_s: float, now: float | None = None) -> list[tuple[str, str, float]]:
+        """Unfinished runs no request reached for ``idle_s`` seconds: (tenant, run id, last
+        request in epoch seconds)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            return [(tenant, run_id, last) for (tenant, run_id), last in self._open.items()
+                    if now - last >= idle_s]
+
+    def halt_idle(self, tenant: str, run_id: str, idle_s: float) -> bool:
+        """Finish one idle run as ``halted`` (unless a request reached it meanwhile)."""
+        key = (tenant, run_id)
+        with self.use(tenant, run_id, request=False) as run, run.lock:
+            with self._lock:
+                last = self._open.get(key)
+            if last is None or time.time() - last < idle_s:
+                return False
+            halted = run.halt_idle(idle_s, last)
+        with self._lock:
+            if self._open.get(key) == last:
+                del self._open[key]
+        return halted
 
     # ── the run list ────────────────────────────────────────────────────────
 
@@ -111,6 +174,8 @@ class RunStore:
             "source": index.get("source"),
             "client_step_count": index.get("client_step_count"),
             "placeholder_session": bool(index.get("placeholder")) if index else False,
+            "late_ignored": index.get("late_ignored") or 0,
+            "halted_by_server": isinstance(index.get("halted"), dict),
         })
         if isinstance(facts.session.get("costs"), dict):
             info["costs"] = facts.session["costs"]
