@@ -13,7 +13,7 @@ from augur_sdk.records import iso_to_ns
 from augur_sdk.testing import make_png
 from augur_sdk.validation import validate_bundle
 
-from support import event_record, step_record
+from support import event_record, run_seed_session, step_record
 
 
 @pytest.mark.parametrize(
@@ -301,3 +301,57 @@ def test_step_index_limit_is_one_number_everywhere(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match=re.escape(f"from 0 to {top}")):
             session.record_step({"step_id": "x", "step_index": top + 1, "step_type": "click",
                                  "status": "succeeded", "started_at": "2026-05-19T00:00:00Z"})
+
+
+def test_out_dir_that_is_a_file_is_refused_at_creation(tmp_path: Path) -> None:
+    """An out_dir that exists as a file raises when the session is created (nothing could be
+    written there), naming out_dir."""
+    target = tmp_path / "not-a-dir"
+    target.write_text("x")
+    with pytest.raises(ValueError, match=r"^out_dir: .* is a file"):
+        DebugSession(run_id="r", client_name="a", out_dir=target, capture_mode="trace")
+    assert target.read_text() == "x"
+
+
+def test_a_typo_in_augur_capture_mode_logs_once_and_records_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    """AUGUR_CAPTURE_MODE=bogus does not stop the agent: one warning names the variable and
+    the valid modes, and the run goes on as if it were unset; a bad capture_mode= argument
+    is a programming error and still raises."""
+    from augur_sdk import _internal
+
+    _internal.reset_log_once()
+    monkeypatch.setenv("AUGUR_CAPTURE_MODE", "screenshot")
+    with caplog.at_level("WARNING", logger="augur_sdk"):
+        for n in range(2):
+            with DebugSession(run_id="r", client_name="a", out_dir=tmp_path / f"b{n}",
+                              dsn="") as s:
+                s.record_step(step_record("r", 0))
+    typo = [r.getMessage() for r in caplog.records if "AUGUR_CAPTURE_MODE" in r.getMessage()
+            and "unknown capture mode" in r.getMessage()]
+    assert len(typo) == 1 and "'screenshot'" in typo[0] and "screenshots" in typo[0]
+    assert not (tmp_path / "b0" / "steps").exists()
+    with pytest.raises(ValueError, match="capture_mode: unknown capture mode 'screenshot'"):
+        DebugSession(run_id="r", client_name="a", out_dir=tmp_path / "c",
+                     capture_mode="screenshot")
+
+
+def test_a_finished_bundle_of_another_run_is_moved_aside_not_replaced(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """Two runs in one out_dir (a run id with one-second resolution): the first run's
+    bundle moves whole to <out_dir>.prev-<its debug_session_id>, still valid; one warning;
+    the same session id reusing it replaces as before."""
+    out = tmp_path / "run_1"
+    first = run_seed_session(out, steps=2)
+    with caplog.at_level("WARNING", logger="augur_sdk"):
+        run_seed_session(out, steps=1)
+    kept = tmp_path / f"run_1.prev-{first['debug_session_id']}"
+    assert validate_bundle(kept) == [] and validate_bundle(out) == []
+    assert len(list((kept / "steps").iterdir())) == 2 and len(list((out / "steps").iterdir())) == 1
+    assert sum("was moved to" in r.getMessage() for r in caplog.records) == 1
+    with DebugSession(run_id="r", client_name="a", out_dir=out, capture_mode="off",
+                      debug_session_id=json.loads((out / "manifest.json").read_text())[
+                          "debug_session_id"]):
+        pass
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["run_1", kept.name]

@@ -62,3 +62,17 @@ def test_step_detail_shows_judges_iterations_and_kind_sections(new_page: Any,
         text = page.text_content("#detail .iterations")
         assert "ann/step/0002/retry" in text and "ann/step/0002" in text
         assert "the dialog is modal" in page.text_content("#detail [data-section='reasoning']")
+
+
+def test_a_run_without_capture_mode_says_why_it_is_empty(new_page: Any, tmp_path: Path) -> None:
+    """A run recorded with no capture mode: the viewer says nothing was recorded and how to
+    set a mode, not just "no steps"."""
+    out = tmp_path / "off"
+    with DebugSession(run_id="off", client_name="a", out_dir=out, dsn="") as s:
+        s.record_step(_step(0))
+    with run_viewer(out) as url:
+        page = new_page()
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        text = page.text_content("#empty-reason")
+        assert "no capture mode" in text and "AUGUR_CAPTURE_MODE=screenshots" in text

@@ -14,7 +14,7 @@ from typing import Any
 from augur_schema import SCHEMA_VERSION
 from opentelemetry.sdk.trace import SpanProcessor
 
-from augur_sdk import records
+from augur_sdk import _internal, records
 from augur_sdk.capture import CaptureMode, capture_mode_is_explicit, resolve_capture_mode
 from augur_sdk.redaction import DefaultRedactionPolicy, RedactionPolicy, path_matches
 
@@ -75,7 +75,25 @@ def _out_dir(out_dir: Any) -> Path:
         raise TypeError(f"out_dir: expected a path, got {type(out_dir).__name__}")
     if "\x00" in os.fspath(out_dir):
         raise ValueError("out_dir: must not contain NUL bytes")
-    return Path(out_dir)
+    path = Path(out_dir)
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"out_dir: {os.fspath(out_dir)!r} is a file; the bundle is a "
+                         "directory (pass a path that is a directory or does not exist)")
+    return path
+
+
+def _mode(capture_mode: CaptureMode | str | None) -> tuple[CaptureMode, bool]:
+    """The capture mode and whether one was asked for. A bad ``capture_mode=`` argument is a
+    programming error and raises; a typo in ``$AUGUR_CAPTURE_MODE`` must not stop a running
+    agent: it is logged once and taken as unset."""
+    if capture_mode is not None:
+        return resolve_capture_mode(capture_mode), True
+    try:
+        return resolve_capture_mode(None), capture_mode_is_explicit(None)
+    except ValueError as exc:
+        _internal.log_once("bad-capture-mode-env", 30,
+                           "augur_sdk: %s; it is ignored (as if unset: mode 'off')", exc)
+        return CaptureMode.OFF, False
 
 
 def _client(name: Any, version: Any, git_sha: Any) -> dict[str, str]:
@@ -130,8 +148,7 @@ def resolve_options(
     checked_run_id = records.check_run_id(run_id)
     client = _client(client_name, client_version, client_git_sha)
     path = _out_dir(out_dir)
-    explicit = capture_mode_is_explicit(capture_mode)
-    mode = resolve_capture_mode(capture_mode)
+    mode, explicit = _mode(capture_mode)
     dbg_id = debug_session_id or new_debug_session_id()
     policy = _policy(redaction_policy, never_record)
     checked_tags = records.check_tags(tags)

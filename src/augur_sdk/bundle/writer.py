@@ -44,6 +44,7 @@ from augur_sdk.bundle.files import (
 from augur_sdk.bundle.index import Signatures, StepIndex
 from augur_sdk.kinds.spec import FileFormat, RecordKind
 from augur_sdk.records import png_dimensions, utcnow_iso
+from augur_sdk.validation import live_state
 
 RUN_EVENT = "run_event"  # sidecar line: an event that went on the run span
 MAX_TEXT_FILE_BYTES = 16 * 1024 * 1024  # per log file; the excess is counted as lost
@@ -79,6 +80,34 @@ def clear_owned_entries(root: Path, keep: frozenset[str] = frozenset()) -> None:
             shutil.rmtree(entry)  # the spare files of a producer that died
         elif layout.is_temp_name(entry.name) and entry.is_file():
             entry.unlink()
+
+
+def keep_previous_bundle(root: Path, debug_session_id: str) -> Path | None:
+    """A bundle of another session in ``root`` (finished, or left by a producer that died)
+    is moved aside, whole, to ``<root>.prev-<its debug_session_id>`` instead of being
+    replaced: two runs that share an out_dir (a run id with one-second resolution...) must
+    not cost the first its bundle. Returns where it went (``None``: nothing to keep)."""
+    try:
+        manifest = json.loads((root / layout.MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    old = manifest.get("debug_session_id") if isinstance(manifest, dict) else None
+    if not isinstance(old, str) or old == debug_session_id:
+        return None
+    state = live_state(root)
+    if state is not None and state[0] == "running":
+        return None  # another process is writing it: not ours to move
+    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in old)[:80]
+    target = Path(f"{root}.prev-{safe}")
+    n = 1
+    while target.exists():
+        n += 1
+        target = Path(f"{root}.prev-{safe}-{n}")
+    target.mkdir(parents=True)
+    for name in layout.OWNED_ENTRIES:
+        if (root / name).exists() or (root / name).is_symlink():
+            os.replace(root / name, target / name)
+    return target
 
 
 def stream_trace(
@@ -137,7 +166,8 @@ class BundleWriter:
     """
 
     def __init__(self, root: str | Path, *, policy_id: str, fsync: bool = False,
-                 spare_files: bool = False, keep_open: bool = False) -> None:
+                 spare_files: bool = False, keep_open: bool = False,
+                 keep_previous: bool = True) -> None:
         self.root = Path(root)
         self._root = str(self.root)  # for the hot paths (see files.AnyPath)
         self.policy_id = policy_id
@@ -168,6 +198,7 @@ class BundleWriter:
         self._hash_slots = threading.BoundedSemaphore(4)
         self._hasher: ThreadPoolExecutor | None = None
         self._run_span_ids: dict[str, str] = {}
+        self._keep_previous = keep_previous
 
     # ── low-level, failure-counting I/O ─────────────────────────────────────
 
@@ -208,6 +239,7 @@ class BundleWriter:
             # The live marker goes first, saying "preparing": a kill while an older run's files
             # are being removed leaves a folder that `augur recover` knows to finish clearing,
             # so no stale step of the older run can be taken for this run's.
+            self._move_previous(str(session.get("debug_session_id")))
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
             except OSError as exc:
@@ -227,6 +259,20 @@ class BundleWriter:
             if self._want_spares:
                 self._spares = SpareFiles(self.root / layout.SPARES_DIR)
                 self._spares.start()
+
+    def _move_previous(self, debug_session_id: str) -> None:
+        if not self._keep_previous:
+            return
+        try:
+            moved = keep_previous_bundle(self.root, debug_session_id)
+        except OSError as exc:
+            self._fail("setup", exc)
+            return
+        if moved is not None:
+            _internal.logger.warning(
+                "augur_sdk: %s held the bundle of another run; it was moved to %s (not "
+                "replaced). Give each run its own out_dir (a unique run id) to avoid this",
+                self.root, moved)
 
     def _stop_spares(self) -> None:
         if self._spares is not None:
@@ -612,6 +658,7 @@ class BundleWriter:
     def write_envelope_only(self, session: dict[str, Any]) -> dict[str, Any]:
         """``off`` mode: the manifest envelope and nothing else."""
         with self._lock:
+            self._move_previous(str(session.get("debug_session_id")))
             try:
                 self.root.mkdir(parents=True, exist_ok=True)
                 clear_owned_entries(self.root)

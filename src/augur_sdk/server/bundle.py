@@ -17,7 +17,8 @@ from augur_sdk.bundle.writer import BundleWriter, sha256_hex
 
 class ServerBundleWriter(BundleWriter):
     def __init__(self, root: str | Path, *, policy_id: str, fsync: bool = False) -> None:
-        super().__init__(root, policy_id=policy_id, fsync=fsync)
+        # augur serve moves a replaced run aside itself (.augur-server/replaced/).
+        super().__init__(root, policy_id=policy_id, fsync=fsync, keep_previous=False)
         self._appended: set[str] = set()
         # Files the server knows never arrived (steps of a client that went away), listed
         # in manifest.missing next to the screenshots the steps name.

@@ -694,8 +694,10 @@
   function renderEmpty() {
     $('list-count').textContent = '0 steps';
     $('step-title').textContent = '';
-    const msg = S.meta && S.meta.state === 'running' ? 'No steps yet: waiting for the first step…' : 'This bundle has no steps.';
-    $('detail').replaceChildren(h('p', { class: 'muted', text: msg }));
+    const off = str(session().capture_mode || manifest().capture_mode) === 'off';
+    const msg = off ? 'Nothing was recorded: the run had no capture mode (off). Pass capture_mode=CaptureMode.SCREENSHOTS (or another mode) to DebugSession, or set AUGUR_CAPTURE_MODE=screenshots.'
+      : S.meta && S.meta.state === 'running' ? 'No steps yet: waiting for the first step…' : 'This bundle has no steps.';
+    $('detail').replaceChildren(h('p', { class: 'muted', id: 'empty-reason', text: msg }));
     $('shot-wrap').hidden = true;
     showShotMsg('', 'No steps', msg);
     document.body.dataset.ready = '1';
