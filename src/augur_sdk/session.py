@@ -53,6 +53,16 @@ _NO_MODE_MESSAGE = (
 )
 
 
+# Kinds with a method of their own (state, files or spans beyond one record): record()
+# refuses them by name, so that nothing bypasses that method.
+_OWN_METHODS = {
+    "session": "the constructor, add_tag and the set_* methods",
+    "observation": "attach_observation", "observation_record": "attach_observation",
+    "step_iteration": "record_step_iteration", "step_patch": "the annotation methods",
+    "session_costs": "set_costs", "side_effect": "declare_side_effect",
+}
+
+
 class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
     """Records one agent run. Use as ``with DebugSession(...) as session:`` (or ``async with``).
 
@@ -261,6 +271,9 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
         name): checked against its spec here, then redacted, gated, put on the spans and
         written where the spec says. The typed methods below are this for their kind."""
         spec = registry.get(kind) if isinstance(kind, str) else kind
+        method = _OWN_METHODS.get(spec.name)
+        if method is not None:
+            raise ValueError(f"kind: {spec.name!r} records are made by {method}")
         if spec.check is not None:
             clean = spec.check(record)
         else:

@@ -326,3 +326,16 @@ def test_server_refuses_a_plugin_record_that_breaks_its_schema(plugin_server: Se
                                  {"step_index": 4, "ts": TS, "score": 0.1})
     assert resp.status == 400 and b"disagrees with the path" in resp.data
     assert not (plugin_server.run_dir("kinds-bad") / "notes").exists()
+
+
+def test_record_refuses_kinds_that_have_a_method_of_their_own(tmp_path: Path) -> None:
+    """record() cannot bypass attach_observation, the ledger, iterations or patches: those
+    kinds are refused by name, naming the method to use; nothing is written."""
+    with DebugSession(run_id="own", client_name="kinds", out_dir=tmp_path / "o",
+                      capture_mode="full", dsn="") as session:
+        for name, method in (("side_effect", "declare_side_effect"),
+                             ("step_patch", "annotation"), ("observation", "attach_observation"),
+                             ("session_costs", "set_costs")):
+            with pytest.raises(ValueError, match=f"'{name}' records are made by .*{method}"):
+                session.record(name, {"step_index": 0})
+    assert not (tmp_path / "o" / "side_effects").exists()
