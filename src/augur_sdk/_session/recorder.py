@@ -217,8 +217,9 @@ class Recorder(StepRecords, LedgerRecords):
         self.stamp_step(record)
         self._warn_step_id(record)
         iteration = False
-        with _internal.internal_errors("record_step"):
-            iteration = repeat and self._is_new_iteration(record)
+        if repeat:  # only a step index seen before can be an iteration (reads its file)
+            with _internal.internal_errors("record_step"):
+                iteration = self._is_new_iteration(record)
         with _internal.internal_errors("record_step"):
             if iteration:
                 self._emit_iteration(record)

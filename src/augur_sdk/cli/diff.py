@@ -125,8 +125,6 @@ def view_compare(args: argparse.Namespace) -> int:
     """``augur view A --compare B [--export FILE]``: the side-by-side comparison page."""
     import errno
     import os
-    import threading
-    import webbrowser
 
     from augur_sdk.cli.view import DEFAULT_PORT, JAEGER_ENV
     from augur_sdk.viewer.compare import CompareServer, export_compare_html
@@ -171,15 +169,9 @@ def view_compare(args: argparse.Namespace) -> int:
               "address sees both runs' screenshots and records", file=sys.stderr)
     print(f"augur view: comparing {args.bundle} (A) with {args.compare} (B) at {server.url}  "
           "(Ctrl-C to stop)", flush=True)
-    if not args.no_open:
-        threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    from augur_sdk.cli.view import serve_until_interrupted
+
+    return serve_until_interrupted(server, open_browser=not args.no_open)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

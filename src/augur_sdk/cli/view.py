@@ -12,6 +12,7 @@ import sys
 import threading
 import webbrowser
 from pathlib import Path
+from typing import Any
 
 from augur_sdk.viewer.reader import looks_like_bundle, normalize_jaeger_base
 from augur_sdk.viewer.runs import RunDirectory, RunRef
@@ -113,7 +114,12 @@ def view(args: argparse.Namespace) -> int:
     else:
         print(f"augur view: serving the runs in {args.bundle} ({len(runs)} now) at "
               f"{server.url}  (Ctrl-C to stop)", flush=True)
-    if not args.no_open:
+    return serve_until_interrupted(server, open_browser=not args.no_open)
+
+
+def serve_until_interrupted(server: Any, *, open_browser: bool) -> int:
+    """Serve (opening the browser unless told not to) until Ctrl-C; then close. Exit 0."""
+    if open_browser:
         threading.Thread(target=webbrowser.open, args=(server.url,), daemon=True).start()
     try:
         server.serve_forever()
