@@ -56,6 +56,7 @@ _NO_MODE_MESSAGE = (
 # Kinds with a method of their own (state, files or spans beyond one record): record()
 # refuses them by name, so that nothing bypasses that method.
 _OWN_METHODS = {
+    "modelio": "record_modelio",
     "session": "the constructor, add_tag and the set_* methods",
     "observation": "attach_observation", "observation_record": "attach_observation",
     "step_iteration": "record_step_iteration", "step_patch": "the annotation methods",
@@ -86,6 +87,9 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
         span_processors: extra OpenTelemetry span processors that see this run's spans.
         close_timeout_s: the most ``close()`` waits for exporters (default 5 s).
         fsync: also ``fsync`` every file (survives power loss, slower).
+        modelio_budget_bytes: the most bytes of model calls (records and their images) a
+            run writes (default 50 MB; ``None``: no budget); calls past it are counted in
+            ``producer.json`` and logged, not written.
     """
 
     def __init__(
@@ -113,6 +117,7 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
         close_timeout_s: float | None = None,
         fsync: bool = False,
         parent: Any = None,
+        modelio_budget_bytes: int | None = 50_000_000,
     ) -> None:
         if not isinstance(out_dir, str | os.PathLike):
             raise TypeError(f"out_dir: expected a path, got {type(out_dir).__name__}")
@@ -132,7 +137,8 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
             redaction_policy=redaction_policy, tags=tags, started_at=started_at, dsn=dsn,
             task_spec=task_spec, task_spec_id=task_spec_id, branch_context=branch_context,
             group_id=group_id, capture_logprobs=capture_logprobs, never_record=never_record,
-            span_processors=span_processors, close_timeout_s=close_timeout_s, fsync=fsync)
+            span_processors=span_processors, close_timeout_s=close_timeout_s, fsync=fsync,
+            modelio_budget_bytes=modelio_budget_bytes)
         self.run_id = opts.run_id
         self.capture_mode: CaptureMode = opts.capture_mode
         self.redaction_policy: RedactionPolicy = opts.policy

@@ -37,6 +37,7 @@ class SessionOptions:
     span_processors: list[SpanProcessor] = field(default_factory=list)
     close_timeout_s: float | None = None
     fsync: bool = False
+    modelio_budget_bytes: int | None = 50_000_000
 
 
 def new_debug_session_id() -> str:
@@ -143,6 +144,7 @@ def resolve_options(
     span_processors: Iterable[SpanProcessor] = (),
     close_timeout_s: float | None = None,
     fsync: bool = False,
+    modelio_budget_bytes: int | None = 50_000_000,
 ) -> SessionOptions:
     """Check every argument of ``DebugSession(...)`` and build the session record."""
     checked_run_id = records.check_run_id(run_id)
@@ -170,9 +172,15 @@ def resolve_options(
             session[key] = records.clean_json(extra, key)
     records.clean_json(session, "session")
     records.schema_errors("debug_session", session, "session")
+    if modelio_budget_bytes is not None and (
+            isinstance(modelio_budget_bytes, bool) or not isinstance(modelio_budget_bytes, int)
+            or modelio_budget_bytes < 0):
+        raise ValueError("modelio_budget_bytes: expected a non-negative int of bytes or None "
+                         f"(no budget), got {modelio_budget_bytes!r}")
     return SessionOptions(
         run_id=checked_run_id, out_dir=path, capture_mode=mode, mode_explicit=explicit,
         debug_session_id=dbg_id, policy=policy, session=session, tags=checked_tags,
         group_id=group_id, capture_logprobs=bool(capture_logprobs), dsn=dsn,
         span_processors=list(span_processors), close_timeout_s=close_timeout_s, fsync=fsync,
+        modelio_budget_bytes=modelio_budget_bytes,
     )

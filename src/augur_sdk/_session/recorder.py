@@ -24,6 +24,7 @@ from augur_sdk import _internal, codec, gating, records
 from augur_sdk._session import ledger as side_effects
 from augur_sdk._session.indexes import IndexSet
 from augur_sdk._session.ledger import LedgerRecords
+from augur_sdk._session.modelio_records import ModelIORecords, ModelIOState
 from augur_sdk._session.options import SessionOptions, new_debug_session_id
 from augur_sdk._session.spans import StepSpans
 from augur_sdk._session.step_records import StepRecords
@@ -38,7 +39,7 @@ from augur_sdk.stream.dsn import resolve_dsn
 from augur_sdk.stream.processor import StreamSpanProcessor
 
 
-class Recorder(StepRecords, LedgerRecords):
+class Recorder(StepRecords, LedgerRecords, ModelIORecords):
     """The machinery of one run (not thread-safe by itself: the facade holds its lock)."""
 
     def __init__(self, options: SessionOptions) -> None:
@@ -66,6 +67,9 @@ class Recorder(StepRecords, LedgerRecords):
         self.known = IndexSet()  # every step index recorded, whatever the mode
         self.subgoal_first: dict[str, int] = {}  # subgoal id -> first step it completed at
         self.ledger = side_effects.Ledger()
+        self.modelio_state = ModelIOState()
+        # Versions a model call named for a step not recorded yet (stamped by record_step).
+        self.pending_versions: dict[int, dict[str, str]] = {}
         self._cost_totals: dict[str, float] = {}  # step costs summed (iterations included)
         self._seq = 0
         self._warned_step_id = False
@@ -109,6 +113,13 @@ class Recorder(StepRecords, LedgerRecords):
                 "nor aborted (%s); they stay intent_only in the bundle", self.public_run_id,
                 len(unsettled), ", ".join(unsettled[:5]))
         self.spans.end_open_step()
+        unfilled = self.spans.end_unfilled_call_scopes()
+        if unfilled:
+            _internal.logger.warning(
+                "augur_sdk: run %r closed with model calls recorded for step(s) %s that "
+                "record_step() never recorded; their spans end unfilled "
+                "(augur.step.unfilled)", self.public_run_id,
+                ", ".join(map(str, unfilled[:10])))
         self.spans.end_hashed_spans(wait_s=budget_s)
         emit.end_run_span(self.run_span, self.redacted_session())
         return self.bundle.manifest
@@ -212,6 +223,11 @@ class Recorder(StepRecords, LedgerRecords):
             record.setdefault("group_id", self.group_id)
         if self.mode_override is not None:
             record.setdefault("capture_mode", self.mode_override.value)
+        versions = self.pending_versions.pop(int(record["step_index"]), None)
+        if versions:
+            own = record.get("captured_versions")
+            record["captured_versions"] = {**versions, **(own if isinstance(own, dict)
+                                                          else {})}
 
     def _record_step(self, record: dict[str, Any], repeat: bool) -> None:
         self.stamp_step(record)

@@ -506,6 +506,25 @@ class BundleWriter:
                 self._append(layout.SPANS_SIDECAR, entry, "span_ids")
             return size
 
+    def write_modelio(self, rel: str, record: dict[str, Any]) -> int:
+        """A model call's file, at the path the session reserved (``modelio/…json``)."""
+        rel = layout.checked_rel(rel)
+        data = layout.dumps(record).encode("utf-8")
+        with self._lock:
+            return len(data) if self._write(rel, data, "modelio") else 0
+
+    def write_blob(self, rel: str, data: bytes, sha256: str) -> bool:
+        """A content-addressed file (an image taken out of a model call), signed with the
+        digest its name already carries; written once (a second write is a no-op)."""
+        rel = layout.checked_rel(rel)
+        with self._lock:
+            if rel in self._signatures:
+                return True
+            if not self._write(rel, data, "modelio_images", sign=False):
+                return False
+            self._signatures[rel] = sha256
+            return True
+
     def write_record(self, kind: RecordKind, record: dict[str, Any]) -> int:
         """Write a record of any other kind where its spec says: a whole JSON file, or a
         line of a JSONL file. Returns the bytes written (0: it could not be written)."""

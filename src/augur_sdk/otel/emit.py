@@ -101,11 +101,13 @@ SCOPE = "step_scope"
 
 
 def start_scope_span(tracer: trace.Tracer, run_ctx: Context, step_index: int,
-                     step_type: str | None, *, run_id: str) -> Span:
-    """A step span opened before its record exists (see ``DebugSession.step_scope``)."""
+                     step_type: str | None, *, run_id: str,
+                     start_time: int | None = None) -> Span:
+    """A step span opened before its record exists (see ``DebugSession.step_scope``; a
+    model call of a step not recorded yet opens it too)."""
     span: Span = tracer.start_span(  # type: ignore[assignment]
         codec.step_span_name({"step_type": step_type or "step"}), context=run_ctx,
-        kind=SpanKind.INTERNAL,
+        kind=SpanKind.INTERNAL, start_time=start_time,
         attributes={"gen_ai.operation.name": "execute_tool", codec.RECORD_KIND_ATTR: SCOPE,
                     "augur.run_id": run_id, "augur.step_index": step_index},
     )
