@@ -83,9 +83,13 @@ class ModelCalls:
                          content: str | None = None) -> dict[str, Any]:
         """Record a model's reasoning for a step (``diagnostics/reasoning.jsonl``; an event
         on the step's span). ``content=`` is taken for ``text``; a ``format`` that is not one
-        of the schema's three is recorded as ``adapter_inferred``. Returns the record."""
+        of the schema's three is recorded as ``adapter_inferred``, the tag itself going on the
+        span event as ``augur.reasoning.tag``. The policy's reasoning redactors
+        (``add_reasoning_redactor``) run on the text. Returns the record."""
         if text is None:
             text = content
+        if not isinstance(format, str):
+            raise TypeError(f"format: expected a string, got {type(format).__name__}")
         if not isinstance(text, str):
             raise TypeError("text: expected a string (or content=)")
         if step_index is None:
@@ -100,9 +104,10 @@ class ModelCalls:
         if model is not None:
             record["model"] = model
         clean = records.check_record("reasoning", "reasoning_trace", record, "ts")
+        tag = None if format in REASONING_FORMATS else {"augur.reasoning.tag": str(format)}
         with self._lock:
             self._require_open()
-            self._run.record(builtin.REASONING, clean)
+            self._run.record(builtin.REASONING, clean, tag)
         return dict(clean)
 
     def append_log(self, text: str, *, step_index: int | None = None,

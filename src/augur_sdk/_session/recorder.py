@@ -30,9 +30,10 @@ from augur_sdk._session.spans import StepSpans
 from augur_sdk._session.step_records import StepRecords
 from augur_sdk.bundle.writer import BundleWriter
 from augur_sdk.capture import CaptureMode
-from augur_sdk.kinds.builtin import SESSION, STEP
+from augur_sdk.kinds.builtin import LOG, SESSION, STEP
 from augur_sdk.kinds.spec import Placement, RecordKind
 from augur_sdk.otel import emit, provider
+from augur_sdk.otel import logs as otel_logs
 from augur_sdk.otel.processors import BundleSpanProcessor, RunSink
 from augur_sdk.stream.client import client_for
 from augur_sdk.stream.dsn import resolve_dsn
@@ -170,8 +171,10 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
         self._seq += 1
         return self._seq
 
-    def record(self, kind: RecordKind, record: dict[str, Any]) -> None:
-        """Redact, gate, emit and hand ``record`` (checked, private) to the sinks."""
+    def record(self, kind: RecordKind, record: dict[str, Any],
+               span_extra: dict[str, Any] | None = None) -> None:
+        """Redact, gate, emit and hand ``record`` (checked, private) to the sinks.
+        ``span_extra``: attributes for its span event or span only (not in the record)."""
         repeat = False
         if kind is STEP:
             index = record["step_index"]
@@ -183,13 +186,31 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
             self._record_step(record, repeat)
             return
         with _internal.internal_errors(f"record {kind.name}"):
-            redacted = self.policy.apply(record)
+            redacted = kind.redact(self.policy, record) if kind.redact is not None \
+                else self.policy.apply(record)
             gated = kind.gate_record(redacted, self.mode)
             if gated is None:
                 return
-            self._emit(kind, gated)
+            self._emit(kind, gated, span_extra)
+            if kind is LOG and self.pipeline is not None and self.pipeline.logger is not None:
+                self._otel_log(gated)
 
-    def _emit(self, kind: RecordKind, record: dict[str, Any]) -> None:
+    def _otel_log(self, record: dict[str, Any]) -> None:
+        """A log line as an OpenTelemetry log record, under its step's span if open."""
+        assert self.pipeline is not None and self.run_span is not None
+        assert self.pipeline.logger is not None
+        index = record.get("step_index")
+        span = self.spans.span_for_index(index) or self.spans.scopes.get(index) \
+            if isinstance(index, int) else None
+        attrs: dict[str, Any] = {"augur.run_id": self.public_run_id,
+                                 "augur.log.name": str(record.get("name", "run"))}
+        if isinstance(index, int):
+            attrs["augur.step_index"] = index
+        otel_logs.emit(self.pipeline.logger, str(record.get("text", "")),
+                       span if span is not None else self.run_span, attrs)
+
+    def _emit(self, kind: RecordKind, record: dict[str, Any],
+              span_extra: dict[str, Any] | None = None) -> None:
         assert self.run_span is not None and self.sink is not None
         step_span = self.spans.span_for_index(record.get("step_index"))
         target: Span = self.run_span if step_span is None else step_span
@@ -199,6 +220,8 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
             attrs = codec.event_attributes(record, seq=seq, kind=kind.name)
             if kind.span_attributes is not None:
                 attrs.update(kind.span_attributes(record))
+            if span_extra:
+                attrs.update(span_extra)
             stamp = record.get(kind.timestamp_field) if kind.timestamp_field else None
             target.add_event(kind.span_event_name, attrs,
                              timestamp=records.iso_to_ns(
@@ -211,7 +234,8 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
             child = self.pipeline.tracer.start_span(
                 kind.span_event_name, context=trace.set_span_in_context(target),
                 kind=SpanKind.INTERNAL,
-                attributes=codec.record_attributes(kind.name, record, seq=self.next_seq()))
+                attributes={**codec.record_attributes(kind.name, record, seq=self.next_seq()),
+                            **(span_extra or {})})
             self.sink.on_record(kind, record, child)  # type: ignore[arg-type]
             child.end()
         else:  # RUN_SPAN / NONE: no span of its own, only the sinks

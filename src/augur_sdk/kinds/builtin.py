@@ -162,6 +162,8 @@ REASONING = register(RecordKind(
     bundle=BundleTarget(path=lambda _r: "diagnostics/reasoning.jsonl",
                         pattern=r"(events|diagnostics)/reasoning\.jsonl"),
     wire=WireRoute("POST", "/reasoning"),
+    redact=lambda policy, record: policy.apply_reasoning(record)
+    if hasattr(policy, "apply_reasoning") else policy.apply(record),
     viewer_section="reasoning",
     builtin=True,
 ))
