@@ -22,6 +22,7 @@ import os
 import shutil
 import socket
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -192,6 +193,9 @@ class BundleWriter:
         self._started = False
         self.finished = False
         self.extra_producer_facts: dict[str, Any] = {}
+        # Model calls written: count, tokens and latency summed (live.json, producer.json).
+        self.model_calls: dict[str, int] = {}
+        self._live_written = 0.0
         self.masked: dict[str, list[dict[str, Any]]] = {}
         self._pending_hashes: dict[str, Future[str]] = {}
         self._hash_lock = threading.Lock()  # _pending_hashes, and the digests they yield
@@ -291,7 +295,10 @@ class BundleWriter:
             "session": self._session,
             "updated_at": utcnow_iso(),
         }
+        if self.model_calls:
+            live["model_calls"] = dict(self.model_calls)
         self._write(layout.LIVE, layout.dumps(live).encode(), "live", sign=False)
+        self._live_written = time.monotonic()
 
     def update_session(self, session: dict[str, Any]) -> None:
         with self._lock:
@@ -511,7 +518,26 @@ class BundleWriter:
         rel = layout.checked_rel(rel)
         data = layout.dumps(record).encode("utf-8")
         with self._lock:
-            return len(data) if self._write(rel, data, "modelio") else 0
+            if not self._write(rel, data, "modelio"):
+                return 0
+            self._count_call(record)
+            if self._started and not self.finished and time.monotonic() - self._live_written > 1:
+                self._write_live()  # the viewer's run header shows the totals as they grow
+            return len(data)
+
+    def _count_call(self, record: dict[str, Any]) -> None:
+        totals = self.model_calls
+        totals["count"] = totals.get("count", 0) + 1
+        response = record.get("response")
+        usage = response.get("usage") if isinstance(response, dict) else None
+        for ours, key in (("tokens_in", "prompt_tokens"), ("tokens_out", "completion_tokens"),
+                          ("cache_hit_tokens", "cache_hit_tokens")):
+            value = usage.get(key) if isinstance(usage, dict) else None
+            if isinstance(value, int) and not isinstance(value, bool):
+                totals[ours] = totals.get(ours, 0) + value
+        duration = record.get("duration_ms")
+        if isinstance(duration, int) and not isinstance(duration, bool):
+            totals["duration_ms"] = totals.get("duration_ms", 0) + duration
 
     def write_blob(self, rel: str, data: bytes, sha256: str) -> bool:
         """A content-addressed file (an image taken out of a model call), signed with the
@@ -668,6 +694,7 @@ class BundleWriter:
             "redaction_policy": self.policy_id,
             **({"masked_screenshots": dict(sorted(self.masked.items()))} if self.masked else {}),
             **self.extra_producer_facts,
+            **({"model_calls": dict(self.model_calls)} if self.model_calls else {}),
         }
 
     def _missing(self, signatures: dict[str, str]) -> list[str]:
