@@ -76,11 +76,12 @@ class ModelIORecords:
         if self.run_span is None or self.mode < MODELIO.min_mode:
             return path
         with _internal.internal_errors("record_modelio"):
-            gated = modelio.gate(self.policy.apply(record), self.mode)
+            # Gated first: what the mode drops is never scanned by the redaction rules.
+            gated = self.policy.apply(modelio.gate(record, self.mode))
             gated.setdefault("redaction_applied", True)
             kept = {p: images[p] for p in modelio.referenced_images(gated) if p in images}
             size = sum(len(data) for p, (data, _t) in kept.items() if p not in state.images)
-            size += len(codec.compact_json(gated))
+            size += modelio.approx_size(gated)
             budget = self.opts.modelio_budget_bytes
             if budget is not None and state.bytes + size > budget:
                 self._over_budget(path, size, budget)

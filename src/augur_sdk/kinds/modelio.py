@@ -105,6 +105,18 @@ def content_key(record: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()
 
 
+def approx_size(value: Any) -> int:
+    """About the bytes ``value`` takes as JSON (strings by length, a few bytes per other
+    item), without encoding it: what the byte budget counts."""
+    if isinstance(value, str):
+        return len(value) + 2
+    if isinstance(value, dict):
+        return 2 + sum(len(k) + 4 + approx_size(v) for k, v in value.items())
+    if isinstance(value, list):
+        return 2 + sum(approx_size(v) + 1 for v in value)
+    return 8
+
+
 def file_name(step_index: int | None, layer: str, seq: int) -> str:
     prefix = "run" if step_index is None else f"{step_index:04d}"
     return f"{prefix}-{layer}-{seq}.json"
