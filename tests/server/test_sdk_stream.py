@@ -103,6 +103,7 @@ def test_model_calls_and_their_images_reach_the_server(server: Any, tmp_path: Pa
     assert (root / image).read_bytes() == png
     assert read_json(root / path) == read_json(local / path)
     assert validate_bundle(root) == []
+    assert read_json(root / "producer.json")["model_calls"] == {"count": 1}
     forged = server.request("PUT", f"/runs/{run}/modelio-images/{'0' * 64}.png", raw=png)
     assert forged.status == 400 and b"sha256" in forged.data
     assert not (root / f"modelio/images/{'0' * 64}.png").exists()

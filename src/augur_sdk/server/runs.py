@@ -677,7 +677,13 @@ class Run:
 
     def add_modelio(self, name: str, record: Any) -> Body:
         name = check_file_name(name, "modelio record name")
-        return self._whole_file(f"modelio/{name}", as_object(record, "modelio record"))
+        rel = f"modelio/{name}"
+        record = as_object(record, "modelio record")
+        with self._writing() as writer:
+            if writer is None:
+                return self._ignored(self.source)
+            writer.write_modelio(rel, record)  # counted in the run's model_calls totals
+        return {"ok": True, "path": rel}
 
     def add_modelio_image(self, name: str, data: bytes) -> Body:
         """An image taken out of a model call, stored by its sha256 (checked: a client
