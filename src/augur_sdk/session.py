@@ -86,6 +86,13 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
         span_processors: extra OpenTelemetry span processors that see this run's spans.
         close_timeout_s: the most ``close()`` waits for exporters (default 5 s).
         fsync: also ``fsync`` every file (survives power loss, slower).
+        branch_context: marks a replay branch (``parent_run_id``,
+            ``branch_point_step_index``, ``mutated_axis``...); stamped on every step
+            without the ``mutation`` payload.
+        parent: the run span's parent (a span, a context or a W3C traceparent); else
+            ``$TRACEPARENT``, else the current span (``docs/run-structure.md``).
+        fingerprint_algorithm: the manifest's ``trajectory_fingerprint`` algorithm
+            (default ``cua_v1``; plug-ins: :mod:`augur_sdk.fingerprints`).
     """
 
     def __init__(
@@ -113,6 +120,7 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
         close_timeout_s: float | None = None,
         fsync: bool = False,
         parent: Any = None,
+        fingerprint_algorithm: str | None = None,
     ) -> None:
         if not isinstance(out_dir, str | os.PathLike):
             raise TypeError(f"out_dir: expected a path, got {type(out_dir).__name__}")
@@ -132,7 +140,8 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
             redaction_policy=redaction_policy, tags=tags, started_at=started_at, dsn=dsn,
             task_spec=task_spec, task_spec_id=task_spec_id, branch_context=branch_context,
             group_id=group_id, capture_logprobs=capture_logprobs, never_record=never_record,
-            span_processors=span_processors, close_timeout_s=close_timeout_s, fsync=fsync)
+            span_processors=span_processors, close_timeout_s=close_timeout_s, fsync=fsync,
+            fingerprint_algorithm=fingerprint_algorithm)
         self.run_id = opts.run_id
         self.capture_mode: CaptureMode = opts.capture_mode
         self.redaction_policy: RedactionPolicy = opts.policy
