@@ -175,3 +175,21 @@ def test_branch_context_is_stamped_on_steps_without_the_mutation(tmp_path: Path)
     with pytest.raises(ValueError, match=r"branch_context\.mutated_axis must be one of"):
         DebugSession(run_id="r", client_name="a", out_dir=tmp_path / "x",
                      branch_context={**ctx, "mutated_axis": "temperature"})
+
+
+def test_mark_for_eval_below_trace_says_why_nothing_was_recorded(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """At metadata an eval candidate (its reason is free text) is not recorded, and the log
+    says so once, naming the mode that records it."""
+    from augur_sdk import _internal
+
+    _internal.reset_log_once()
+    out = tmp_path / "b"
+    with caplog.at_level("WARNING", logger="augur_sdk"), DebugSession(
+            run_id="r", client_name="a", out_dir=out, capture_mode="metadata", dsn="") as s:
+        s.record_step(step_record("r", 0))
+        s.mark_for_eval(0, "wrong target")
+        s.mark_for_eval(0, "again")
+    assert not (out / "eval_candidates.json").exists()
+    assert caplog.text.count("mark_for_eval(0) is not recorded at capture mode 'metadata'") == 1
+    assert "capture_mode='trace'" in caplog.text

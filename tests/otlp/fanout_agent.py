@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 from augur_sdk import DebugSession
@@ -22,7 +23,8 @@ def step(run_id: str, i: int, failed: bool) -> dict[str, object]:
     return {
         "step_id": f"{run_id}/step/{i:04d}", "step_index": i, "step_type": "click",
         "intent": f"press button {i}", "status": "failed" if failed else "succeeded",
-        "started_at": "", "action": {"type": "click", "params": {"x": 10 * i, "y": 20}},
+        "started_at": datetime.now(UTC).isoformat().replace("+00:00", "Z"),
+        "action": {"type": "click", "params": {"x": 10 * i, "y": 20}},
         "grounding": {"provider": "vlm", "target_label": f"Button {i}", "provenance": "screenshot"},
         "verdict": {"status": "failed" if failed else "passed"},
         **({"failure_class": "no_state_change"} if failed else {}),
