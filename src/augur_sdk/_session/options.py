@@ -131,7 +131,7 @@ def _fingerprint_algorithm(name: str | None) -> str:
         return fingerprints.DEFAULT_ALGORITHM
     try:
         fingerprints.resolve_algorithm(env)
-    except (ValueError, ImportError, AttributeError) as exc:
+    except Exception as exc:  # a plug-in that fails to load must not stop the agent
         _internal.log_once("bad-fingerprint-env", 30,
                            "augur_sdk: $%s: %s; cua_v1 is used", fingerprints.ALGORITHM_ENV,
                            exc)

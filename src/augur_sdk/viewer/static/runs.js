@@ -74,10 +74,15 @@
     return runs.filter((r) => keep.has(r.key) && !folded(r));
   }
 
-  /** Status counts of a run's workers (and theirs). */
-  function workerFacts(r, runs) {
+  /** Each run's workers, by the run's key. */
+  function workersByKey(runs) {
     const kids = new Map();
     for (const x of runs) if (typeof x.parent_key === 'string') (kids.get(x.parent_key) || kids.set(x.parent_key, []).get(x.parent_key)).push(x);
+    return kids;
+  }
+
+  /** Status counts of a run's workers (and theirs). */
+  function workerFacts(r, kids) {
     const counts = { all: 0, running: 0, failed: 0 };
     const walk = (key, n) => { for (const x of kids.get(key) || []) { counts.all += 1; if (x.status === 'running') counts.running += 1; if (x.status === 'failed') counts.failed += 1; if (n < 64) walk(x.key, n + 1); } };
     walk(r.key, 0);
@@ -97,18 +102,18 @@
     return td;
   }
 
-  function treeCell(r, runs) {
+  function treeCell(r, kids) {
     const depth = typeof r.depth === 'number' && r.depth > 0 ? Math.min(r.depth, 8) : 0;
-    const kids = typeof r.children === 'number' ? r.children : 0;
+    const n = typeof r.children === 'number' ? r.children : 0;
     const lead = [];
-    if (kids) {
+    if (n) {
       const open = !S.folded.has(r.key);
       lead.push(h('button', { type: 'button', class: 'fold', tabindex: '-1', 'aria-expanded': open ? 'true' : 'false', title: open ? 'Fold its workers (←)' : 'Show its workers (→)', text: open ? '▾' : '▸' }));
     } else if (depth) lead.push(h('span', { class: 'branch', 'aria-hidden': 'true', text: '└' }));
     const tail = [];
     if (r.orchestrator) tail.push(h('span', { class: 'tag orch', title: 'an orchestrator: its workers are the runs indented under it', text: 'orchestrator' }));
-    if (kids) {
-      const f = workerFacts(r, runs);
+    if (n) {
+      const f = workerFacts(r, kids);
       const parts = [`${f.all} worker${f.all === 1 ? '' : 's'}`];
       if (f.running) parts.push(`${f.running} running`);
       if (f.failed) parts.push(`${f.failed} failed`);
@@ -117,7 +122,7 @@
     return { depth, lead, tail };
   }
 
-  function makeRow(r, runs) {
+  function makeRow(r, kids) {
     const href = safeHref(r.href);
     const c = isObj(r.client) ? r.client : {};
     const started = parseTime(r.started_at);
@@ -127,7 +132,7 @@
     else if (started !== null && r.status === 'running') duration = `${fmtMs(Date.now() - started)}…`;
     const runId = str(r.run_id);
     const link = h('a', { href, tabindex: '-1', text: runId });
-    const t = treeCell(r, runs || []);
+    const t = treeCell(r, kids || new Map());
     const failed = typeof r.failed_steps === 'number' ? r.failed_steps : 0;
     const tr = h('tr', { class: `run ${str(r.status)}${t.depth ? ' worker' : ''}`, tabindex: '0', 'data-key': str(r.key), 'data-status': str(r.status), 'data-href': href, 'data-depth': String(t.depth), 'data-parent': typeof r.parent_key === 'string' ? r.parent_key : null, title: str(r.path) },
       statusCell(r),
@@ -148,7 +153,8 @@
     if (!isObj(d) || !Array.isArray(d.runs)) return;
     const focusedKey = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : undefined;
     const shown = visibleRuns(d.runs);
-    $('runs-body').replaceChildren(...shown.map((r) => makeRow(r, d.runs)));
+    const kids = workersByKey(d.runs);
+    $('runs-body').replaceChildren(...shown.map((r) => makeRow(r, kids)));
     $('runs').classList.toggle('no-tenant', !d.runs.some((r) => r.tenant));
     $('runs-root').textContent = str(d.root);
     const total = d.runs.length;
