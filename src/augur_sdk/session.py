@@ -90,6 +90,13 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
         modelio_budget_bytes: the most bytes of model calls (records and their images) a
             run writes (default 50 MB; ``None``: no budget); calls past it are counted in
             ``producer.json`` and logged, not written.
+        branch_context: marks a replay branch (``parent_run_id``,
+            ``branch_point_step_index``, ``mutated_axis``...); stamped on every step
+            without the ``mutation`` payload.
+        parent: the run span's parent (a span, a context or a W3C traceparent); else
+            ``$TRACEPARENT``, else the current span (``docs/run-structure.md``).
+        fingerprint_algorithm: the manifest's ``trajectory_fingerprint`` algorithm
+            (default ``cua_v1``; plug-ins: :mod:`augur_sdk.fingerprints`).
     """
 
     def __init__(
@@ -118,6 +125,7 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
         fsync: bool = False,
         parent: Any = None,
         modelio_budget_bytes: int | None = 50_000_000,
+        fingerprint_algorithm: str | None = None,
     ) -> None:
         if not isinstance(out_dir, str | os.PathLike):
             raise TypeError(f"out_dir: expected a path, got {type(out_dir).__name__}")
@@ -138,7 +146,8 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
             task_spec=task_spec, task_spec_id=task_spec_id, branch_context=branch_context,
             group_id=group_id, capture_logprobs=capture_logprobs, never_record=never_record,
             span_processors=span_processors, close_timeout_s=close_timeout_s, fsync=fsync,
-            modelio_budget_bytes=modelio_budget_bytes)
+            modelio_budget_bytes=modelio_budget_bytes,
+            fingerprint_algorithm=fingerprint_algorithm)
         self.run_id = opts.run_id
         self.capture_mode: CaptureMode = opts.capture_mode
         self.redaction_policy: RedactionPolicy = opts.policy

@@ -54,6 +54,7 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
         self.mode: CaptureMode = options.capture_mode  # what the next record is gated by
         self.mode_override: CaptureMode | None = None
         self.group_id = options.group_id  # stamped on every later step
+        self.branch_step = options.branch_step  # stamped on every step of a replay branch
         # What leaves the process (files, spans, stream, log lines) uses the redacted run id.
         self.public_run_id = str(self.policy.apply(self.run_id))
         self.writer: BundleWriter | None = None
@@ -87,6 +88,7 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
         with _internal.internal_errors("start"):
             self.writer = BundleWriter(self.out_dir, policy_id=str(self.policy.id),
                                        fsync=self.opts.fsync, spare_files=True, keep_open=True)
+            self.writer.fingerprint_algorithm = self.opts.fingerprint_algorithm
             self.bundle = BundleSpanProcessor(self.writer)
             # The client name leaves the process too (service.name, the stream's heartbeat).
             client_name = str(self.redacted_session()["client"]["name"])
@@ -242,7 +244,10 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
             self.sink.on_record(kind, record, target)
 
     def stamp_step(self, record: dict[str, Any]) -> None:
-        """What the session stamps on every step it records: group id, changed mode."""
+        """What the session stamps on every step it records: group id, changed mode, the
+        replay branch (a step's own ``branch_context`` wins)."""
+        if self.branch_step is not None:
+            record.setdefault("branch_context", dict(self.branch_step))
         if self.group_id is not None:
             record.setdefault("group_id", self.group_id)
         if self.mode_override is not None:

@@ -24,7 +24,7 @@ import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -43,6 +43,8 @@ from augur_sdk.bundle.files import (
     unlink_quietly,
 )
 from augur_sdk.bundle.index import Signatures, StepIndex
+from augur_sdk.bundle.trajectory import Fingerprinter
+from augur_sdk.fingerprints import DEFAULT_ALGORITHM
 from augur_sdk.kinds.spec import FileFormat, RecordKind
 from augur_sdk.records import png_dimensions, utcnow_iso
 from augur_sdk.validation import live_state
@@ -112,9 +114,11 @@ def keep_previous_bundle(root: Path, debug_session_id: str) -> Path | None:
 
 
 def stream_trace(
-    root: Path, session: dict[str, Any], step_files: list[str], dest: Path
+    root: Path, session: dict[str, Any], step_files: list[str], dest: Path,
+    on_step: Callable[[dict[str, Any]], None] | None = None,
 ) -> tuple[str, int]:
     """Write ``trace.json`` from step files on disk; return (sha256, steps written).
+    ``on_step`` sees each step written, in order.
 
     The output is byte-identical to ``layout.dumps({"session": ..., "steps": [...]})`` while
     holding one step in memory at a time.
@@ -123,7 +127,7 @@ def stream_trace(
     written_box = [0]
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     try:
-        _stream_trace_into(tmp, root, session, step_files, digest, written_box)
+        _stream_trace_into(tmp, root, session, step_files, digest, written_box, on_step)
         os.replace(tmp, dest)
     except BaseException:
         unlink_quietly(tmp)
@@ -132,7 +136,8 @@ def stream_trace(
 
 
 def _stream_trace_into(tmp: Path, root: Path, session: dict[str, Any], step_files: list[str],
-                       digest: Any, written_box: list[int]) -> None:
+                       digest: Any, written_box: list[int],
+                       on_step: Callable[[dict[str, Any]], None] | None) -> None:
     written = 0
     with open(tmp, "wb") as fh:
 
@@ -147,9 +152,11 @@ def _stream_trace_into(tmp: Path, root: Path, session: dict[str, Any], step_file
         for rel in step_files:
             try:
                 text = (root / rel).read_text(encoding="utf-8").rstrip("\n")
-                json.loads(text)
+                step = json.loads(text)
             except (OSError, ValueError):
                 continue
+            if on_step is not None and isinstance(step, dict):
+                on_step(step)
             emit("[\n" if first else ",\n")
             first = False
             emit("    " + text.replace("\n", "\n    "))
@@ -203,6 +210,10 @@ class BundleWriter:
         self._hasher: ThreadPoolExecutor | None = None
         self._run_span_ids: dict[str, str] = {}
         self._keep_previous = keep_previous
+        # The manifest's trajectory_fingerprint: computed by this algorithm at finish(), or
+        # the producer's own value (augur serve keeps the one a client's manifest carried).
+        self.fingerprint_algorithm: str | None = DEFAULT_ALGORITHM
+        self.given_fingerprint: str | None = None
 
     # ── low-level, failure-counting I/O ─────────────────────────────────────
 
@@ -620,9 +631,11 @@ class BundleWriter:
             signatures = self._signatures.to_dict()
             step_files = [self._iterations[i][0] if i in self._iterations
                           else layout.step_path(i) for i in sorted(self._steps)]
+            fingerprinter = Fingerprinter(self.fingerprint_algorithm
+                                          if self.given_fingerprint is None else None)
             try:
                 sha, count = stream_trace(self.root, self._session, step_files,
-                                          self.root / layout.TRACE)
+                                          self.root / layout.TRACE, fingerprinter.on_step)
                 signatures[layout.TRACE] = sha
                 if count < len(step_files):
                     self.lost["steps"] += len(step_files) - count
@@ -647,6 +660,8 @@ class BundleWriter:
             manifest = layout.build_manifest(
                 self._session, step_count=count, created_at=utcnow_iso(),
                 policy_id=self.policy_id, signatures=signatures, missing=missing,
+                trajectory_fingerprint=self.given_fingerprint
+                or fingerprinter.value(self.root, step_files, count),
             )
             if self._write(layout.MANIFEST, layout.dumps(manifest).encode(), "manifest",
                            sign=False):
