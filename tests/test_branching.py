@@ -206,3 +206,21 @@ def test_the_parent_bundle_is_not_the_childs_out_dir(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="out_dir: it is the parent_bundle"):
         _branch(tmp_path, parent, out_dir=parent)
     assert validate_bundle(parent) == []
+
+
+@pytest.mark.parametrize(("context", "error", "match"), [
+    ({"parent_run_id": "p", "mutated_axis": "model"}, ValueError,
+     "branch_context: missing required field 'branch_point_step_index'"),
+    ({"parent_run_id": "p", "branch_point_step_index": 0, "mutated_axis": "temperature"},
+     ValueError, r"branch_context.mutated_axis must be one of \['action', "),
+    (["p", 0, "model"], TypeError, "branch_context: expected a dict"),
+    ({"parent_run_id": "p", "branch_point_step_index": -2, "mutated_axis": "model"},
+     ValueError, "branch_point_step_index"),
+])
+def test_a_bad_branch_context_is_refused_by_the_constructor(
+        tmp_path: Path, context: Any, error: type[Exception], match: str) -> None:
+    """DebugSession(branch_context=...) names the missing field or the unknown axis (0.6.1's
+    words); the schema check names any other problem."""
+    with pytest.raises(error, match=match):
+        DebugSession(run_id="r", client_name="a", out_dir=tmp_path / "b",
+                     branch_context=context)

@@ -30,6 +30,19 @@ _NOT_REPLAYED = ("step_iterations", "observation_pre", "observation_post", "bran
                  "capture_mode", "group_id")
 
 
+def check_branch_context(ctx: Any) -> None:
+    """``DebugSession(branch_context=...)``: its required fields and axis, with 0.6.1's
+    messages (the schema check after this names any other problem)."""
+    if not isinstance(ctx, Mapping):
+        raise TypeError(f"branch_context: expected a dict, got {type(ctx).__name__}")
+    for name in ("parent_run_id", "branch_point_step_index", "mutated_axis"):
+        if name not in ctx:
+            raise ValueError(f"branch_context: missing required field {name!r}")
+    if ctx["mutated_axis"] not in AXES:
+        raise ValueError(f"branch_context.mutated_axis must be one of {sorted(AXES)}, got "
+                         f"{ctx['mutated_axis']!r}")
+
+
 def resolve_mode(*, parent_run_id: Any, branch_point_step_index: Any, mutated_axis: Any,
                  mutation: Any, mode: Any, parent_bundle: Any) -> str:
     """Check ``branch_from``'s own arguments; return the mode ``auto`` stands for."""

@@ -15,6 +15,7 @@ from augur_schema import SCHEMA_VERSION
 from opentelemetry.sdk.trace import SpanProcessor
 
 from augur_sdk import _internal, records
+from augur_sdk._session.branching import check_branch_context
 from augur_sdk.capture import CaptureMode, capture_mode_is_explicit, resolve_capture_mode
 from augur_sdk.redaction import DefaultRedactionPolicy, RedactionPolicy, path_matches
 
@@ -152,6 +153,8 @@ def resolve_options(
     dbg_id = debug_session_id or new_debug_session_id()
     policy = _policy(redaction_policy, never_record)
     checked_tags = records.check_tags(tags)
+    if branch_context is not None:
+        check_branch_context(branch_context)
     session: dict[str, Any] = {
         "schema_version": SCHEMA_VERSION,
         "debug_session_id": dbg_id,
