@@ -224,3 +224,12 @@ def test_a_bad_branch_context_is_refused_by_the_constructor(
     with pytest.raises(error, match=match):
         DebugSession(run_id="r", client_name="a", out_dir=tmp_path / "b",
                      branch_context=context)
+
+
+def test_a_sandbox_parent_bundle_that_is_not_there_raises(tmp_path: Path) -> None:
+    """A parent_bundle given for the link must exist: a typo is not silently unlinked."""
+    with pytest.raises(FileNotFoundError, match=r"parent_bundle: .*nowhere is not a directory"):
+        _branch(tmp_path, tmp_path / "nowhere", mode="sandbox")
+    with pytest.raises(TypeError, match="tags"):
+        _branch(tmp_path, _parent(tmp_path / "parent"), tags=["not", "a", "dict"])
+    assert not (tmp_path / "child").exists()

@@ -80,16 +80,19 @@ class Branching:
             raise ValueError("branch_id: must be a non-empty string")
         child_run_id = records.check_run_id(run_id if run_id is not None else bid)
         parent = Path(parent_bundle) if parent_bundle is not None else None
-        if parent is not None and parent.exists() and Path(out_dir).exists() \
-                and parent.resolve() == Path(out_dir).resolve():
-            raise ValueError("out_dir: it is the parent_bundle; the branch needs a bundle "
-                             "directory of its own")
+        if parent is not None and not parent.is_dir():
+            raise FileNotFoundError(f"parent_bundle: {parent} is not a directory")
         context: dict[str, Any] = {
             "parent_run_id": parent_run_id, "branch_point_step_index": branch_point_step_index,
             "mutated_axis": mutated_axis, "mutation": dict(mutation), "branch_id": bid}
-        tags = {**(session_kwargs.pop("tags", None) or {}), branching.MODE_TAG: resolved}
+        tags = session_kwargs.pop("tags", None)
+        if tags is None or isinstance(tags, Mapping):  # else the constructor names the error
+            tags = {**(tags or {}), branching.MODE_TAG: resolved}
         session = cls(run_id=child_run_id, client_name=client_name,  # type: ignore[call-arg]
                       out_dir=out_dir, branch_context=context, tags=tags, **session_kwargs)
+        if parent is not None and parent.resolve() == session.out_dir.resolve():
+            raise ValueError("out_dir: it is the parent_bundle; the branch needs a bundle "
+                             "directory of its own")
         policy = session._run.policy
         prefix = None
         if resolved == "replay":
