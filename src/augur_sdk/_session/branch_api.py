@@ -90,7 +90,7 @@ class Branching:
             tags = {**(tags or {}), branching.MODE_TAG: resolved}
         session = cls(run_id=child_run_id, client_name=client_name,  # type: ignore[call-arg]
                       out_dir=out_dir, branch_context=context, tags=tags, **session_kwargs)
-        if parent is not None and parent.resolve() == session.out_dir.resolve():
+        if parent is not None and parent.resolve() == session._run.out_dir.resolve():
             raise ValueError("out_dir: it is the parent_bundle; the branch needs a bundle "
                              "directory of its own")
         policy = session._run.policy
