@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace import Span, SpanProcessor
 from augur_sdk import _internal, gating, images, records
 from augur_sdk._session import hooks
 from augur_sdk._session.annotate_api import StepAnnotations, check_task_spec
+from augur_sdk._session.branch_api import Branching
 from augur_sdk._session.ledger_api import SideEffectLedger
 from augur_sdk._session.modelio_api import ModelCalls
 from augur_sdk._session.options import resolve_options
@@ -64,7 +65,7 @@ _OWN_METHODS = {
 }
 
 
-class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
+class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, Branching):
     """Records one agent run. Use as ``with DebugSession(...) as session:`` (or ``async with``).
 
     Args:
@@ -218,6 +219,7 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
             if gating.records_anything(self.capture_mode):
                 self._run.start_run()
             self._store.start()  # after the writer has set up the directory
+            self._replay_branch_prefix()  # a replay branch's prefix from its parent
         return self
 
     def _require_open(self) -> None:
@@ -381,6 +383,7 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
         with self._lock:
             self._require_open()
             self._run.set_mode(new)
+            self._replay_branch_prefix()
 
     def add_tag(self, key: str, value: str) -> None:
         """Add or change a tag on the session record (and the run span)."""

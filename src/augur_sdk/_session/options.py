@@ -32,7 +32,6 @@ class SessionOptions:
     session: dict[str, Any]  # the debug_session record (unredacted, private copy)
     tags: dict[str, str]
     group_id: str | None = None
-    branch_step: dict[str, Any] | None = None  # the branch_context slice stamped on steps
     fingerprint_algorithm: str = fingerprints.DEFAULT_ALGORITHM
     capture_logprobs: bool = False
     dsn: str | None = None
@@ -101,7 +100,6 @@ def _mode(capture_mode: CaptureMode | str | None) -> tuple[CaptureMode, bool]:
 
 BRANCH_AXES = ("model", "prompt", "action", "grounder", "tool_description")
 BRANCH_REQUIRED = ("parent_run_id", "branch_point_step_index", "mutated_axis")
-BRANCH_ON_STEPS = (*BRANCH_REQUIRED, "branch_id")  # the mutation payload stays on the session
 
 
 def check_branch_context(value: Any) -> dict[str, Any]:
@@ -225,8 +223,6 @@ def resolve_options(
         run_id=checked_run_id, out_dir=path, capture_mode=mode, mode_explicit=explicit,
         debug_session_id=dbg_id, policy=policy, session=session, tags=checked_tags,
         group_id=group_id,
-        branch_step=None if branch is None else
-        {k: branch[k] for k in BRANCH_ON_STEPS if k in branch},
         fingerprint_algorithm=_fingerprint_algorithm(fingerprint_algorithm),
         capture_logprobs=bool(capture_logprobs), dsn=dsn,
         span_processors=list(span_processors), close_timeout_s=close_timeout_s, fsync=fsync,

@@ -54,7 +54,6 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
         self.mode: CaptureMode = options.capture_mode  # what the next record is gated by
         self.mode_override: CaptureMode | None = None
         self.group_id = options.group_id  # stamped on every later step
-        self.branch_step = options.branch_step  # stamped on every step of a replay branch
         # What leaves the process (files, spans, stream, log lines) uses the redacted run id.
         self.public_run_id = str(self.policy.apply(self.run_id))
         self.writer: BundleWriter | None = None
@@ -65,6 +64,13 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
         self.parent_ctx: otel_context.Context | None = None
         self.run_span: Span | None = None
         self.run_ctx: otel_context.Context | None = None
+        self.run_links: list[trace.Link] = []  # a branch's run span links to its parent
+        # A replay branch's steps below this index are the parent's, replayed (not executed).
+        self.replayed_below = 0
+        branch = self.session.get("branch_context")
+        # What a branch stamps on every step: its context without the mutation payload.
+        self.step_branch: dict[str, Any] | None = None if not isinstance(branch, dict) else {
+            k: v for k, v in branch.items() if k != "mutation"}
         self.spans = StepSpans()
         self.known = IndexSet()  # every step index recorded, whatever the mode
         self.subgoal_first: dict[str, int] = {}  # subgoal id -> first step it completed at
@@ -102,7 +108,7 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
             self.sink = sink
             self.pipeline.router.expect_run(self.debug_session_id, sink)
             span = emit.start_run_span(self.pipeline.tracer, self.redacted_session(),
-                                       self.parent_ctx, str(self.policy.id))
+                                       self.parent_ctx, str(self.policy.id), self.run_links)
             self.run_span = span
             self.run_ctx = trace.set_span_in_context(span)
 
@@ -245,9 +251,9 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
 
     def stamp_step(self, record: dict[str, Any]) -> None:
         """What the session stamps on every step it records: group id, changed mode, the
-        replay branch (a step's own ``branch_context`` wins)."""
-        if self.branch_step is not None:
-            record.setdefault("branch_context", dict(self.branch_step))
+        replay branch it belongs to (a step's own ``branch_context`` wins)."""
+        if self.step_branch is not None:
+            record.setdefault("branch_context", dict(self.step_branch))
         if self.group_id is not None:
             record.setdefault("group_id", self.group_id)
         if self.mode_override is not None:

@@ -131,6 +131,9 @@
     optKeys: { status: '', fc: '' },
     counts: { failed: 0 },
     started: false,
+    branch: null, // where this run left its parent (branch.js), null for other runs
+    parentHref: null,
+    parentAsked: 0,
   };
 
   const isFailure = (s) => s.status === 'failed' || s.verdict === 'failed';
@@ -320,7 +323,32 @@
     const missing = Array.isArray(manifest().missing) ? manifest().missing : [];
     if (missing.length) notes.push(`${notes.length ? ' ' : ''}${missing.length} file(s) listed as missing in manifest.json.`);
     if (notes.length) showBanner(kind, notes); else $('banner').hidden = true;
+    renderBranch();
     renderRunFacts();
+  }
+
+  /** A branch run (DebugSession.branch_from): its parent, branch point and mutation, and,
+   * opened from a run list that holds the parent, a link to it. */
+  function renderBranch() {
+    const B = window.augurBranch;
+    const b = B.info(session());
+    const changed = JSON.stringify(b) !== JSON.stringify(S.branch);
+    S.branch = b;
+    const el = $('branch-note');
+    if (!b) { el.hidden = true; return; }
+    el.replaceChildren(...B.note(b, S.parentHref).map((p) => (p instanceof Node ? p : document.createTextNode(String(p)))));
+    el.hidden = false;
+    if (changed && S.started) renderList(); // rows mark the replayed steps and the branch point
+    if (source.runs && !S.parentHref && Date.now() - S.parentAsked > 5000) {
+      S.parentAsked = Date.now();
+      fetch('/api/runs', { cache: 'no-store', credentials: 'same-origin' })
+        .then((r) => (r.ok ? r.json() : null))
+        .then((listing) => {
+          const href = listing ? B.parentHref(listing, b, location.pathname) : null;
+          if (href) { S.parentHref = href; renderBranch(); }
+        })
+        .catch(() => {});
+    }
   }
 
   function showBanner(kind, parts) {
@@ -487,12 +515,13 @@
   }
 
   function fillRow(row, s) {
-    const key = `${s.i}:${s.g}:${s.i === S.sel}:${S.filters.conf}`;
+    const role = window.augurBranch.stepRole(S.branch, s.i);
+    const key = `${s.i}:${s.g}:${s.i === S.sel}:${S.filters.conf}:${role}`;
     if (row._key === key) return;
     row._key = key;
     row.dataset.i = String(s.i);
     const failure = isFailure(s);
-    row.className = `row ${failure ? 'failed' : ''} ${s.status === 'skipped' ? 'skipped' : ''} ${s.status === 'succeeded' && !failure ? 'succeeded' : ''}${s.i === S.sel ? ' sel' : ''}`;
+    row.className = `row ${failure ? 'failed' : ''} ${s.status === 'skipped' ? 'skipped' : ''} ${s.status === 'succeeded' && !failure ? 'succeeded' : ''}${s.i === S.sel ? ' sel' : ''}${role ? ` ${role}` : ''}`;
     row.setAttribute('aria-selected', s.i === S.sel ? 'true' : 'false');
     const [idx, st, ty, tx, fl] = row.children;
     idx.textContent = pad(s.i);
@@ -502,6 +531,8 @@
     tx.textContent = s.status === 'skipped' && !s.intent ? 'skipped · not captured' : (s.intent || s.label || s.fc || `step ${s.i}`);
     row.title = [s.intent, s.fc, s.vreason].filter(Boolean).join(' — ');
     const flags = [];
+    if (role === 'replayed') flags.push(h('span', { class: 'flag replay', title: 'replayed from the parent run: not executed by this run', text: 'replayed' }));
+    if (role === 'point') flags.push(h('span', { class: 'flag branch', title: 'branch point: this run left its parent here', text: 'branch point' }));
     if (s.err) flags.push(h('span', { class: 'flag err', title: s.err, text: '!' }));
     if (s.far) flags.push(h('span', { class: 'flag far', title: `click ${fmtNum(s.dist, 1)} px from the grounding target`, text: 'far' }));
     if (isLowConf(s)) flags.push(h('span', { class: 'flag low', title: 'grounding confidence', text: fmtNum(s.conf) }));
