@@ -124,6 +124,7 @@ def openai_log(path: Path) -> Log:
     from openai.types.responses.response_computer_tool_call import ActionClick, ActionScreenshot
     from openai.types.responses.response_reasoning_item import Summary
     from openai.types.responses.response_usage import InputTokensDetails, OutputTokensDetails
+    from openai.types.shared import Reasoning
 
     shots = _shots()
     tool = ComputerUsePreviewTool(type="computer_use_preview", display_width=DISPLAY[0],
@@ -142,6 +143,8 @@ def openai_log(path: Path) -> Log:
         return Response(id=f"resp_{n}", object="response", created_at=1_765_000_000 + n,
                         model="computer-use-preview", output=output, parallel_tool_calls=False,
                         tool_choice="auto", tools=[tool], status=status,
+                        # The API echoes the request's reasoning setting: not reasoning text.
+                        reasoning=Reasoning(effort="medium", summary="concise"),
                         usage=ResponseUsage(
                             input_tokens=2000 + n, output_tokens=30 + n, total_tokens=2030,
                             input_tokens_details=InputTokensDetails(cached_tokens=100, cache_write_tokens=0),

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -308,7 +309,9 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, 
         """Record a decision event; it is on disk when this returns.
 
         An event for the step recorded last becomes an event of that step's span (also when
-        it arrives after ``record_step``); any other event goes on the run span.
+        it arrives after ``record_step``), as does one for a step whose span is already open
+        before its record (``step_scope``, a model call of that step); any other event goes
+        on the run span.
         """
         self.record(builtin.EVENT, event)
 
@@ -370,7 +373,12 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, 
             hook = list(self.redaction_policy.screenshot_regions(index, kind, width, height))
             regions += images.normalize_regions(hook, width, height, "screenshot_regions")
             if regions:
+                raw = data
                 data = images.mask_png(data, regions)  # raises without Pillow: nothing written
+                path = self._run.write_observation(index, kind, data, width, height, regions)
+                # The same screenshot sent to a model later is stored masked too.
+                self._run.modelio_state.mask(hashlib.sha256(raw).hexdigest(), path)
+                return path
             return self._run.write_observation(index, kind, data, width, height, regions)
 
     def set_status(self, status: str) -> None:

@@ -72,18 +72,21 @@ def test_import_cli_writes_a_valid_bundle_of_the_run(provider: str, tmp_path: Pa
     assert first["duration_ms"] > 0
     images = list((out / "modelio/images").iterdir())
     assert {p.read_bytes() for p in images} <= set(log.shots)
-    reasoning = (out / "diagnostics/reasoning.jsonl").read_text()
-    assert "The Sign in button is at the top left." in reasoning
+    reasoning = [json.loads(line)["text"] for line in
+                 (out / "diagnostics/reasoning.jsonl").read_text().splitlines()]
+    assert reasoning == ["The Sign in button is at the top left."]  # not the "concise" setting
     assert steps[1]["intent"] in ("Clicking Sign in.",)
 
 
 @pytest.mark.parametrize("module", [anthropic, openai], ids=["anthropic", "openai"])
 def test_a_bad_line_is_named_and_nothing_is_half_imported(module: Any, tmp_path: Path) -> None:
-    """A line that is not a request/response pair raises naming the file and line."""
+    """A line that is not a request/response pair raises naming the file and line, before
+    anything is written."""
     log = tmp_path / "bad.jsonl"
     log.write_text('{"request": {}, "response": {}}\n["not", "an", "object"]\n')
     with pytest.raises(ValueError, match=r"bad\.jsonl:2: expected an object"):
         import_log(module, log, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
 
 
 def test_import_cli_refuses_a_missing_log(tmp_path: Path) -> None:

@@ -75,7 +75,7 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
         self.known = IndexSet()  # every step index recorded, whatever the mode
         self.subgoal_first: dict[str, int] = {}  # subgoal id -> first step it completed at
         self.ledger = side_effects.Ledger()
-        self.modelio_state = ModelIOState()
+        self.modelio_state = ModelIOState(Path(options.out_dir))
         # Versions a model call named for a step not recorded yet (stamped by record_step).
         self.pending_versions: dict[int, dict[str, str]] = {}
         self._cost_totals: dict[str, float] = {}  # step costs summed (iterations included)
@@ -220,7 +220,11 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
     def _emit(self, kind: RecordKind, record: dict[str, Any],
               span_extra: dict[str, Any] | None = None) -> None:
         assert self.run_span is not None and self.sink is not None
-        step_span = self.spans.span_for_index(record.get("step_index"))
+        index = record.get("step_index")
+        # The step's span: the open one, or one opened before its record (step_scope, a
+        # model call of the step).
+        step_span = self.spans.span_for_index(index) or (
+            self.spans.scopes.get(index) if isinstance(index, int) else None)
         target: Span = self.run_span if step_span is None else step_span
         placement = kind.placement
         if placement is Placement.SPAN_EVENT:
@@ -310,6 +314,13 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
     def open_scope(self, index: int, step_type: str | None) -> Span | None:
         if self.run_span is None or self.pipeline is None:
             return None
+        reuse = self.spans.scopes.get(index)
+        if index in self.spans.call_scopes and reuse is not None and reuse.is_recording():
+            # A model call of this step opened its span already: the block takes it over.
+            self.spans.call_scopes.discard(index)
+            if step_type:
+                reuse.update_name(codec.step_span_name({"step_type": step_type}))
+            return reuse
         self.spans.end_open_step()
         assert self.run_ctx is not None
         span = emit.start_scope_span(self.pipeline.tracer, self.run_ctx, index, step_type,

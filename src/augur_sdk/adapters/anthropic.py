@@ -52,21 +52,25 @@ def _text(blocks: list[Any]) -> str:
                     if isinstance(b, dict) and b.get("type") == "text").strip()
 
 
+def _computer_tools(request: dict[str, Any]) -> list[dict[str, Any]]:
+    return [t for t in request.get("tools") or [] if isinstance(t, dict)
+            and str(t.get("type", "")).startswith("computer_")]
+
+
 def _display(request: dict[str, Any]) -> tuple[int, int] | None:
-    for tool in request.get("tools") or []:
-        if isinstance(tool, dict) and str(tool.get("type", "")).startswith("computer_"):
-            w, h = tool.get("display_width_px"), tool.get("display_height_px")
-            if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
-                return w, h
+    for tool in _computer_tools(request):
+        w, h = tool.get("display_width_px"), tool.get("display_height_px")
+        if isinstance(w, int) and isinstance(h, int) and w > 0 and h > 0:
+            return w, h
     return None
 
 
-def _action(block: dict[str, Any], said: str) -> Action | None:
+def _action(block: dict[str, Any], said: str, names: set[str]) -> Action | None:
     data = block.get("input") if isinstance(block.get("input"), dict) else {}
     assert isinstance(data, dict)
     if block.get("toolset_name") == "computer":
         raw = str(block.get("name", ""))
-    elif isinstance(data.get("action"), str):
+    elif isinstance(data.get("action"), str) and (not names or block.get("name") in names):
         raw = data["action"]
     else:
         return None  # a tool of another kind
@@ -85,6 +89,9 @@ def _action(block: dict[str, Any], said: str) -> Action | None:
 def read_turn(request: dict[str, Any], response: dict[str, Any]) -> Turn:
     turn = Turn(model=str(response.get("model") or request.get("model") or ""),
                 display=_display(request))
+    # The computer tool's names, when the request declares it: a tool_use of another tool
+    # with an "action" field of its own is not a computer action.
+    names = {str(t.get("name")) for t in _computer_tools(request) if t.get("name")}
     for message in _new_messages(request):
         blocks = _blocks(message)
         for block in blocks:
@@ -106,7 +113,7 @@ def read_turn(request: dict[str, Any], response: dict[str, Any]) -> Turn:
         if block.get("type") == "text":
             said = str(block.get("text", ""))
         elif block.get("type") == "tool_use":
-            action = _action(block, said)
+            action = _action(block, said, names)
             if action is not None:
                 turn.actions.append(action)
     return turn

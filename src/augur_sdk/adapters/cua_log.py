@@ -54,6 +54,8 @@ class Turn:
     results: dict[str, Result] = field(default_factory=dict)  # by call id, from the request
     images: list[bytes] = field(default_factory=list)  # other screenshots in the request
     display: tuple[int, int] | None = None
+    response_model: str | None = None
+    reasoning_tokens: int | None = None
     incomplete: set[str] = field(default_factory=set)  # call ids the response left undone
     immediate: set[str] = field(default_factory=set)  # call ids no result will come for
 
@@ -111,6 +113,8 @@ def import_log(provider: Provider, log: str | Path, out_dir: str | Path, *,
 
     path, out = Path(log), Path(out_dir)
     rid = run_id or path.stem
+    for _line in read_log(path):  # every line checked before anything is written
+        pass
     pending: dict[str, _Pending] = {}  # actions whose result has not come back yet
     seen: bytes | None = None  # the newest screenshot the model had been sent
     index = 0
@@ -144,7 +148,9 @@ def import_log(provider: Provider, log: str | Path, out_dir: str | Path, *,
             if isinstance(entry.get("duration_ms"), int):
                 record["duration_ms"] = entry["duration_ms"]
             record["ts"] = ts
-            session.record_modelio(record, step_index=first, provider=provider.name)
+            session.record_modelio(record, step_index=first, provider=provider.name,
+                                   response_model=turn.response_model,
+                                   reasoning_tokens=turn.reasoning_tokens)
             if first is not None:
                 for reasoning in extract.reasoning_from_response(response):
                     session.record_reasoning(first, reasoning["text"],

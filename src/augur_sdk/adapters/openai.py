@@ -61,6 +61,12 @@ def _action(call_id: str, data: dict[str, Any], said: str) -> Action:
 def read_turn(request: dict[str, Any], response: dict[str, Any]) -> Turn:
     turn = Turn(model=str(response.get("model") or request.get("model") or ""),
                 display=_display(request))
+    if isinstance(response.get("model"), str):
+        turn.response_model = response["model"]
+    usage = response.get("usage")
+    details = usage.get("output_tokens_details") if isinstance(usage, dict) else None
+    if isinstance(details, dict) and isinstance(details.get("reasoning_tokens"), int):
+        turn.reasoning_tokens = details["reasoning_tokens"]
     for item in _new_items(request):
         if item.get("type") == "computer_call_output":
             output = item.get("output") if isinstance(item.get("output"), dict) else {}

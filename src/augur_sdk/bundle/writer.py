@@ -430,9 +430,11 @@ class BundleWriter:
         rel = layout.checked_rel(rel)
         data = layout.dumps(record).encode("utf-8")
         with self._lock:
+            first = rel not in self._signatures
             if not self._write(rel, data, "modelio"):
                 return 0
-            self._count_call(record)
+            if first:  # a file written again (a client's retry) is one call, counted once
+                self._count_call(record)
             if self._started and not self.finished and time.monotonic() - self._live_written > 1:
                 self._write_live()  # the viewer's run header shows the totals as they grow
             return len(data)

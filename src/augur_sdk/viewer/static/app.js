@@ -922,30 +922,50 @@
 
   function renderMessage(m) {
     const msg = isObj(m) ? m : { content: m };
-    const blocks = Array.isArray(msg.content) ? msg.content : [msg.content];
     const box = h('div', { class: `msg ${str(msg.role)}` }, h('b', { text: str(msg.role) || 'message' }));
-    for (const b of blocks) {
-      if (typeof b === 'string') { box.append(h('div', { class: 'msg-text', text: b })); continue; }
-      const ref = imageRef(b);
-      if (ref) {
-        const url = source.image(ref.split('/').pop());
-        box.append(url ? h('img', { class: 'msg-img', src: url, alt: ref, loading: 'lazy' }) : h('div', { class: 'muted', text: `[image ${ref}]` }));
-      } else if (isObj(b) && typeof b.text === 'string') box.append(h('div', { class: 'msg-text', text: b.text }));
-      else if (b !== undefined && b !== null) box.append(h('pre', { class: 'json', text: JSON.stringify(b, null, 2) }));
-    }
+    renderBlocks(msg.content, box, 0);
     return box;
   }
 
-  /** The bundle path of an image a message block refers to (set by record_modelio). */
-  function imageRef(b) {
-    if (typeof b === 'string') return b.startsWith('bundle:modelio/images/') ? b.slice(7) : null;
-    if (!isObj(b)) return null;
-    for (const v of Object.values(b)) {
-      if (isObj(v) && v.type === 'bundle' && typeof v.path === 'string') return v.path;
-      if (typeof v === 'string' && v.startsWith('bundle:modelio/images/')) return v.slice(7);
-      if (isObj(v)) { const inner = imageRef(v); if (inner) return inner; }
+  /** A message's content, block by block: text, images from the bundle (every one, also
+   * inside a tool result's content), anything else as JSON. */
+  function renderBlocks(content, box, depth) {
+    const blocks = Array.isArray(content) ? content : [content];
+    for (const b of blocks) {
+      if (b === undefined || b === null) continue;
+      if (typeof b === 'string') {
+        const ref = imageRef(b);
+        box.append(ref ? imageEl(ref) : h('div', { class: 'msg-text', text: b }));
+        continue;
+      }
+      const ref = imageRef(b);
+      if (ref) { box.append(imageEl(ref)); continue; }
+      if (isObj(b) && typeof b.text === 'string') { box.append(h('div', { class: 'msg-text', text: b.text })); continue; }
+      if (isObj(b) && Array.isArray(b.content) && depth < 4) {
+        const inner = h('div', { class: 'msg-nested' }, h('div', { class: 'muted', text: [str(b.type), b.is_error ? 'error' : ''].filter(Boolean).join(' · ') }));
+        renderBlocks(b.content, inner, depth + 1);
+        box.append(inner);
+        continue;
+      }
+      box.append(h('pre', { class: 'json', text: JSON.stringify(b, null, 2) }));
     }
-    return null;
+  }
+
+  function imageEl(ref) {
+    const url = source.image(ref.split('/').pop());
+    return url ? h('img', { class: 'msg-img', src: url, alt: ref, loading: 'lazy' }) : h('div', { class: 'muted', text: `[image ${ref}]` });
+  }
+
+  /** The bundle path of the image a block is (set by record_modelio): a "bundle:..." string,
+   * a {type: "bundle", path} source, or an image_url holding either. */
+  function imageRef(b) {
+    const fromString = (v) => (typeof v === 'string' && v.startsWith('bundle:modelio/images/') ? v.slice(7) : null);
+    if (typeof b === 'string') return fromString(b);
+    if (!isObj(b)) return null;
+    if (b.type === 'bundle' && typeof b.path === 'string') return b.path;
+    if (isObj(b.source) && b.source.type === 'bundle' && typeof b.source.path === 'string') return b.source.path;
+    const url = isObj(b.image_url) ? b.image_url.url : b.image_url;
+    return fromString(url);
   }
 
   function renderReasoning(rec) {
