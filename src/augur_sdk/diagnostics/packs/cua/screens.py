@@ -52,8 +52,10 @@ def _reference(ctx: BundleContext, step: dict[str, Any], g: Any, modal: Any,
 
 @rule("cua.modal_covers_target", severity="high", needs="screenshots", cause_rank=5)
 def modal_covers_target(ctx: BundleContext, r: RuleResult) -> None:
-    """A step that did not succeed clicked outside a modal dialog: its pre screenshot shows
-    a dialog over a dimmed page and the action's point is on the backdrop."""
+    """A step that did not succeed clicked under a modal dialog: its pre screenshot shows a
+    dialog over a dimmed page and the action's point is on the backdrop, or on the dialog
+    where a nearby screenshot shows the page without it (a click on the dialog with no such
+    view is taken as meant for the dialog)."""
     rid = modal_covers_target.rule_id
     if not pillow_available():
         r.not_evaluable(rid, NO_PILLOW)
@@ -69,12 +71,17 @@ def modal_covers_target(ctx: BundleContext, r: RuleResult) -> None:
             r.not_evaluable(rid, "no readable pre screenshot", idx)
             continue
         modal = find_modal(g)
-        if modal is None or modal.box.contains(*point):
+        if modal is None:
             continue
+        inside = modal.box.contains(*point)
+        seen = _reference(ctx, step, g, modal)
+        if inside and seen is None:
+            continue  # a click on the dialog itself, and no view of the page under it
         box = modal.box
         evidence = [step_evidence(ctx, step), shot(ref, box.fragment()),
                     shot(ref, point_fragment(*point))]
-        seen = _reference(ctx, step, g, modal)
+        hit = "hit the dialog, over the page it hides" if inside else \
+            "landed on its backdrop, not on the target"
         also = ""
         if seen is not None:
             evidence.append(shot(seen[0]))
@@ -82,7 +89,7 @@ def modal_covers_target(ctx: BundleContext, r: RuleResult) -> None:
         r.emit(rule_id=rid, severity=modal_covers_target.severity,
                summary=f"Step {idx}: a modal dialog ({box.w:.0f}x{box.h:.0f} px at "
                        f"({box.x:.0f}, {box.y:.0f})) covers the page; the click at {pt(point)} "
-                       f"landed on its backdrop, not on the target{also}.",
+                       f"{hit}{also}.",
                evidence=evidence, step_index=idx,
                recommendation="Dismiss the dialog (or wait for it to close) before acting on "
                               "the page, and make the planner look for dialogs in the "
