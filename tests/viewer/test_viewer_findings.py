@@ -9,8 +9,9 @@ from typing import Any
 
 from viewer_support import open_viewer, run_viewer
 
+from augur_sdk.cli import main
 from augur_sdk.diagnostics import diagnose_bundle
-from drawn_runs import WIDTH, centre, dialog_task, record
+from drawn_runs import WIDTH, base_task, centre, dialog_task, record, retry_task
 
 EVIDENCE_JS = """() => {
   const img = document.getElementById('shot').getBoundingClientRect();
@@ -58,4 +59,40 @@ def test_finding_is_listed_on_its_step_and_drawn_on_the_screenshot(new_page: Any
         _open(page, url, 2, "pre")
         assert page.evaluate(EVIDENCE_JS) == []
         assert page.query_selector("#detail [data-section='findings']") is None
+        assert page.errors == []
+
+
+def test_run_list_shows_failure_groups_and_filters_by_them(new_page: Any,
+                                                          tmp_path: Path) -> None:
+    """After `augur diagnose DIR`, the run list of `augur view DIR` shows the failure groups
+    (the dialog's with its 2 runs first); clicking a group lists only its runs, clicking it
+    again lists all; the select filters the same way, and #group= links to a filter."""
+    root = tmp_path / "runs"
+    start = datetime(2026, 3, 1, tzinfo=UTC)
+    for k in range(2):
+        record(root / f"dialog{k}", dialog_task(), stamp=True, start=start)
+    record(root / "retry0", retry_task(), stamp=True, start=start)
+    record(root / "clean", base_task(), stamp=True, start=start)
+    assert main(["diagnose", str(root), "--json"]) == 0
+    page = new_page()
+    keys = "() => [...document.querySelectorAll('#runs-body tr.run')].map(r => r.dataset.key).sort()"
+    with run_viewer(root) as url:
+        page.goto(url)
+        page.wait_for_selector("body[data-ready='1']")
+        buttons = page.query_selector_all("#groups button.group")
+        assert [b.inner_text().split("\n")[0].split(" ", 2)[:2] for b in buttons] == \
+            [["2", "runs"], ["1", "run"]]
+        assert "cua.modal_covers_target" in buttons[0].inner_text()
+        assert len(page.evaluate(keys)) == 4
+        buttons[0].click()
+        assert page.evaluate(keys) == ["dialog0", "dialog1"]
+        page.click("#groups button.group.on")
+        assert len(page.evaluate(keys)) == 4
+        second = page.get_attribute("#groups button.group:nth-of-type(2)", "data-group")
+        page.select_option("#runs-group", second)
+        assert page.evaluate(keys) == ["retry0"]
+        page.goto(url + f"#group={second}")
+        page.reload()
+        page.wait_for_selector("body[data-ready='1']")
+        assert page.evaluate(keys) == ["retry0"]
         assert page.errors == []

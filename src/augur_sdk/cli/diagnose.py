@@ -22,8 +22,8 @@ from augur_sdk.diagnostics.engine import Diagnosis, RulesEngine, load_pack
 from augur_sdk.diagnostics.groups import FailedStep, failed_steps, group_failures
 from augur_sdk.diagnostics.packs.cua.common import failed, index_of
 from augur_sdk.diagnostics.store import DiagnosticsError, diagnose_bundle
+from augur_sdk.viewer.groups import GROUPS_FILE
 
-GROUPS_FILE = "failure-groups.json"
 MAX_DEPTH = 2  # DIR/run or DIR/tenant/run (augur serve's layout)
 
 

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from augur_sdk.bundle import layout, rundesc
+from augur_sdk.viewer.groups import GroupsFile
 from augur_sdk.viewer.reader import (
     _DECODER,
     BundleReader,
@@ -139,6 +140,7 @@ class RunDirectory:
         self._cache: dict[str, _Cached] = {}
         self._readers: OrderedDict[str, BundleReader] = OrderedDict()
         self._listing: tuple[float, dict[str, Any]] | None = None
+        self._groups = GroupsFile(self.root)
 
     # ── discovery ───────────────────────────────────────────────────────────
 
@@ -257,7 +259,10 @@ class RunDirectory:
                 except (OSError, ValueError, RecursionError):  # pragma: no cover - defensive
                     continue
             runs.sort(key=lambda r: (r.pop("_sort"), r["key"]), reverse=True)
-            result = {"root": str(self.root), "count": len(runs),
+            groups, by_run = self._groups.load()
+            for run in runs:
+                run["groups"] = by_run.get(run["key"], [])
+            result = {"root": str(self.root), "count": len(runs), "groups": groups,
                       "truncated": self._truncated,
                       "running": sum(1 for r in runs if r["status"] == RUNNING), "runs": runs}
             self._listing = (time.monotonic(), result)
