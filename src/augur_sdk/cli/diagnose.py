@@ -17,14 +17,17 @@ from typing import Any
 
 from augur_sdk.bundle import layout
 from augur_sdk.bundle.files import atomic_write
+from augur_sdk.capture import CaptureMode
 from augur_sdk.diagnostics.context import BundleContext
-from augur_sdk.diagnostics.engine import Diagnosis, RulesEngine, load_pack
+from augur_sdk.diagnostics.engine import Diagnosis, RulesEngine, load_pack, rule_needs
 from augur_sdk.diagnostics.groups import FailedStep, failed_steps, group_failures
 from augur_sdk.diagnostics.packs.cua.common import failed, index_of
+from augur_sdk.diagnostics.screens import prefetch
 from augur_sdk.diagnostics.store import DiagnosticsError, diagnose_bundle
 from augur_sdk.viewer.groups import GROUPS_FILE
 
 MAX_DEPTH = 2  # DIR/run or DIR/tenant/run (augur serve's layout)
+BATCH = 64  # runs whose screenshots are decoded in one pass (worker processes)
 
 
 def find_bundles(root: Path) -> list[Path]:
@@ -109,16 +112,22 @@ def _diagnose_dir(args: argparse.Namespace, engine: RulesEngine, root: Path) -> 
     started = time.perf_counter()
     failures: list[FailedStep] = []
     written = notes = 0
-    for bundle in bundles:
-        key = bundle.relative_to(root).as_posix()
-        try:
-            ctx, d = _diagnose(engine, bundle, not args.no_write)
-        except DiagnosticsError as exc:
-            print(f"augur diagnose: skipped {key}: {exc}", file=sys.stderr)
-            continue
-        failures += failed_steps(key, ctx, d)
-        written += d.written is not None
-        notes += d.note is not None
+    for start in range(0, len(bundles), BATCH):
+        batch = [BundleContext(b) for b in bundles[start:start + BATCH]]
+        if any(rule_needs(r) >= CaptureMode.SCREENSHOTS for r in engine.rules):
+            prefetch([(ctx.bundle_dir, ref) for ctx in batch for step in ctx.steps
+                      for kind in ("pre", "post")
+                      if (ref := ctx.screenshot_ref(step, kind)) is not None])
+        for ctx in batch:
+            key = ctx.bundle_dir.relative_to(root).as_posix()
+            try:
+                d = diagnose_bundle(ctx, rules=engine.rules, write=not args.no_write)
+            except DiagnosticsError as exc:
+                print(f"augur diagnose: skipped {key}: {exc}", file=sys.stderr)
+                continue
+            failures += failed_steps(key, ctx, d)
+            written += d.written is not None
+            notes += d.note is not None
     groups = group_failures(failures)
     doc = {"root": str(root), "runs": len(bundles),
            "runs_failed": len({f.run for f in failures}), "failed_steps": len(failures),

@@ -12,8 +12,9 @@ dark page with one light card, can be missed or mistaken without a confirming sc
 
 from __future__ import annotations
 
-from collections import deque
+import operator
 from dataclasses import dataclass
+from functools import cache
 
 from augur_sdk.diagnostics.screens import Grid
 
@@ -59,61 +60,72 @@ class Modal:
     dimming: float | None = None  # set when a reference screenshot confirmed the backdrop
 
 
-def _largest_component(mask: list[bool], w: int, h: int) -> tuple[int, int, int, int, int]:
-    """(size, x0, y0, x1, y1) of the largest 4-connected set of True cells."""
-    seen = bytearray(len(mask))
-    best = (0, 0, 0, 0, 0)
-    for start in range(len(mask)):
-        if not mask[start] or seen[start]:
-            continue
-        seen[start] = 1
-        queue = deque([start])
-        size, x0, y0, x1, y1 = 0, w, h, -1, -1
-        while queue:
-            i = queue.popleft()
-            y, x = divmod(i, w)
-            size += 1
-            x0, y0, x1, y1 = min(x0, x), min(y0, y), max(x1, x), max(y1, y)
-            for j in (i - 1 if x > 0 else -1, i + 1 if x < w - 1 else -1,
-                      i - w if y > 0 else -1, i + w if y < h - 1 else -1):
-                if j >= 0 and mask[j] and not seen[j]:
-                    seen[j] = 1
-                    queue.append(j)
-        if size > best[0]:
-            best = (size, x0, y0, x1, y1)
-    return best
+@cache
+def _threshold_table(limit: int) -> bytes:
+    """A ``bytes.translate`` table: grey levels above ``limit`` become 1, the others 0."""
+    return bytes(1 if v > limit else 0 for v in range(256))
 
 
-def _outside(g: Grid, cells: tuple[int, int, int, int]) -> list[int]:
+def _rows(g: Grid) -> list[bytes]:
+    return [g.cells[y * g.width:(y + 1) * g.width] for y in range(g.height)]
+
+
+def _outside_count(rows: list[bytes], cells: tuple[int, int, int, int]) -> tuple[int, int]:
+    """(cells equal to 1 outside the box widened by the shadow margin, cells outside)."""
     x0, y0, x1, y1 = cells
     m = SHADOW_CELLS
-    return [y * g.width + x for y in range(g.height) for x in range(g.width)
-            if not (x0 - m <= x <= x1 + m and y0 - m <= y <= y1 + m)]
+    left, right = max(0, x0 - m), x1 + m + 1
+    hits = total = 0
+    for y, row in enumerate(rows):
+        if y0 - m <= y <= y1 + m:
+            hits += row[:left].count(1) + row[right:].count(1)
+            total += left + max(0, len(row) - right)
+        else:
+            hits += row.count(1)
+            total += len(row)
+    return hits, total
 
 
 def find_modal(g: Grid) -> Modal | None:
-    """The dialog of a modal over a dimmed page, or ``None``."""
+    """The dialog of a modal over a dimmed page, or ``None``.
+
+    Works on whole rows of the grid with ``bytes`` operations: the brightest cells' bounding
+    box must be mostly bright (a filled dialog, not scattered highlights), and no cell
+    outside it may come near their brightness."""
     top = max(g.cells)
     if top < MIN_TOP:
         return None
-    mask = [c >= top - BRIGHT_BAND for c in g.cells]
-    size, x0, y0, x1, y1 = _largest_component(mask, g.width, g.height)
-    if size == 0:
-        return None
-    area = (x1 - x0 + 1) * (y1 - y0 + 1)
+    bright = [row.translate(_threshold_table(top - BRIGHT_BAND - 1)) for row in _rows(g)]
     total = g.width * g.height
-    if not (MIN_AREA <= area / total <= MAX_AREA) or size / area < MIN_FILL:
+    count = sum(row.count(1) for row in bright)
+    if count > MAX_AREA * total:
+        return None  # a light page: the brightest tone is everywhere
+    ys = [y for y, row in enumerate(bright) if 1 in row]
+    if not ys:
         return None
-    outside = _outside(g, (x0, y0, x1, y1))
-    if len(outside) < 0.3 * total:
+    x0 = min(row.find(1) for row in bright if 1 in row)
+    x1 = max(row.rfind(1) for row in bright if 1 in row)
+    y0, y1 = ys[0], ys[-1]
+    area = (x1 - x0 + 1) * (y1 - y0 + 1)
+    if not (MIN_AREA <= area / total <= MAX_AREA) or count / area < MIN_FILL:
         return None
-    limit = top - OUTSIDE_MARGIN
-    if sum(1 for i in outside if g.cells[i] > limit) > 0.002 * len(outside):
+    cells = (x0, y0, x1, y1)
+    near = [row.translate(_threshold_table(top - OUTSIDE_MARGIN)) for row in _rows(g)]
+    hits, outside = _outside_count(near, cells)
+    if outside < 0.3 * total or hits > 0.002 * outside:
         return None  # something outside is as bright as the dialog: no backdrop
     s = g.scale
     box = Box(round(x0 * s, 1), round(y0 * s, 1), round((x1 - x0 + 1) * s, 1),
               round((y1 - y0 + 1) * s, 1))
-    return Modal(box, (x0, y0, x1, y1))
+    return Modal(box, cells)
+
+
+def _outside_cells(g: Grid, cells: tuple[int, int, int, int]) -> bytes:
+    x0, y0, x1, y1 = cells
+    m = SHADOW_CELLS
+    left, right = max(0, x0 - m), x1 + m + 1
+    return b"".join(row if not (y0 - m <= y <= y1 + m) else row[:left] + row[right:]
+                    for y, row in enumerate(_rows(g)))
 
 
 def confirm(g: Grid, modal: Modal, reference: Grid) -> tuple[float, float] | None:
@@ -122,16 +134,18 @@ def confirm(g: Grid, modal: Modal, reference: Grid) -> tuple[float, float] | Non
     pattern); else ``None``."""
     if (reference.width, reference.height) != (g.width, g.height):
         return None
-    outside = _outside(g, modal.cells)
-    a = [g.cells[i] for i in outside]
-    b = [reference.cells[i] for i in outside]
+    a = _outside_cells(g, modal.cells)
+    b = _outside_cells(reference, modal.cells)
     n = len(a)
-    mean_a, mean_b = sum(a) / n, sum(b) / n
+    if n == 0:
+        return None
+    sum_a, sum_b = sum(a), sum(b)
+    mean_a, mean_b = sum_a / n, sum_b / n
     if mean_b - mean_a < MIN_DIMMING:
         return None
-    cov = sum((x - mean_a) * (y - mean_b) for x, y in zip(a, b, strict=True))
-    var_a = sum((x - mean_a) ** 2 for x in a)
-    var_b = sum((y - mean_b) ** 2 for y in b)
+    cov = sum(map(operator.mul, a, b)) - sum_a * sum_b / n
+    var_a = sum(map(operator.mul, a, a)) - sum_a * sum_a / n
+    var_b = sum(map(operator.mul, b, b)) - sum_b * sum_b / n
     if var_a <= 0 or var_b <= 0:
         return None
     corr = cov / (var_a * var_b) ** 0.5

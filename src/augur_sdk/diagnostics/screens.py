@@ -39,6 +39,12 @@ def fingerprint_refs(root: Path, refs: list[str]) -> dict[str, ScreenPrint]:
     return {ref: p for ref, p in zip(refs, prints, strict=True) if p is not None}
 
 
+def prefetch(root_refs: list[tuple[Path, str]]) -> None:
+    """Decode the screenshots of many runs in one pass (worker processes from
+    ``PROCESSES_FROM`` images on): each run's own pass then finds their hashes cached."""
+    hasher().hash_all([root / ref for root, ref in root_refs])
+
+
 def same_screen(a: ScreenPrint | None, b: ScreenPrint | None) -> bool:
     """Same screen: equal digests, or perceptual hashes a few bits apart."""
     if a is None or b is None:
@@ -89,4 +95,4 @@ def grid(path: Path, width: int = GRID_WIDTH) -> Grid | None:
 
 
 __all__ = ["SAME_SCREEN_BITS", "Grid", "ScreenPrint", "fingerprint_refs", "grid", "hasher",
-           "pillow_available", "same_screen"]
+           "pillow_available", "prefetch", "same_screen"]
