@@ -107,3 +107,12 @@ def fmt(v: float) -> str:
 
 def pt(point: tuple[float, float]) -> str:
     return f"({fmt(point[0])}, {fmt(point[1])})"
+
+
+def report(ctx: Any, r: Any, rule: Any, step: dict[str, Any], *, summary: str,
+           evidence: list[Evidence] | tuple[Evidence, ...] = (),
+           recommendation: str | None = None) -> None:
+    """A finding of ``rule`` on ``step``: the step's file first in its evidence."""
+    r.emit(rule_id=rule.rule_id, severity=rule.severity, summary=summary,
+           evidence=[step_evidence(ctx, step), *evidence], step_index=index_of(step),
+           recommendation=recommendation)

@@ -16,6 +16,7 @@ from augur_sdk.diagnostics.packs.cua.common import (
     number,
     point_on,
     pt,
+    report,
     step_evidence,
     target_point,
 )
@@ -70,11 +71,9 @@ def coordinate_space_mismatch(ctx: BundleContext, r: RuleResult) -> None:
                 space != "viewport_css_px":
             continue
         idx = index_of(step)
-        r.emit(rule_id=coordinate_space_mismatch.rule_id,
-               severity=coordinate_space_mismatch.severity,
+        report(ctx, r, coordinate_space_mismatch, step,
                summary=f"Step {idx}: the target came from the DOM, the action is in "
                        "viewport CSS px: two coordinate systems meet without a conversion.",
-               evidence=[step_evidence(ctx, step)], step_index=idx,
                recommendation="Keep DOM probes for diagnosis; ground the action on the "
                               "screenshot, or label the provenance truthfully.")
 
@@ -90,11 +89,9 @@ def dom_used_as_runtime_target(ctx: BundleContext, r: RuleResult) -> None:
         if point is None:
             continue
         idx = index_of(step)
-        r.emit(rule_id=dom_used_as_runtime_target.rule_id,
-               severity=dom_used_as_runtime_target.severity,
+        report(ctx, r, dom_used_as_runtime_target, step,
                summary=f"Step {idx}: the click target {pt(point)} came from the DOM "
                        "(grounding.provenance 'dom'), not from the screenshot.",
-               evidence=[step_evidence(ctx, step)], step_index=idx,
                recommendation="Dispatch on the pixel grounder's output. If a DOM target is "
                               "deliberate for this step, record its provenance as 'human' "
                               "or 'replay' so the override is visible.")
@@ -113,13 +110,10 @@ def click_far_from_grounding(ctx: BundleContext, r: RuleResult) -> None:
             continue
         idx = index_of(step)
         space = as_dict(step.get("action")).get("coordinate_space") or "unlabelled space"
-        r.emit(rule_id=click_far_from_grounding.rule_id,
-               severity=click_far_from_grounding.severity,
+        report(ctx, r, click_far_from_grounding, step,
                summary=f"Step {idx}: the click at {pt(click)} is {dist:.1f} px from the "
                        f"grounding target {pt(target)} ({space}).",
-               evidence=[step_evidence(ctx, step), *point_on(ctx, step, click),
-                         *point_on(ctx, step, target)],
-               step_index=idx,
+               evidence=[*point_on(ctx, step, click), *point_on(ctx, step, target)],
                recommendation="Compare the dispatcher's point with the grounding output: an "
                               "offset or a scale between them (device pixel ratio, window "
                               "origin) moves every click.")
@@ -135,11 +129,9 @@ def low_confidence_grounding(ctx: BundleContext, r: RuleResult) -> None:
             continue
         idx = index_of(step)
         click = action_point(step)
-        r.emit(rule_id=low_confidence_grounding.rule_id,
-               severity=low_confidence_grounding.severity,
+        report(ctx, r, low_confidence_grounding, step,
                summary=f"Step {idx}: acted ({action.get('type')}) on a target grounded with "
                        f"confidence {conf:.2f} (below {LOW_CONFIDENCE}).",
-               evidence=[step_evidence(ctx, step), *point_on(ctx, step, click)],
-               step_index=idx,
+               evidence=point_on(ctx, step, click),
                recommendation="Re-ground (zoom, crop, another model) or ask for a new "
                               "observation before acting on an uncertain target.")

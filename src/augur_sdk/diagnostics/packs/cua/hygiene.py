@@ -8,7 +8,7 @@ from augur_sdk.diagnostics.engine import RuleResult, rule
 from augur_sdk.diagnostics.packs.cua.common import (
     as_dict,
     index_of,
-    step_evidence,
+    report,
 )
 
 INFRA_CLASSES = frozenset({"infra_failure", "mantis.modal_signature_missing"})
@@ -26,10 +26,9 @@ def invalid_action_schema(ctx: BundleContext, r: RuleResult) -> None:
         if isinstance(action, dict) and isinstance(action.get("type"), str) and action["type"]:
             continue
         idx = index_of(step)
-        r.emit(rule_id=invalid_action_schema.rule_id, severity=invalid_action_schema.severity,
+        report(ctx, r, invalid_action_schema, step,
                summary=f"Step {idx}: the action has no `type`, so nothing says what was "
                        "dispatched.",
-               evidence=[step_evidence(ctx, step)], step_index=idx,
                recommendation="Check the model's action against the action schema before "
                               "dispatching it.")
 
@@ -45,10 +44,9 @@ def missing_observation(ctx: BundleContext, r: RuleResult) -> None:
             if (ctx.bundle_dir / ref).is_file() or ref in ctx.declared_missing:
                 continue
             idx = index_of(step)
-            r.emit(rule_id=missing_observation.rule_id, severity=missing_observation.severity,
+            report(ctx, r, missing_observation, step,
                    summary=f"Step {idx}: {key} names {ref}, which is neither in the bundle "
                            "nor in manifest.missing.",
-                   evidence=[step_evidence(ctx, step)], step_index=idx,
                    recommendation="Capture the screenshot, or declare it in "
                                   "manifest.missing when it is absent on purpose.")
 
@@ -67,12 +65,10 @@ def replay_diff(ctx: BundleContext, r: RuleResult) -> None:
                                                                               "recoverable"):
             continue
         idx = index_of(step)
-        r.emit(rule_id=replay_diff.rule_id, severity=replay_diff.severity,
+        report(ctx, r, replay_diff, step,
                summary=f"Step {idx}: a replay fixture exists for this failing step; replaying "
                        "it tells whether the current code still fails.",
-               evidence=[step_evidence(ctx, step), {"type": "step",
-                                                    "ref": f"replay/{path.name}"}],
-               step_index=idx)
+               evidence=[{"type": "step", "ref": f"replay/{path.name}"}])
 
 
 @rule("cua.high_cost_infra_failure", severity="high", needs="metadata", cause_rank=12)
@@ -85,11 +81,10 @@ def high_cost_infra_failure(ctx: BundleContext, r: RuleResult) -> None:
         if fc not in INFRA_CLASSES:
             continue
         idx = index_of(step)
-        r.emit(rule_id=high_cost_infra_failure.rule_id,
-               severity=high_cost_infra_failure.severity,
+        report(ctx, r, high_cost_infra_failure, step,
                summary=f"Step {idx}: the run stopped early on an infrastructure failure "
                        f"({fc}); the environment failed, not the agent.",
-               evidence=[step_evidence(ctx, step), *logs], step_index=idx,
+               evidence=logs,
                recommendation="Check the deployment, proxies and tunnels before running "
                               "again.")
 
@@ -106,9 +101,8 @@ def uncategorized_failure(ctx: BundleContext, r: RuleResult) -> None:
             continue
         idx = index_of(step)
         intent = step.get("intent") or "no intent"
-        r.emit(rule_id=uncategorized_failure.rule_id, severity=uncategorized_failure.severity,
+        report(ctx, r, uncategorized_failure, step,
                summary=f"Step {idx} failed with failure_class {fc!r}: no class was assigned.",
-               evidence=[step_evidence(ctx, step)], step_index=idx,
                recommendation=f"Find the pattern in step {idx} ({intent!r}) and teach the "
                               "producer's classifier a class for it; the shared classes are "
                               f"listed in augur_sdk's {TAXONOMY}")

@@ -16,6 +16,7 @@ from augur_sdk.diagnostics.packs.cua.common import (
     failed,
     index_of,
     pt,
+    report,
     shot,
     step_evidence,
 )
@@ -88,10 +89,9 @@ def no_state_change(ctx: BundleContext, r: RuleResult) -> None:
                  and (ref := ctx.screenshot_ref(step, kind)) is not None]
         how = "the pre and post screenshots are identical" if seen else \
             "the step's verdict says so"
-        r.emit(rule_id=no_state_change.rule_id, severity=no_state_change.severity,
+        report(ctx, r, no_state_change, step,
                summary=f"Step {idx}: nothing changed after the action ({how}).",
-               evidence=[step_evidence(ctx, step), *shots, *events_evidence(ctx, idx)],
-               step_index=idx,
+               evidence=[*shots, *events_evidence(ctx, idx)],
                recommendation="Check what the action hit: a covered or disabled control, a "
                               "click beside the target, or a dispatch that never reached "
                               "the page.")
@@ -109,10 +109,9 @@ def verifier_disagrees(ctx: BundleContext, r: RuleResult) -> None:
         idx = index_of(step)
         if not any(e.get("layer") == "verifier" for e in ctx.events_for_step(idx)):
             continue
-        r.emit(rule_id=verifier_disagrees.rule_id, severity=verifier_disagrees.severity,
+        report(ctx, r, verifier_disagrees, step,
                summary=f"Step {idx}: the verifier rejected an action that reported success.",
-               evidence=[step_evidence(ctx, step), *events_evidence(ctx, idx)],
-               step_index=idx,
+               evidence=events_evidence(ctx, idx),
                recommendation="Read the verifier's event: if its evidence is right, the "
                               "action's own success signal is the bug.")
 
@@ -124,10 +123,9 @@ def dispatch_ok_state_fail(ctx: BundleContext, r: RuleResult) -> None:
         if step.get("failure_class") != "dispatch_ok_state_fail":
             continue
         idx = index_of(step)
-        r.emit(rule_id=dispatch_ok_state_fail.rule_id, severity=dispatch_ok_state_fail.severity,
+        report(ctx, r, dispatch_ok_state_fail, step,
                summary=f"Step {idx}: the input was dispatched but the state did not change.",
-               evidence=[step_evidence(ctx, step), *events_evidence(ctx, idx)],
-               step_index=idx,
+               evidence=events_evidence(ctx, idx),
                recommendation="Compare the action's coordinate space with the screen's "
                               "(device pixels against CSS pixels) and look for a covering "
                               "element.")
@@ -175,8 +173,7 @@ def retry_unchanged(ctx: BundleContext, r: RuleResult) -> None:
             r.emit(rule_id=retry_unchanged.rule_id, severity=retry_unchanged.severity,
                    summary=f"Step {idx}: the retry repeated the failed {what} unchanged "
                            f"(the same action as {first['ref']}).",
-                   evidence=[first, again],
-                   step_index=idx,
+                   evidence=[first, again], step_index=idx,
                    recommendation="Change something between attempts: a new observation, "
                                   "another target, dismissing what covers the page, or "
                                   "another input method.")
