@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
 import sys
 from pathlib import Path
 
@@ -152,3 +154,33 @@ def test_unfinished_bundle_is_diagnosed_but_not_written(tmp_path: Path) -> None:
 def test_not_a_bundle_is_refused(tmp_path: Path) -> None:
     with pytest.raises(DiagnosticsError, match=r"manifest\.json"):
         diagnose_bundle(tmp_path)
+
+
+BLOCK_PIL = """
+import importlib.abc, sys
+class _NoPil(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name == "PIL" or name.startswith("PIL."):
+            raise ImportError("Pillow hidden for this test")
+sys.meta_path.insert(0, _NoPil())
+"""
+
+
+def test_without_pillow_the_pixel_rule_says_not_evaluable(tmp_path: Path) -> None:
+    """In a process where Pillow cannot be imported, the dialog rule answers not evaluable
+    (naming what to install) and the other rules still run."""
+    bundle = _failed_on_dialog(tmp_path / "run", "screenshots")
+    (tmp_path / "site").mkdir()
+    (tmp_path / "site" / "sitecustomize.py").write_text(BLOCK_PIL)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AUGUR_")}
+    env["PYTHONPATH"] = str(tmp_path / "site")
+    proc = subprocess.run([sys.executable, "-m", "augur_sdk.cli", "diagnose", str(bundle),
+                           "--json", "--no-write"], capture_output=True, text=True,
+                          timeout=120, env=env)
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    reasons = {n["rule_id"]: n["reason"] for n in doc["not_evaluable"]}
+    assert "Pillow is not installed" in reasons["cua.modal_covers_target"]
+    assert "pillow" in reasons["cua.modal_covers_target"]
+    rules = {f["rule_id"] for f in doc["findings"]}
+    assert "cua.no_state_change" in rules and "cua.modal_covers_target" not in rules

@@ -20,6 +20,7 @@ from augur_sdk.diagnostics.packs.cua.common import (
     step_evidence,
 )
 from augur_sdk.diagnostics.screens import grid, pillow_available, same_screen
+from augur_sdk.images import PILLOW_INSTALL
 
 REFERENCE_WINDOW = 5
 """Steps on either side searched for a screenshot of the page without the dialog."""
@@ -27,7 +28,7 @@ LOOP_VISITS = 3
 """A screen the agent comes back to this many times (with other screens between) is a loop."""
 STUCK_STEPS = 3
 """This many consecutive unsuccessful steps on one screen are a loop too."""
-NO_PILLOW = "Pillow is not installed (pip install \"augur-sdk[images]\"): no pixels to read"
+NO_PILLOW = f"Pillow is not installed ({PILLOW_INSTALL}): no pixels to read"
 
 
 def _reference(ctx: BundleContext, step: dict[str, Any], g: Any, modal: Any,
