@@ -184,3 +184,17 @@ def test_without_pillow_the_pixel_rule_says_not_evaluable(tmp_path: Path) -> Non
     assert "pillow" in reasons["cua.modal_covers_target"]
     rules = {f["rule_id"] for f in doc["findings"]}
     assert "cua.no_state_change" in rules and "cua.modal_covers_target" not in rules
+
+
+def test_public_names_are_listed() -> None:
+    """augur_sdk.diagnostics and its CUA pack list every public name in __all__, and the
+    pack lists every rule of CUA_RULES by its function name."""
+    import inspect
+
+    import augur_sdk.diagnostics as diagnostics
+    from augur_sdk.diagnostics.packs import cua
+
+    public = {n for n, v in vars(diagnostics).items()
+              if not n.startswith("_") and not inspect.ismodule(v) and n != "annotations"}
+    assert public == set(diagnostics.__all__)
+    assert {r.__name__ for r in CUA_RULES} | {"CUA_RULES"} == set(cua.__all__)  # type: ignore[attr-defined]
