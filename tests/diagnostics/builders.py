@@ -4,10 +4,13 @@
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from PIL import Image
 
 from augur_sdk import CaptureMode, DebugSession
 from augur_sdk.bundle import layout
@@ -46,22 +49,25 @@ def click(x: float, y: float) -> dict[str, Any]:
 def record(out: Path, steps: list[dict[str, Any]], *, mode: str = "screenshots",
            pages: dict[int, Page | tuple[Page, Page]] | None = None,
            events: list[dict[str, Any]] | None = None,
-           iterations: list[tuple[int, dict[str, Any]]] | None = None) -> Path:
+           iterations: list[tuple[int, dict[str, Any]]] | None = None,
+           tags: dict[str, str] | None = None, scale: int = 1) -> Path:
     """Record ``steps`` into ``out`` (the bundle); ``pages[i]``: the pre page of step i, or
-    (pre, post). Steps without a page get the login page."""
+    (pre, post). Steps without a page get the login page; ``scale``: screenshots drawn at
+    that device scale (the steps' coordinates stay in CSS px)."""
     pages = pages or {}
     with DebugSession(run_id=RUN, client_name="diag-test", client_version="1",
-                      capture_mode=CaptureMode(mode), out_dir=str(out)) as session:
+                      capture_mode=CaptureMode(mode), out_dir=str(out),
+                      tags=tags) as session:
         for s in steps:
             i = s["step_index"]
             page = pages.get(i, LOGIN)
             pre, post = page if isinstance(page, tuple) else (page, None)
             rec = dict(s)
             rec["observation_pre"] = session.attach_observation(
-                step_index=i, kind="pre", png_bytes=draw_page(pre))
+                step_index=i, kind="pre", png_bytes=_png(pre, scale))
             if post is not None:
                 rec["observation_post"] = session.attach_observation(
-                    step_index=i, kind="post", png_bytes=draw_page(post))
+                    step_index=i, kind="post", png_bytes=_png(post, scale))
             session.record_step(rec)
             for e in events or []:
                 if e.get("step_index") == i:
@@ -69,6 +75,16 @@ def record(out: Path, steps: list[dict[str, Any]], *, mode: str = "screenshots",
         for index, iteration in iterations or []:
             session.record_step_iteration(index, iteration)
     return out
+
+
+def _png(page: Page, scale: int) -> bytes:
+    if scale == 1:
+        return draw_page(page)
+    with Image.open(io.BytesIO(draw_page(page))) as im:
+        out = io.BytesIO()
+        im.resize((im.width * scale, im.height * scale), Image.Resampling.NEAREST).save(
+            out, format="PNG")
+        return out.getvalue()
 
 
 def edit_steps(bundle: Path, change: Callable[[dict[str, Any]], None]) -> None:

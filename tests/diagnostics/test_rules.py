@@ -246,3 +246,21 @@ def test_modal_evidence_has_the_dialog_box_and_the_click(tmp_path: Path) -> None
     x, y = centre("Place order")
     assert frags[1] == f"{x:g},{y:g},0,0"
     assert {"type": "screenshot", "ref": "screenshots/0001_pre.png"} in finding["evidence"]
+
+
+def test_points_are_scaled_to_the_screenshot_at_device_scale_2(tmp_path: Path) -> None:
+    """With screenshots at twice the CSS size and the device scale recorded, a click on the
+    dialog (in CSS px) lands inside the dialog found in the image: no finding; a click on
+    the backdrop is found, its evidence point in screenshot pixels (twice the CSS point)."""
+    tags = {"device_scale_factor": "2"}
+    on_dialog = _failed(0, action=click(*centre("Got it")), failure_class="no_state_change")
+    bundle = record(tmp_path / "a", [on_dialog], pages={0: DIALOG}, tags=tags, scale=2)
+    assert RulesEngine([_rule("cua.modal_covers_target")]).diagnose(bundle).findings == []
+    unscaled = record(tmp_path / "b", [on_dialog], pages={0: DIALOG}, scale=2)
+    assert RulesEngine([_rule("cua.modal_covers_target")]).diagnose(unscaled).findings, \
+        "without the device scale the CSS point falls outside the 2x dialog"
+    on_backdrop = _failed(0, action=click(*BACKDROP), failure_class="no_state_change")
+    bundle = record(tmp_path / "c", [on_backdrop], pages={0: DIALOG}, tags=tags, scale=2)
+    (finding,) = RulesEngine([_rule("cua.modal_covers_target")]).diagnose(bundle).findings
+    refs = [e["ref"] for e in finding["evidence"]]
+    assert f"screenshots/0000_pre.png#xywh={2 * BACKDROP[0]:g},{2 * BACKDROP[1]:g},0,0" in refs

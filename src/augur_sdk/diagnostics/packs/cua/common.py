@@ -12,6 +12,7 @@ from typing import Any
 from augur_sdk.bundle import layout
 from augur_sdk.diagnostics.context import BundleContext
 from augur_sdk.diagnostics.overlay import point_fragment
+from augur_sdk.viewer.reader import png_size
 
 Evidence = dict[str, str]
 LOW_CONFIDENCE = 0.5
@@ -92,13 +93,68 @@ def shot(ref: str, fragment: str = "") -> Evidence:
     return {"type": "screenshot", "ref": ref + fragment}
 
 
+def _positive(value: Any) -> float | None:
+    n = number(value)
+    if n is None and isinstance(value, str):
+        try:
+            n = float(value)
+        except ValueError:
+            return None
+    return n if n is not None and n > 0 else None
+
+
+def _viewport_width(ctx: BundleContext, step: dict[str, Any]) -> float | None:
+    params = as_dict(as_dict(step.get("action")).get("params"))
+    tags = as_dict(ctx.session.get("tags"))
+    for holder in (as_dict(params.get("viewport")),
+                   as_dict(as_dict(step.get("observation_pre_meta")).get("viewport"))):
+        if (w := _positive(holder.get("width"))) is not None:
+            return w
+    text = tags.get("viewport")
+    if isinstance(text, str) and "x" in text.lower():
+        return _positive(text.lower().split("x", 1)[0].strip())
+    return _positive(tags.get("viewport_width"))
+
+
+def screenshot_scale(ctx: Any, step: dict[str, Any], image_width: int | None) -> float:
+    """Screenshot pixels per unit of the action's coordinate space, as the viewer computes
+    it: 1 for ``screenshot_px``/``device_px``; else the screenshot's width over the recorded
+    viewport width, else a recorded device scale factor, else 1 (assumed)."""
+    action = as_dict(step.get("action"))
+    if action.get("coordinate_space") in ("screenshot_px", "device_px") or \
+            not isinstance(ctx, BundleContext):
+        return 1.0
+    width = _viewport_width(ctx, step)
+    if width is not None and image_width:
+        return image_width / width
+    params = as_dict(action.get("params"))
+    tags = as_dict(ctx.session.get("tags"))
+    for value in (as_dict(params.get("viewport")).get("device_scale_factor"),
+                  params.get("device_scale_factor"), params.get("dpr"),
+                  tags.get("device_scale_factor"), tags.get("dpr")):
+        if (k := _positive(value)) is not None:
+            return k
+    return 1.0
+
+
+def on_screenshot(ctx: Any, step: dict[str, Any], point: tuple[float, float],
+                  image_width: int | None) -> tuple[float, float]:
+    k = screenshot_scale(ctx, step, image_width)
+    return (round(point[0] * k, 1), round(point[1] * k, 1))
+
+
 def point_on(ctx: Any, step: dict[str, Any], point: tuple[float, float] | None,
              kind: str = "pre") -> list[Evidence]:
-    """The step's screenshot with a point marked (``#xywh=x,y,0,0``), if both exist."""
+    """The step's screenshot with a point marked (``#xywh=x,y,0,0``, screenshot pixels), if
+    both exist."""
     if point is None or not isinstance(ctx, BundleContext):
         return []
     ref = ctx.screenshot_ref(step, kind)
-    return [] if ref is None else [shot(ref, point_fragment(*point))]
+    if ref is None:
+        return []
+    size = png_size(ctx.bundle_dir / ref)
+    return [shot(ref, point_fragment(*on_screenshot(ctx, step, point,
+                                                    size[0] if size else None)))]
 
 
 def fmt(v: float) -> str:

@@ -14,6 +14,7 @@ from augur_sdk.diagnostics.packs.cua.common import (
     as_dict,
     index_of,
     number,
+    on_screenshot,
     point_on,
     pt,
     report,
@@ -36,12 +37,12 @@ def click_outside_viewport(ctx: BundleContext, r: RuleResult) -> None:
         space = as_dict(step.get("action")).get("coordinate_space")
         if point is None or space not in PIXEL_SPACES:
             continue
-        size = _viewport(ctx, step)
+        size, in_pixels = _viewport(ctx, step)
         if size is None:
             r.not_evaluable(rid, "no viewport size and no pre screenshot", index_of(step))
             continue
         w, h = size
-        x, y = point
+        x, y = on_screenshot(ctx, step, point, w) if in_pixels else point
         if 0 <= x <= w and 0 <= y <= h:
             continue
         idx = index_of(step)
@@ -53,13 +54,16 @@ def click_outside_viewport(ctx: BundleContext, r: RuleResult) -> None:
                               "resized screenshots).")
 
 
-def _viewport(ctx: BundleContext, step: dict[str, Any]) -> tuple[int, int] | None:
+def _viewport(ctx: BundleContext, step: dict[str, Any],
+              ) -> tuple[tuple[int, int] | None, bool]:
+    """The screen's size, and whether it is the screenshot's (pixels: the point is scaled
+    to them) rather than the recorded viewport's (the action's own units)."""
     meta = as_dict(as_dict(step.get("observation_pre_meta")).get("viewport"))
     w, h = number(meta.get("width")), number(meta.get("height"))
     if w is not None and h is not None:
-        return int(w), int(h)
+        return (int(w), int(h)), False
     ref = ctx.screenshot_ref(step, "pre")
-    return png_size(ctx.bundle_dir / ref) if ref is not None else None
+    return (png_size(ctx.bundle_dir / ref) if ref is not None else None), True
 
 
 @rule("cua.coordinate_space_mismatch", severity="high", needs="trace", cause_rank=30)

@@ -15,6 +15,7 @@ from augur_sdk.diagnostics.packs.cua.common import (
     action_point,
     failed,
     index_of,
+    on_screenshot,
     pt,
     shot,
     step_evidence,
@@ -74,6 +75,7 @@ def modal_covers_target(ctx: BundleContext, r: RuleResult) -> None:
         modal = find_modal(g)
         if modal is None:
             continue
+        raw, point = point, on_screenshot(ctx, step, point, g.image_size[0])
         inside = modal.box.contains(*point)
         seen = _reference(ctx, step, g, modal)
         if inside and seen is None:
@@ -89,7 +91,7 @@ def modal_covers_target(ctx: BundleContext, r: RuleResult) -> None:
             also = f"; {seen[0]} shows the page without it ({seen[1]:.0f} grey levels brighter)"
         r.emit(rule_id=rid, severity=modal_covers_target.severity,
                summary=f"Step {idx}: a modal dialog ({box.w:.0f}x{box.h:.0f} px at "
-                       f"({box.x:.0f}, {box.y:.0f})) covers the page; the click at {pt(point)} "
+                       f"({box.x:.0f}, {box.y:.0f})) covers the page; the click at {pt(raw)} "
                        f"{hit}{also}.",
                evidence=evidence, step_index=idx,
                recommendation="Dismiss the dialog (or wait for it to close) before acting on "
