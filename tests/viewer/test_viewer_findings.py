@@ -32,7 +32,7 @@ def _open(page: Any, url: str, step: int, tab: str) -> None:
 def test_finding_is_listed_on_its_step_and_drawn_on_the_screenshot(new_page: Any,
                                                                    tmp_path: Path) -> None:
     """Step 10 of the dialog run: the modal finding is in the step's Findings section and
-    pill; on the pre screenshot its dialog box is drawn within 3 image px of the finding's
+    pill, and the list flags exactly the steps with findings; on the pre screenshot its dialog box is drawn within 3 image px of the finding's
     box and its click point at the click (also under the action tab's markers); a step
     without findings shows no Findings section and no marks."""
     bundle = record(tmp_path / "run", dialog_task(), start=datetime(2026, 3, 1, tzinfo=UTC))
@@ -52,6 +52,10 @@ def test_finding_is_listed_on_its_step_and_drawn_on_the_screenshot(new_page: Any
         x, y = centre("Place order")
         assert abs(point[0] + point[2] / 2 - x) <= 3 and abs(point[1] + point[3] / 2 - y) <= 3
         assert page.evaluate("document.getElementById('shot').naturalWidth") == WIDTH
+        flagged = page.eval_on_selector_all(
+            "#list-rows .row", "rows => rows.filter(r => r.querySelector('.flag.finding'))"
+            ".map(r => Number(r.dataset.i))")
+        assert flagged == sorted({f["step_index"] for f in diagnosis.findings})
 
         _open(page, url, 10, "action")  # the pre screenshot with click and target markers
         assert len(page.evaluate(EVIDENCE_JS)) == len([m for m in marks if m]) >= 2

@@ -498,6 +498,8 @@
     if (s.err) flags.push(h('span', { class: 'flag err', title: s.err, text: '!' }));
     if (s.far) flags.push(h('span', { class: 'flag far', title: `click ${fmtNum(s.dist, 1)} px from the grounding target`, text: 'far' }));
     if (isLowConf(s)) flags.push(h('span', { class: 'flag low', title: 'grounding confidence', text: fmtNum(s.conf) }));
+    const found = S.meta && isObj(S.meta.findings) ? S.meta.findings[String(s.i)] : null;
+    if (isObj(found)) flags.push(h('span', { class: `flag finding sev-${str(found.severity)}`, title: `${found.n} finding(s); the most severe: ${str(found.rule)}`, text: '◆' }));
     fl.replaceChildren(...flags);
   }
 
