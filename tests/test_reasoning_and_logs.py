@@ -56,3 +56,66 @@ def test_logs_are_written_without_a_server_capped_and_redacted(
     assert len((out / "logs/agent.log").read_bytes()) == 64
     producer = json.loads((out / "producer.json").read_text())
     assert producer["lost"] == {"log_bytes_over_cap": 36}
+
+
+def test_reasoning_redactors_run_and_a_free_form_tag_is_kept_on_the_span(
+        tmp_path: Path) -> None:
+    """add_reasoning_redactor hooks run on reasoning text only (after the policy's rules);
+    a free-form format tag is recorded as adapter_inferred, the tag itself on the span
+    event as augur.reasoning.tag."""
+    from augur_sdk.redaction import DefaultRedactionPolicy
+    policy = DefaultRedactionPolicy()
+    policy.add_reasoning_redactor(lambda text: text.replace("Acme Co", "[COMPANY]"))
+    out = tmp_path / "b"
+    with capture_spans() as exporter:
+        with DebugSession(run_id="r", client_name="a", out_dir=out, capture_mode="trace",
+                          dsn="", redaction_policy=policy) as s:
+            s.record_step(step_record("r", 0, intent="buy from Acme Co"))
+            s.record_reasoning(0, "Acme Co has the cart", format="scratchpad")
+            s.record_reasoning(0, "plain", format="claude_extended_thinking")
+        spans = exporter.get_finished_spans()
+    lines = [json.loads(x) for x in (out / "diagnostics/reasoning.jsonl").read_text()
+             .splitlines()]
+    assert lines[0]["text"] == "[COMPANY] has the cart"
+    assert [line["format"] for line in lines] == ["adapter_inferred",
+                                                 "claude_extended_thinking"]
+    step = json.loads((out / "steps/0000.json").read_text())
+    assert step["intent"] == "buy from Acme Co"  # not reasoning: its redactors do not run
+    events = [e for sp in spans for e in sp.events if e.name == "augur.reasoning"]
+    assert [e.attributes.get("augur.reasoning.tag") for e in events] == ["scratchpad", None]
+
+
+def test_log_lines_are_otel_log_records_of_their_step_span(tmp_path: Path) -> None:
+    """With an OTLP endpoint, each append_log line is also an OpenTelemetry log record sent
+    to it (a real OTLP/HTTP receiver on loopback), carrying the trace and span ids of the
+    step it belongs to, redacted."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from augur_sdk.otel import provider
+    from otlp_receiver import OtlpReceiver
+
+    spans = InMemorySpanExporter()
+    with OtlpReceiver() as receiver:
+        provider.reset(timeout_s=1.0)
+        provider.configure(otlp_endpoint=receiver.url,
+                           span_processors=[SimpleSpanProcessor(spans)])
+        try:
+            with DebugSession(run_id="r", client_name="a", out_dir=tmp_path / "b",
+                              capture_mode="trace", dsn="") as s:
+                s.record_step(step_record("r", 0))
+                s.append_log("clicked for jane.doe@example.com\n", step_index=0)
+                s.append_log("run-level line\n")
+        finally:
+            provider.reset(timeout_s=5.0)
+        logs = receiver.wait_for_logs(2, timeout_s=30)
+    step = next(sp for sp in spans.get_finished_spans()
+                if sp.attributes.get("augur.record") == "step")
+    run = next(sp for sp in spans.get_finished_spans()
+               if sp.attributes.get("augur.record") == "session")
+    by_body = {entry["body"]: entry for entry in logs}
+    line = by_body["clicked for ***REDACTED:email***\n"]
+    assert line["span_id"] == step.context.span_id
+    assert line["trace_id"] == step.context.trace_id
+    assert line["attributes"]["augur.step_index"] == 0
+    assert by_body["run-level line\n"]["span_id"] == run.context.span_id

@@ -112,6 +112,7 @@ class RedactionPolicy:
             self.never_record = frozenset(_check_paths(never_record))
         self.redactors: list[Redactor] = list(redactors or ())
         self.droppers: list[Dropper] = list(droppers or ())
+        self.reasoning_redactors: list[Redactor] = []
 
     def add_redactor(self, fn: Redactor) -> None:
         """Add a string redactor; it runs after the built-in patterns."""
@@ -120,6 +121,24 @@ class RedactionPolicy:
     def add_dropper(self, fn: Dropper) -> None:
         """Add a ``(key, value) -> bool`` hook; return True to drop that field."""
         self.droppers.append(fn)
+
+    def add_reasoning_redactor(self, fn: Redactor) -> None:
+        """Add a string redactor for reasoning text only (``record_reasoning``); it runs
+        after the policy's own rules."""
+        if "reasoning_redactors" not in self.__dict__:  # a subclass that skipped __init__
+            self.reasoning_redactors = []
+        self.reasoning_redactors.append(fn)
+
+    def apply_reasoning(self, record: Any) -> Any:
+        """A reasoning record redacted: the policy's rules, then the reasoning redactors on
+        its ``text``."""
+        redacted = self.apply(record)
+        if isinstance(redacted, dict) and isinstance(redacted.get("text"), str):
+            text = redacted["text"]
+            for fn in getattr(self, "reasoning_redactors", ()):
+                text = fn(text)
+            redacted["text"] = str(text)
+        return redacted
 
     def _key_table(self) -> dict[str, int]:
         """The per-key codes, rebuilt when ``drop_keys``, ``mask_keys`` or

@@ -26,6 +26,7 @@ from opentelemetry.sdk.trace import Span, SpanProcessor
 from augur_sdk import _internal, gating, images, records
 from augur_sdk._session import hooks
 from augur_sdk._session.annotate_api import StepAnnotations, check_task_spec
+from augur_sdk._session.branch_api import Branching
 from augur_sdk._session.ledger_api import SideEffectLedger
 from augur_sdk._session.modelio_api import ModelCalls
 from augur_sdk._session.options import resolve_options
@@ -56,6 +57,7 @@ _NO_MODE_MESSAGE = (
 # Kinds with a method of their own (state, files or spans beyond one record): record()
 # refuses them by name, so that nothing bypasses that method.
 _OWN_METHODS = {
+    "modelio": "record_modelio",
     "session": "the constructor, add_tag and the set_* methods",
     "observation": "attach_observation", "observation_record": "attach_observation",
     "step_iteration": "record_step_iteration", "step_patch": "the annotation methods",
@@ -63,7 +65,7 @@ _OWN_METHODS = {
 }
 
 
-class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
+class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, Branching):
     """Records one agent run. Use as ``with DebugSession(...) as session:`` (or ``async with``).
 
     Args:
@@ -86,6 +88,16 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
         span_processors: extra OpenTelemetry span processors that see this run's spans.
         close_timeout_s: the most ``close()`` waits for exporters (default 5 s).
         fsync: also ``fsync`` every file (survives power loss, slower).
+        modelio_budget_bytes: the most bytes of model calls (records and their images) a
+            run writes (default 50 MB; ``None``: no budget); calls past it are counted in
+            ``producer.json`` and logged, not written.
+        branch_context: marks a replay branch (``parent_run_id``,
+            ``branch_point_step_index``, ``mutated_axis``...); stamped on every step
+            without the ``mutation`` payload.
+        parent: the run span's parent (a span, a context or a W3C traceparent); else
+            ``$TRACEPARENT``, else the current span (``docs/run-structure.md``).
+        fingerprint_algorithm: the manifest's ``trajectory_fingerprint`` algorithm
+            (default ``cua_v1``; plug-ins: :mod:`augur_sdk.fingerprints`).
     """
 
     def __init__(
@@ -113,6 +125,8 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
         close_timeout_s: float | None = None,
         fsync: bool = False,
         parent: Any = None,
+        modelio_budget_bytes: int | None = 50_000_000,
+        fingerprint_algorithm: str | None = None,
     ) -> None:
         if not isinstance(out_dir, str | os.PathLike):
             raise TypeError(f"out_dir: expected a path, got {type(out_dir).__name__}")
@@ -132,7 +146,9 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
             redaction_policy=redaction_policy, tags=tags, started_at=started_at, dsn=dsn,
             task_spec=task_spec, task_spec_id=task_spec_id, branch_context=branch_context,
             group_id=group_id, capture_logprobs=capture_logprobs, never_record=never_record,
-            span_processors=span_processors, close_timeout_s=close_timeout_s, fsync=fsync)
+            span_processors=span_processors, close_timeout_s=close_timeout_s, fsync=fsync,
+            modelio_budget_bytes=modelio_budget_bytes,
+            fingerprint_algorithm=fingerprint_algorithm)
         self.run_id = opts.run_id
         self.capture_mode: CaptureMode = opts.capture_mode
         self.redaction_policy: RedactionPolicy = opts.policy
@@ -203,6 +219,7 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
             if gating.records_anything(self.capture_mode):
                 self._run.start_run()
             self._store.start()  # after the writer has set up the directory
+            self._replay_branch_prefix()  # a replay branch's prefix from its parent
         return self
 
     def _require_open(self) -> None:
@@ -366,6 +383,7 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls):
         with self._lock:
             self._require_open()
             self._run.set_mode(new)
+            self._replay_branch_prefix()
 
     def add_tag(self, key: str, value: str) -> None:
         """Add or change a tag on the session record (and the run span)."""

@@ -11,7 +11,15 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from augur_sdk.diff import alignment as A
-from augur_sdk.diff.alignment import MIN_MATCH, StepKey, align, align_full, self_weight, similarity
+from augur_sdk.diff.alignment import (
+    MIN_MATCH,
+    StepKey,
+    align,
+    align_full,
+    can_pair,
+    self_weight,
+    similarity,
+)
 
 # Small alphabets make ties, repeats and near-duplicates common: the hard cases.
 _BITS = A.SCREEN_HASH_BITS
@@ -43,7 +51,7 @@ def _brute_force(a: list[StepKey], b: list[StepKey]) -> int:
         if i == len(a) or j == len(b):
             return 0
         w = similarity(a[i], b[j])
-        pair = w + best(i + 1, j + 1) if w >= MIN_MATCH else 0
+        pair = w + best(i + 1, j + 1) if can_pair(a[i], b[j]) else 0
         return max(pair, best(i + 1, j), best(i, j + 1))
     return best(0, 0)
 
@@ -130,7 +138,7 @@ def test_the_dynamic_program_finds_the_best_total_score(a: list[StepKey],
     assert result.weight == _brute_force(a, b)
     assert result.weight == sum(similarity(a[i], b[j]) for i, j in result.pairs
                                 if i is not None and j is not None)
-    assert all(similarity(a[i], b[j]) >= MIN_MATCH for i, j in result.pairs
+    assert all(can_pair(a[i], b[j]) for i, j in result.pairs
                if i is not None and j is not None)
 
 
@@ -197,7 +205,7 @@ def test_row_scores_match_the_pair_score(a: list[StepKey], b: list[StepKey],
     jhi = data.draw(st.integers(jlo, len(b) - 1))
     for i in range(len(a)):
         expected = [(j, w) for j in range(jlo, jhi + 1)
-                    if (w := A._weight(ra, i, rb, j)) >= MIN_MATCH]
+                    if A._allowed(ra, i, rb, j, w := A._weight(ra, i, rb, j))]
         assert A._row_matches(ra, i, rb, jlo, jhi) == expected
 
 
@@ -237,3 +245,19 @@ def test_what_makes_a_pair() -> None:
         wide = StepKey("click", screen_hash=bad)
         assert similarity(wide, wide) == similarity(StepKey("click"), StepKey("click"))
         assert align([wide], [wide]).pairs == ((0, 0),)
+
+
+def test_steps_that_record_too_little_pair_only_with_their_twins() -> None:
+    """A step with no action, target or screen cannot reach MIN_MATCH; it pairs with a step
+    that recorded exactly the same (intent, click within 20 px, or nothing) and with no other."""
+    bare, intent, clicked = StepKey(), StepKey(intent="Pay"), StepKey(click=(10.0, 10.0))
+    for weak in (bare, intent, clicked):
+        assert self_weight(weak) < MIN_MATCH and can_pair(weak, weak)
+        assert align([weak] * 3, [weak] * 3).pairs == ((0, 0), (1, 1), (2, 2))
+    assert can_pair(intent, StepKey(intent="  PAY "))
+    assert can_pair(clicked, StepKey(click=(25.0, 10.0)))          # 15 px apart
+    assert not can_pair(clicked, StepKey(click=(400.0, 300.0)))    # far apart
+    assert not can_pair(bare, intent) and not can_pair(intent, clicked)
+    # A better-recorded step never pairs with a bare one, even with the same intent.
+    assert not can_pair(intent, StepKey("click", intent="pay"))
+    assert align([bare, intent], [intent]).pairs == ((0, None), (1, 0))

@@ -420,3 +420,57 @@ def test_export_otlp_of_an_offline_bundle_arrives_like_the_live_run(
         # augur.seq is an ordering hint: the replay numbers in bundle order.
         assert_matches_local(span, local[span["context"]["span_id"]],
                              skip=frozenset({codec.SEQ_ATTR}))
+
+
+def test_model_calls_reach_phoenix_as_genai_chat_spans_of_their_steps(
+        otlp: Otlp, phoenix: Phoenix, tmp_path: Path) -> None:
+    """Each record_modelio call arrives as a `chat {model}` span, a child of its step's span
+    (opened by the call, filled by record_step), with its GenAI attributes exactly as sent:
+    operation, provider, models, finish reasons, token usage and, at model_io, the redacted
+    input and output messages."""
+    run_id = f"run_{uuid.uuid4().hex[:12]}"
+    with DebugSession(run_id=run_id, client_name=CLIENT, capture_mode=CaptureMode.MODEL_IO,
+                      out_dir=tmp_path / run_id) as session:
+        for i in range(2):
+            session.record_modelio({
+                "layer": "planner", "duration_ms": 800 + i,
+                "request": {"model": "claude-sonnet-4-5", "messages": [
+                    {"role": "user", "content": f"step {i}: log in as jane.doe@example.com"}]},
+                "response": {"text": f"click {i}", "stop_reason": "tool_use",
+                             "usage": {"prompt_tokens": 900 + i, "completion_tokens": 30}},
+            }, step_index=i, reasoning_tokens=12)
+            session.record_step({
+                "step_id": f"{run_id}/step/{i:04d}", "step_index": i, "step_type": "click",
+                "status": "succeeded", "started_at": records.utcnow_iso(),
+                "ended_at": records.utcnow_iso(), "action": {"type": "click"}})
+    local = {f"{s.context.span_id:016x}": s for s in otlp.local.get_finished_spans()}
+    trace_id = f"{next(iter(local.values())).context.trace_id:032x}"
+    spans = phoenix.wait_for_spans(otlp.project, trace_id, 1 + 2 * 2)
+    chats = sorted((s for s in spans if s["name"] == "chat claude-sonnet-4-5"),
+                   key=lambda s: s["attributes"]["gen_ai.usage.input_tokens"])
+    steps = {s["context"]["span_id"]: s for s in spans if s["name"] == "execute_tool click"}
+    assert len(chats) == 2 and len(steps) == 2
+    for i, chat in enumerate(chats):
+        attrs = chat["attributes"]
+        assert chat["parent_id"] in steps
+        assert steps[chat["parent_id"]]["attributes"]["augur.step_index"] == i
+        assert attrs["gen_ai.operation.name"] == "chat"
+        assert attrs["gen_ai.provider.name"] == "anthropic"
+        assert attrs["gen_ai.request.model"] == attrs["gen_ai.response.model"] == \
+            "claude-sonnet-4-5"
+        assert attrs["gen_ai.response.finish_reasons"] == ["tool_use"]
+        assert (attrs["gen_ai.usage.input_tokens"], attrs["gen_ai.usage.output_tokens"],
+                attrs["gen_ai.usage.reasoning.output_tokens"]) == (900 + i, 30, 12)
+        messages = json.loads(attrs["gen_ai.input.messages"])
+        assert messages[0]["parts"][0]["content"] == \
+            f"step {i}: log in as ***REDACTED:email***"
+        assert json.loads(attrs["gen_ai.output.messages"])[0]["parts"][0]["content"] == \
+            f"click {i}"
+        # Phoenix reads the GenAI attributes as an LLM call (its OpenInference view):
+        assert attrs["llm.model_name"] == "claude-sonnet-4-5"
+        assert attrs["llm.token_count.prompt"] == 900 + i
+        assert attrs["llm.input_messages.0.message.content"] == \
+            f"step {i}: log in as ***REDACTED:email***"
+        added = {k for k in attrs if k.startswith(("llm.", "openinference.", "input.", "output."))}
+        assert_matches_local(chat, local[chat["context"]["span_id"]],
+                             skip=frozenset(PHOENIX_ADDED | added))

@@ -52,7 +52,7 @@ RECORDERS: dict[str, Callable[[DebugSession, str], None]] = {
         step_index=2, kind="post", png_bytes=make_png(32, 24), mask_regions=[(0, 0, 4, 4)]),
     "reasoning": lambda s, run: s.record(
         "reasoning", {"step_index": 1, "ts": TS, "format": "adapter_inferred", "text": SECRET}),
-    "modelio": lambda s, run: s.record("modelio", {
+    "modelio": lambda s, run: s.record_modelio({
         "schema_version": "0.1", "step_index": 1, "layer": "planner", "ts": TS,
         "request": {"model": "m-1", "messages": [{"role": "user", "content": SECRET}]},
         "response": {"text": SECRET}}),

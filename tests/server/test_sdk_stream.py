@@ -73,3 +73,37 @@ def test_a_refused_stream_logs_the_servers_reason_once_per_kind(
     assert validate_bundle(tmp_path / "local") == []
     stream = json.loads((tmp_path / "local" / "stream.json").read_text())
     assert stream["sent"] == 0 and stream["dropped"]["rejected_403"] > 3, stream
+
+
+def test_model_calls_and_their_images_reach_the_server(server: Any, tmp_path: Path) -> None:
+    """A model call streamed at model_io lands under the same name on the server, its image
+    as modelio/images/<sha256>.png (the server checks the digest); the bundle validates and
+    holds the same files as the local one. A forged image digest is refused."""
+    import base64
+    import hashlib
+
+    from augur_sdk import DebugSession
+
+    from support import step_record
+    run = "sdk_modelio"
+    png = (Path(__file__).resolve().parents[1] / "fixtures" / "bundle-061" / "screenshots"
+           / "0000_pre.png").read_bytes()
+    local = tmp_path / "local"
+    with DebugSession(run_id=run, client_name="a", out_dir=local, capture_mode="model_io",
+                      dsn=f"{server.url}?token={ACME}&tenant=acme") as s:
+        path = s.record_modelio({"layer": "planner", "request": {
+            "model": "gpt-4.1", "messages": [{"role": "user", "content": [
+                {"type": "input_image",
+                 "image_url": "data:image/png;base64," + base64.b64encode(png).decode()}]}]},
+            "response": {"text": "ok"}}, step_index=0)
+        s.record_step(step_record(run, 0))
+    server.wait_status(run, "finished")
+    root = server.run_dir(run)
+    image = f"modelio/images/{hashlib.sha256(png).hexdigest()}.png"
+    assert (root / image).read_bytes() == png
+    assert read_json(root / path) == read_json(local / path)
+    assert validate_bundle(root) == []
+    assert read_json(root / "producer.json")["model_calls"] == {"count": 1}
+    forged = server.request("PUT", f"/runs/{run}/modelio-images/{'0' * 64}.png", raw=png)
+    assert forged.status == 400 and b"sha256" in forged.data
+    assert not (root / f"modelio/images/{'0' * 64}.png").exists()

@@ -24,21 +24,23 @@ from augur_sdk import _internal, codec, gating, records
 from augur_sdk._session import ledger as side_effects
 from augur_sdk._session.indexes import IndexSet
 from augur_sdk._session.ledger import LedgerRecords
+from augur_sdk._session.modelio_records import ModelIORecords, ModelIOState
 from augur_sdk._session.options import SessionOptions, new_debug_session_id
 from augur_sdk._session.spans import StepSpans
 from augur_sdk._session.step_records import StepRecords
 from augur_sdk.bundle.writer import BundleWriter
 from augur_sdk.capture import CaptureMode
-from augur_sdk.kinds.builtin import SESSION, STEP
+from augur_sdk.kinds.builtin import LOG, SESSION, STEP
 from augur_sdk.kinds.spec import Placement, RecordKind
 from augur_sdk.otel import emit, provider
+from augur_sdk.otel import logs as otel_logs
 from augur_sdk.otel.processors import BundleSpanProcessor, RunSink
 from augur_sdk.stream.client import client_for
 from augur_sdk.stream.dsn import resolve_dsn
 from augur_sdk.stream.processor import StreamSpanProcessor
 
 
-class Recorder(StepRecords, LedgerRecords):
+class Recorder(StepRecords, LedgerRecords, ModelIORecords):
     """The machinery of one run (not thread-safe by itself: the facade holds its lock)."""
 
     def __init__(self, options: SessionOptions) -> None:
@@ -62,10 +64,20 @@ class Recorder(StepRecords, LedgerRecords):
         self.parent_ctx: otel_context.Context | None = None
         self.run_span: Span | None = None
         self.run_ctx: otel_context.Context | None = None
+        self.run_links: list[trace.Link] = []  # a branch's run span links to its parent
+        # A replay branch's steps below this index are the parent's, replayed (not executed).
+        self.replayed_below = 0
+        branch = self.session.get("branch_context")
+        # What a branch stamps on every step: its context without the mutation payload.
+        self.step_branch: dict[str, Any] | None = None if not isinstance(branch, dict) else {
+            k: v for k, v in branch.items() if k != "mutation"}
         self.spans = StepSpans()
         self.known = IndexSet()  # every step index recorded, whatever the mode
         self.subgoal_first: dict[str, int] = {}  # subgoal id -> first step it completed at
         self.ledger = side_effects.Ledger()
+        self.modelio_state = ModelIOState()
+        # Versions a model call named for a step not recorded yet (stamped by record_step).
+        self.pending_versions: dict[int, dict[str, str]] = {}
         self._cost_totals: dict[str, float] = {}  # step costs summed (iterations included)
         self._seq = 0
         self._warned_step_id = False
@@ -82,6 +94,7 @@ class Recorder(StepRecords, LedgerRecords):
         with _internal.internal_errors("start"):
             self.writer = BundleWriter(self.out_dir, policy_id=str(self.policy.id),
                                        fsync=self.opts.fsync, spare_files=True, keep_open=True)
+            self.writer.fingerprint_algorithm = self.opts.fingerprint_algorithm
             self.bundle = BundleSpanProcessor(self.writer)
             # The client name leaves the process too (service.name, the stream's heartbeat).
             client_name = str(self.redacted_session()["client"]["name"])
@@ -95,7 +108,7 @@ class Recorder(StepRecords, LedgerRecords):
             self.sink = sink
             self.pipeline.router.expect_run(self.debug_session_id, sink)
             span = emit.start_run_span(self.pipeline.tracer, self.redacted_session(),
-                                       self.parent_ctx, str(self.policy.id))
+                                       self.parent_ctx, str(self.policy.id), self.run_links)
             self.run_span = span
             self.run_ctx = trace.set_span_in_context(span)
 
@@ -109,6 +122,13 @@ class Recorder(StepRecords, LedgerRecords):
                 "nor aborted (%s); they stay intent_only in the bundle", self.public_run_id,
                 len(unsettled), ", ".join(unsettled[:5]))
         self.spans.end_open_step()
+        unfilled = self.spans.end_unfilled_call_scopes()
+        if unfilled:
+            _internal.logger.warning(
+                "augur_sdk: run %r closed with model calls recorded for step(s) %s that "
+                "record_step() never recorded; their spans end unfilled "
+                "(augur.step.unfilled)", self.public_run_id,
+                ", ".join(map(str, unfilled[:10])))
         self.spans.end_hashed_spans(wait_s=budget_s)
         emit.end_run_span(self.run_span, self.redacted_session())
         return self.bundle.manifest
@@ -159,8 +179,10 @@ class Recorder(StepRecords, LedgerRecords):
         self._seq += 1
         return self._seq
 
-    def record(self, kind: RecordKind, record: dict[str, Any]) -> None:
-        """Redact, gate, emit and hand ``record`` (checked, private) to the sinks."""
+    def record(self, kind: RecordKind, record: dict[str, Any],
+               span_extra: dict[str, Any] | None = None) -> None:
+        """Redact, gate, emit and hand ``record`` (checked, private) to the sinks.
+        ``span_extra``: attributes for its span event or span only (not in the record)."""
         repeat = False
         if kind is STEP:
             index = record["step_index"]
@@ -172,13 +194,31 @@ class Recorder(StepRecords, LedgerRecords):
             self._record_step(record, repeat)
             return
         with _internal.internal_errors(f"record {kind.name}"):
-            redacted = self.policy.apply(record)
+            redacted = kind.redact(self.policy, record) if kind.redact is not None \
+                else self.policy.apply(record)
             gated = kind.gate_record(redacted, self.mode)
             if gated is None:
                 return
-            self._emit(kind, gated)
+            self._emit(kind, gated, span_extra)
+            if kind is LOG and self.pipeline is not None and self.pipeline.logger is not None:
+                self._otel_log(gated)
 
-    def _emit(self, kind: RecordKind, record: dict[str, Any]) -> None:
+    def _otel_log(self, record: dict[str, Any]) -> None:
+        """A log line as an OpenTelemetry log record, under its step's span if open."""
+        assert self.pipeline is not None and self.run_span is not None
+        assert self.pipeline.logger is not None
+        index = record.get("step_index")
+        span = self.spans.span_for_index(index) or self.spans.scopes.get(index) \
+            if isinstance(index, int) else None
+        attrs: dict[str, Any] = {"augur.run_id": self.public_run_id,
+                                 "augur.log.name": str(record.get("name", "run"))}
+        if isinstance(index, int):
+            attrs["augur.step_index"] = index
+        otel_logs.emit(self.pipeline.logger, str(record.get("text", "")),
+                       span if span is not None else self.run_span, attrs)
+
+    def _emit(self, kind: RecordKind, record: dict[str, Any],
+              span_extra: dict[str, Any] | None = None) -> None:
         assert self.run_span is not None and self.sink is not None
         step_span = self.spans.span_for_index(record.get("step_index"))
         target: Span = self.run_span if step_span is None else step_span
@@ -188,6 +228,8 @@ class Recorder(StepRecords, LedgerRecords):
             attrs = codec.event_attributes(record, seq=seq, kind=kind.name)
             if kind.span_attributes is not None:
                 attrs.update(kind.span_attributes(record))
+            if span_extra:
+                attrs.update(span_extra)
             stamp = record.get(kind.timestamp_field) if kind.timestamp_field else None
             target.add_event(kind.span_event_name, attrs,
                              timestamp=records.iso_to_ns(
@@ -200,18 +242,27 @@ class Recorder(StepRecords, LedgerRecords):
             child = self.pipeline.tracer.start_span(
                 kind.span_event_name, context=trace.set_span_in_context(target),
                 kind=SpanKind.INTERNAL,
-                attributes=codec.record_attributes(kind.name, record, seq=self.next_seq()))
+                attributes={**codec.record_attributes(kind.name, record, seq=self.next_seq()),
+                            **(span_extra or {})})
             self.sink.on_record(kind, record, child)  # type: ignore[arg-type]
             child.end()
         else:  # RUN_SPAN / NONE: no span of its own, only the sinks
             self.sink.on_record(kind, record, target)
 
     def stamp_step(self, record: dict[str, Any]) -> None:
-        """What the session stamps on every step it records: group id, changed mode."""
+        """What the session stamps on every step it records: group id, changed mode, the
+        replay branch it belongs to (a step's own ``branch_context`` wins)."""
+        if self.step_branch is not None:
+            record.setdefault("branch_context", dict(self.step_branch))
         if self.group_id is not None:
             record.setdefault("group_id", self.group_id)
         if self.mode_override is not None:
             record.setdefault("capture_mode", self.mode_override.value)
+        versions = self.pending_versions.pop(int(record["step_index"]), None)
+        if versions:
+            own = record.get("captured_versions")
+            record["captured_versions"] = {**versions, **(own if isinstance(own, dict)
+                                                          else {})}
 
     def _record_step(self, record: dict[str, Any], repeat: bool) -> None:
         self.stamp_step(record)

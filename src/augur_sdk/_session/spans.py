@@ -29,6 +29,7 @@ class StepSpans:
         # Screenshots written for a step not yet recorded: index -> kind -> facts.
         self.pending_obs: dict[int, dict[str, dict[str, Any]]] = {}
         self.scopes: dict[int, Span] = {}
+        self.call_scopes: set[int] = set()  # scopes a model call opened (no block ends them)
         self._span_hashes: dict[int, Hashes] = {}
         # Step spans done but for their screenshots' sha256: (span, hashes, end time).
         self._hashing: list[tuple[Span, Hashes, int]] = []
@@ -76,6 +77,26 @@ class StepSpans:
             with _internal.internal_errors("end step span"):
                 span.end(end_time=end_ns)
         self._hashing = waiting
+
+    def filled(self, index: int) -> None:
+        """``record_step`` filled step ``index``'s scope span: one a model call opened is
+        from now on an ordinary step span (it ends at the next step or at close)."""
+        if index in self.call_scopes:
+            self.call_scopes.discard(index)
+            self.scopes.pop(index, None)
+
+    def end_unfilled_call_scopes(self) -> list[int]:
+        """At close: end the step spans model calls opened for steps never recorded,
+        marked ``augur.step.unfilled``; return their indexes."""
+        unfilled = sorted(self.call_scopes)
+        for index in unfilled:
+            span = self.scopes.pop(index, None)
+            if span is not None:
+                with _internal.internal_errors("end unfilled step span"):
+                    span.set_attribute("augur.step.unfilled", True)
+                    span.end()
+        self.call_scopes.clear()
+        return unfilled
 
     def close_scope(self, index: int, span: Span) -> None:
         """A ``step_scope`` block ended: its span ends (once hashed)."""

@@ -107,6 +107,7 @@ class StepRecords:
                                          seq=self.next_seq(), observations=observations)
             self.sink.on_step_filled(scope, step)
             self.spans.open(scope, index, end_ns, hashes)
+            self.spans.filled(index)
             return
         links = []
         if kind is STEP_ITERATION:  # each iteration is a span of its own, linked

@@ -22,6 +22,7 @@ _COMMAND_MODULES = (
     "augur_sdk.cli.diff",  # diff
     "augur_sdk.cli.diagnose",  # diagnose
     "augur_sdk.cli.summarize",  # summarize
+    "augur_sdk.cli.import_log",  # import
 )
 
 

@@ -50,8 +50,11 @@ CLICK = 1
 """Both clicked within ``CLICK_NEAR_PX`` of each other (recorded units): +1."""
 CLICK_NEAR_PX = 20.0
 MIN_MATCH = 4
-"""Two steps can be paired only when they score at least this: the same action with nothing
-contradicting it, the same target, or the same screen with a compatible action."""
+"""Two steps can be paired when they score at least this: the same action with nothing
+contradicting it, the same target, or the same screen with a compatible action. A step that
+records too little to reach it (no action, target or screen; at most an intent and a click)
+pairs only with a step that recorded exactly the same (see :func:`can_pair`), so that a run
+aligned with itself always pairs every step with itself."""
 
 SCREEN_HASH_BITS = 128
 """Width of the perceptual hashes :mod:`augur_sdk.diff.screens` makes (a 16 x 8 grid). On the
@@ -124,7 +127,7 @@ class _Run:
 
     __slots__ = ("_category_rows", "act", "any_click", "click_grid", "clicks", "digest",
                  "digest_index", "intent", "intent_index", "n", "phash", "phash_missing",
-                 "phash_packed", "self_w", "tgt", "tgt_index")
+                 "phash_packed", "self_w", "tgt", "tgt_index", "weak_index")
 
     def __init__(self, keys: Sequence[StepKey], ids: dict[str, int]) -> None:
         def intern(text: str | None) -> int:
@@ -152,6 +155,8 @@ class _Run:
         self.phash_missing = [j for j, h in enumerate(self.phash) if h < 0]
         self.any_click = any(c is not None for c in self.clicks)
         self.click_grid = _positions([_grid(c) if c is not None else None for c in self.clicks])
+        # Steps below MIN_MATCH even with themselves, by what they did record.
+        self.weak_index = _positions([self.weak_key(j) for j in range(self.n)])
         self._category_rows: dict[tuple[int, bool], bytes] = {}
 
     def category_row(self, act: int, has_target: bool) -> bytes:
@@ -186,6 +191,13 @@ class _Run:
             q = self.clicks[j]
             if q is not None and (q[0] - cx) ** 2 + (q[1] - cy) ** 2 <= limit:
                 yield j
+
+    def weak_key(self, i: int) -> tuple[int, bool] | None:
+        """``(intent id, clicked)`` of a step too poorly recorded to reach ``MIN_MATCH`` with
+        any step, ``None`` for the others."""
+        if self.self_w[i] >= MIN_MATCH:
+            return None
+        return self.intent[i], self.clicks[i] is not None
 
     def _self(self, i: int) -> int:
         return (BASE + (ACTION if self.act[i] else 0) + (TARGET if self.tgt[i] else 0)
@@ -234,6 +246,19 @@ def _weight(ra: _Run, i: int, rb: _Run, j: int) -> int:
             (p[0] - q[0]) ** 2 + (p[1] - q[1]) ** 2 <= CLICK_NEAR_PX * CLICK_NEAR_PX:
         w += CLICK
     return w
+
+
+def _allowed(ra: _Run, i: int, rb: _Run, j: int, w: int) -> bool:
+    """Whether a pair scoring ``w`` may be matched: ``MIN_MATCH`` or more, or a pair where
+    each step matched everything the other recorded (only possible below ``MIN_MATCH`` for
+    two steps that recorded the same little)."""
+    return w >= MIN_MATCH or w == ra.self_w[i] == rb.self_w[j]
+
+
+def can_pair(a: StepKey, b: StepKey) -> bool:
+    """Whether the alignment may match step ``a`` with step ``b``."""
+    ra, rb = _encode([a], [b])
+    return _allowed(ra, 0, rb, 0, _weight(ra, 0, rb, 0))
 
 
 def similarity(a: StepKey, b: StepKey) -> int:
@@ -304,6 +329,9 @@ def _row_matches(ra: _Run, i: int, rb: _Run, jlo: int, jhi: int) -> list[tuple[i
     width = hi - jlo
     if width <= 0:
         return []
+    weak = ra.weak_key(i)
+    if weak is not None:
+        return _weak_matches(ra, i, rb, weak, jlo, hi)
     tgt, intent, ph, dig = ra.tgt[i], ra.intent[i], ra.phash[i], ra.digest[i]
     cat = bytearray(rb.category_row(ra.act[i], bool(tgt))[jlo:hi])
     for value, index, bonus in ((tgt, rb.tgt_index, _TGT_HIT * 4), (intent, rb.intent_index,
@@ -336,6 +364,21 @@ def _row_matches(ra: _Run, i: int, rb: _Run, jlo: int, jhi: int) -> list[tuple[i
     plus = _CODE_TABLE_CLICK
     js = sorted({*found, *(j for j in near if plus[codes[j - jlo]] != _NEG)})
     return [(j, (plus if j in near else table)[codes[j - jlo]]) for j in js]
+
+
+def _weak_matches(ra: _Run, i: int, rb: _Run, weak: tuple[int, bool], jlo: int,
+                  hi: int) -> list[tuple[int, int]]:
+    """The row of a step below ``MIN_MATCH`` with every step: only its twins (the same
+    intent, or none; both clicked within ``CLICK_NEAR_PX``, or neither clicked) may pair."""
+    at = rb.weak_index.get(weak)
+    if not at:
+        return []
+    js = at[bisect_left(at, jlo):bisect_left(at, hi)]
+    click = ra.clicks[i]
+    if click is not None:
+        near = set(rb.clicks_near(click, jlo, hi))
+        js = [j for j in js if j in near]
+    return [(j, ra.self_w[i]) for j in js]
 
 
 # ── the dynamic program over a band of diagonals ────────────────────────────────────────────
@@ -420,7 +463,7 @@ def _traceback(ra: _Run, rb: _Run, rows: list[_Row]) -> tuple[tuple[int | None, 
             out.append((i - 1, None))
         else:
             w = _weight(ra, i - 1, rb, j - 1)
-            if not (i > 0 and j > 0 and w >= MIN_MATCH and j - 1 >= prev_a
+            if not (i > 0 and j > 0 and _allowed(ra, i - 1, rb, j - 1, w) and j - 1 >= prev_a
                     and prev[j - 1 - prev_a] + w == value):  # pragma: no cover - invariant
                 raise AssertionError(f"alignment traceback lost its way at ({i}, {j})")
             out.append((i - 1, j - 1))
@@ -461,12 +504,17 @@ def _reachable(ra: _Run, rb: _Run) -> list[int]:
     """For each step of ``ra``, an upper bound of its score with any step of ``rb``: its own
     weight, less the features no step of ``rb`` can share (an action, target, intent or
     screenshot digest ``rb`` never has; a screen or click ``rb`` never records); 0 when even
-    that is below ``MIN_MATCH`` (the step can pair with nothing)."""
+    that is below ``MIN_MATCH`` (the step can pair with nothing), unless the step is one of
+    the weak ones (:meth:`_Run.weak_key`) and ``rb`` has a possible twin of it."""
     acts, tgts, intents = set(rb.act), set(rb.tgt), set(rb.intent)
     digests = set(rb.digest)
     any_hash = len(rb.phash_missing) < rb.n
     out = []
     for i in range(ra.n):
+        weak = ra.weak_key(i)
+        if weak is not None:
+            out.append(ra.self_w[i] if weak in rb.weak_index else 0)
+            continue
         w = BASE
         if ra.act[i] and ra.act[i] in acts:
             w += ACTION

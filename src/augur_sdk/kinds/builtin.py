@@ -15,7 +15,7 @@ from typing import Any
 from augur_sdk import gating, records
 from augur_sdk.bundle import layout
 from augur_sdk.capture import CaptureMode
-from augur_sdk.kinds import rules
+from augur_sdk.kinds import modelio, rules
 from augur_sdk.kinds.registry import register
 from augur_sdk.kinds.spec import BundleTarget, FileFormat, Placement, RecordKind, WireRoute
 
@@ -162,21 +162,31 @@ REASONING = register(RecordKind(
     bundle=BundleTarget(path=lambda _r: "diagnostics/reasoning.jsonl",
                         pattern=r"(events|diagnostics)/reasoning\.jsonl"),
     wire=WireRoute("POST", "/reasoning"),
+    redact=lambda policy, record: policy.apply_reasoning(record)
+    if hasattr(policy, "apply_reasoning") else policy.apply(record),
     viewer_section="reasoning",
     builtin=True,
 ))
 
 
+# A model call: the metadata class (model, parameters, usage, timings, hashes) from
+# `metadata` up, its content from `model_io` up (kinds/modelio.py: the gate, the images, the
+# GenAI `chat` span). Its file name carries a per-step, per-layer sequence number that only
+# the session knows: the sinks take it from the chat span (`augur.modelio.path`).
 MODELIO = register(RecordKind(
     name="modelio",
     schema="modelio",
-    min_mode=M.MODEL_IO,
-    default_field_mode=M.MODEL_IO,
+    min_mode=M.METADATA,
+    default_field_mode=M.METADATA,
+    field_modes=modelio.FIELD_MODES,
+    gate=modelio.gate,
     timestamp_field="ts",
     placement=Placement.CHILD_SPAN,
     bundle=BundleTarget(path=lambda r: layout.modelio_path(r), pattern=r"modelio/[^/]+\.json",
                         format=FileFormat.JSON),
+    wire=WireRoute("POST", "/modelio/{name}"),
     viewer_section="model_io",
+    span_name="chat",
     builtin=True,
 ))
 

@@ -33,7 +33,9 @@ def _field_modes(kind: RecordKind) -> dict[str, CaptureMode]:
         fields = gating.STEP_FIELDS
         paths = set(_schema_fields(kind)) | set(gating.STEP_FIELD_MODE)
         return {p: max(fields.mode_of(p), kind.min_mode) for p in paths}
-    return {f: kind.mode_of(f) for f in _schema_fields(kind) or kind.field_modes}
+    modes = {f: kind.mode_of(f) for f in _schema_fields(kind) or kind.field_modes}
+    modes.update({f: max(m, kind.min_mode) for f, m in kind.field_modes.items() if "." in f})
+    return modes
 
 
 def _cell(text: str) -> str:

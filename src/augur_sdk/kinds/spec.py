@@ -120,6 +120,8 @@ class RecordKind:
         viewer_section: the section of the viewer's run payload that lists its records.
         span_name: the span event's (or child span's) name; default ``augur.<name>``.
         span_attributes: extra attributes of its span event (semantic-convention names).
+        redact: how the run's redaction policy applies to it, (policy, record) -> record;
+            default ``policy.apply``.
         builtin: one of the SDK's own kinds (their sinks have hand-tuned paths).
     """
 
@@ -138,6 +140,7 @@ class RecordKind:
     viewer_section: str | None = None
     span_name: str | None = None
     span_attributes: Callable[[Mapping[str, Any]], dict[str, Any]] | None = None
+    redact: Callable[[Any, Record], Any] | None = None
     builtin: bool = False
 
     def __post_init__(self) -> None:

@@ -17,13 +17,14 @@ from augur_sdk.redaction import RedactionPolicy
 
 
 def start_run_span(tracer: trace.Tracer, session: dict[str, Any], parent: Context | None,
-                   policy_id: str) -> Span:
+                   policy_id: str, links: Sequence[trace.Link] = ()) -> Span:
     attrs = codec.run_attributes(session)
     attrs["augur.redaction.policy_id"] = policy_id
     span = tracer.start_span(
         codec.run_span_name(session["client"]["name"]), context=parent,
         kind=SpanKind.INTERNAL, attributes=attrs,
         start_time=records.iso_to_ns(session["started_at"], "started_at"),
+        links=list(links) or None,
     )
     return span  # type: ignore[return-value]
 
@@ -101,11 +102,13 @@ SCOPE = "step_scope"
 
 
 def start_scope_span(tracer: trace.Tracer, run_ctx: Context, step_index: int,
-                     step_type: str | None, *, run_id: str) -> Span:
-    """A step span opened before its record exists (see ``DebugSession.step_scope``)."""
+                     step_type: str | None, *, run_id: str,
+                     start_time: int | None = None) -> Span:
+    """A step span opened before its record exists (see ``DebugSession.step_scope``; a
+    model call of a step not recorded yet opens it too)."""
     span: Span = tracer.start_span(  # type: ignore[assignment]
         codec.step_span_name({"step_type": step_type or "step"}), context=run_ctx,
-        kind=SpanKind.INTERNAL,
+        kind=SpanKind.INTERNAL, start_time=start_time,
         attributes={"gen_ai.operation.name": "execute_tool", codec.RECORD_KIND_ATTR: SCOPE,
                     "augur.run_id": run_id, "augur.step_index": step_index},
     )

@@ -102,6 +102,9 @@ class BundleSpanProcessor(SpanProcessor):
         elif name == "session":
             self.writer.update_session(record)
             return
+        elif name == "modelio":  # the path the session reserved is on the chat span
+            assert span is not None and span.attributes is not None
+            size = self.writer.write_modelio(str(span.attributes[MODELIO_PATH_ATTR]), record)
         elif kind.bundle.embedded:
             return  # written as part of another record (the session's costs)
         else:
@@ -111,6 +114,9 @@ class BundleSpanProcessor(SpanProcessor):
     def on_end(self, span: ReadableSpan) -> None:
         if codec.record_kind(span.attributes) == codec.SESSION:
             self.manifest = self.writer.finish(codec.decode_session(span.attributes or {}))
+
+
+MODELIO_PATH_ATTR = "augur.modelio.path"
 
 
 class LiveProcessor(Protocol):

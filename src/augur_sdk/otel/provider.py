@@ -25,6 +25,7 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_ON
 
 from augur_sdk import _internal
 from augur_sdk._version import __version__
+from augur_sdk.otel import logs
 from augur_sdk.otel.processors import RunRouter, SafeSpanProcessor
 
 INSTRUMENTATION_SCOPE = "augur_sdk"
@@ -190,6 +191,8 @@ class Pipeline:
         self.tracer: Tracer = self.provider.get_tracer(  # type: ignore[assignment]
             INSTRUMENTATION_SCOPE, __version__
         )
+        self.logs = logs.make_logger_provider(otlp, resource)
+        self.logger = None if self.logs is None else logs.get_logger(self.logs)
 
     def flush_in_background(self, timeout_s: float,
                             extra: Callable[[int], None] | None = None) -> threading.Event:
@@ -201,11 +204,13 @@ class Pipeline:
             with _internal.internal_errors("flush"):
                 for proc in self.exporting:
                     proc.force_flush(millis)
+                if self.logs is not None:
+                    self.logs.force_flush(millis)
                 if extra is not None:
                     extra(millis)
             done.set()
 
-        if not self.exporting and extra is None:
+        if not self.exporting and extra is None and self.logs is None:
             done.set()
             return done
         try:
@@ -215,7 +220,10 @@ class Pipeline:
         return done
 
     def shutdown(self, timeout_s: float) -> bool:
-        return run_bounded(self.provider.shutdown, timeout_s, "shutdown")
+        logs_done = True
+        if self.logs is not None:
+            logs_done = run_bounded(self.logs.shutdown, timeout_s, "shutdown")
+        return run_bounded(self.provider.shutdown, timeout_s, "shutdown") and logs_done
 
 
 _lock = threading.Lock()

@@ -189,7 +189,8 @@ async def _screenshot_bytes(request: Request, body: bytes) -> bytes:
 _RUN_PATHS = {
     ("session",): "PUT", ("steps", "*"): "PUT", ("steps", "*", "judge-decisions"): "POST",
     ("events",): "POST", ("screenshots", "*", "*"): "POST", ("trace",): "PUT",
-    ("costs",): "PUT", ("modelio", "*"): "POST", ("side-effects",): "POST",
+    ("costs",): "PUT", ("modelio", "*"): "POST", ("modelio-images", "*"): "PUT",
+    ("side-effects",): "POST",
     ("reasoning",): "POST", ("outcomes",): "POST", ("eval-candidates",): "POST",
     ("logs",): "POST", ("commands",): "GET",
 }
@@ -220,7 +221,7 @@ def _plugin_route(rest: list[str]) -> tuple[RecordKind, dict[str, int]] | None:
 
 def _route_shape(rest: list[str]) -> tuple[str, ...]:
     """``["steps", "3", "judge-decisions"]`` -> ``("steps", "*", "judge-decisions")``."""
-    if not rest or rest[0] not in ("steps", "screenshots", "modelio"):
+    if not rest or rest[0] not in ("steps", "screenshots", "modelio", "modelio-images"):
         return tuple(rest)
     return (rest[0], *["*" if i == 1 or rest[0] == "screenshots" else seg
                        for i, seg in enumerate(rest[1:], start=1)])
@@ -279,6 +280,8 @@ async def run_request(request: Request) -> Response:
         case ["modelio", name]:
             record = await decode_json(request, body)
             op = lambda run: run.add_modelio(name, record)  # noqa: E731
+        case ["modelio-images", name]:
+            op = lambda run: run.add_modelio_image(name, body)  # noqa: E731
         case [kind_name]:
             record = await decode_json(request, body)
             handler = _SIMPLE_POSTS[kind_name]

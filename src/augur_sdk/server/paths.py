@@ -71,6 +71,17 @@ def check_file_name(value: object, what: str = "name") -> str:
     return value
 
 
+_IMAGE_NAME_RE = re.compile(r"([0-9a-f]{64})\.(png|jpg|gif|webp|bin)")
+
+
+def check_image_name(value: object) -> str:
+    """A model-call image's name: ``<sha256 hex>.<ext>`` (content-addressed)."""
+    if not isinstance(value, str) or not _IMAGE_NAME_RE.fullmatch(value):
+        raise BadName("image name: <64 lowercase hex digits of its sha256>."
+                      "png|jpg|gif|webp|bin")
+    return value
+
+
 def check_kind(value: str) -> str:
     if value not in OBSERVATION_KINDS:
         raise BadName(f"kind: must be 'pre' or 'post', got {value[:20]!r}")

@@ -17,6 +17,7 @@ status for the client.
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
 import shutil
@@ -50,12 +51,19 @@ from augur_sdk.server.config import ServerConfig
 from augur_sdk.server.decode import BodyError, png_size
 from augur_sdk.server.idempotency import Binding, KeyTable
 from augur_sdk.server.ordering import EventOrder
-from augur_sdk.server.paths import MAX_STEP_INDEX, BadName, check_file_name, check_index
+from augur_sdk.server.paths import (
+    MAX_STEP_INDEX,
+    BadName,
+    check_file_name,
+    check_image_name,
+    check_index,
+)
 
 SOURCE_DSN = "dsn"
 SOURCE_OTLP = "otlp"
 FAILED_STATUSES = layout.FAILED_SESSION_STATUSES
 REPLACED_DIR = "replaced"  # <tenant>/.augur-server/replaced/<when>/<run dir>: older bundles
+MAX_FINGERPRINT = 512  # characters of a client's trajectory_fingerprint kept
 MAX_MISSING_LISTED = 10_000  # steps a halted run's manifest lists as missing, at most
 
 Body = dict[str, Any]
@@ -556,9 +564,13 @@ class Run:
         count = manifest.get("step_count")
         if isinstance(count, int) and not isinstance(count, bool):
             self.client_step_count = count
+        fingerprint = manifest.get("trajectory_fingerprint")
         with self._writing() as writer:
             if writer is None:
                 return self._ignored(self.source)
+            if isinstance(fingerprint, str) and 0 < len(fingerprint) <= MAX_FINGERPRINT:
+                # The client's algorithm may be a plug-in this server does not have.
+                writer.given_fingerprint = fingerprint
             if isinstance(policy, str) and policy and policy != self.policy_id:
                 self.policy_id = policy
                 writer.policy_id = policy
@@ -670,7 +682,27 @@ class Run:
 
     def add_modelio(self, name: str, record: Any) -> Body:
         name = check_file_name(name, "modelio record name")
-        return self._whole_file(f"modelio/{name}", as_object(record, "modelio record"))
+        rel = f"modelio/{name}"
+        record = as_object(record, "modelio record")
+        with self._writing() as writer:
+            if writer is None:
+                return self._ignored(self.source)
+            writer.write_modelio(rel, record)  # counted in the run's model_calls totals
+        return {"ok": True, "path": rel}
+
+    def add_modelio_image(self, name: str, data: bytes) -> Body:
+        """An image taken out of a model call, stored by its sha256 (checked: a client
+        cannot put other bytes under a digest's name)."""
+        name = check_image_name(name)
+        sha = name.split(".", 1)[0]
+        if hashlib.sha256(data).hexdigest() != sha:
+            raise RunError(400, "image: its bytes do not have the sha256 its name says")
+        rel = f"modelio/images/{name}"
+        with self._writing() as writer:
+            if writer is None:
+                return self._ignored(self.source)
+            writer.write_blob(rel, data, sha)
+        return {"ok": True, "path": rel}
 
     def add_side_effect(self, record: Any) -> Body:
         record = as_object(record, "side effect")

@@ -17,8 +17,8 @@ from augur_sdk import codec
 from augur_sdk.bundle import layout
 from augur_sdk.kinds.builtin import events_body
 from augur_sdk.kinds.spec import RecordKind
-from augur_sdk.otel.processors import BundleSpanProcessor
-from augur_sdk.stream.client import StreamClient, quote
+from augur_sdk.otel.processors import MODELIO_PATH_ATTR, BundleSpanProcessor
+from augur_sdk.stream.client import Request, StreamClient, quote
 
 # What ``{"events":[...],"step_index":N}`` adds to the event's own JSON.
 EVENTS_BODY_EXTRA = 48
@@ -58,6 +58,11 @@ class StreamSpanProcessor(SpanProcessor):
                                   size_hint=None if line is None else line + EVENTS_BODY_EXTRA)
         elif name == "session":
             self._put_session(record)
+        elif name == "modelio":  # POST /runs/{run}/modelio/<file name>, 0.6.1's route
+            assert span is not None and span.attributes is not None
+            file_name = str(span.attributes[MODELIO_PATH_ATTR]).rsplit("/", 1)[-1]
+            self.client.send_json(self.run_id, "POST", f"{self._run_path}/modelio/{file_name}",
+                                  record, size_hint=self.bundle.size_of(record))
         else:
             body = record if wire.body is None else wire.body(record)
             size = self.bundle.size_of(record)
@@ -68,6 +73,13 @@ class StreamSpanProcessor(SpanProcessor):
 
     def _put_session(self, session: dict[str, Any]) -> None:
         self.client.send_json(self.run_id, "PUT", f"{self._run_path}/session", session)
+
+    def send_blob(self, rel: str, data: bytes) -> None:
+        """An image of a model call (``modelio/images/<sha256>.<ext>``)."""
+        self.client.submit(Request(self.run_id, "PUT",
+                                   f"{self._run_path}/modelio-images/{rel.rsplit('/', 1)[-1]}",
+                                   data, content_type="application/octet-stream",
+                                   size_hint=len(data)))
 
     def send_screenshot(self, step_index: int, kind: str, png: bytes) -> None:
         self.client.send_screenshot(self.run_id, step_index, kind, png, self._run_path)

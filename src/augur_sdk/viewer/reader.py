@@ -600,6 +600,7 @@ class BundleReader:
                 "step_count", "missing", "redaction", "costs", "bundle_format")
                 if k in manifest},
             "producer": producer if isinstance(producer, dict) else None,
+            "model_calls": _model_calls(producer, live),
             "run_span": run_span or None,
             "jaeger": self.jaeger,
             "jaeger_run": jaeger_url(self.jaeger, run_span.get("trace_id")),
@@ -738,6 +739,17 @@ class BundleReader:
         media = IMAGE_TYPES.get(path.suffix.lower())
         return (path, media) if media else None
 
+    def modelio_image(self, name: str) -> tuple[Path, str] | None:
+        """A model call's image by its content name (``<sha256>.<ext>``), only if it is a
+        file inside the bundle with an image media type."""
+        if not re.fullmatch(r"[0-9a-f]{64}\.(png|jpg|gif|webp)", name):
+            return None
+        path = self.resolve(f"modelio/images/{name}")
+        if path is None:
+            return None
+        media = IMAGE_TYPES.get(path.suffix.lower())
+        return (path, media) if media else None
+
     def run_events(self) -> dict[str, Any]:
         events, bad = self._read_events(layout.events_path(None))
         return {"events": events, "bad_events": bad, "records": sections.collect(self.root)}
@@ -746,6 +758,17 @@ class BundleReader:
         self.scan()
         with self._lock:
             return sorted(self._entries)
+
+
+def _model_calls(producer: Any, live: dict[str, Any]) -> dict[str, int] | None:
+    """The run's model-call totals (producer.json at close, live.json while it runs), only
+    their integer members."""
+    for source in (producer, live):
+        totals = source.get("model_calls") if isinstance(source, dict) else None
+        if isinstance(totals, dict):
+            return {str(k): v for k, v in totals.items()
+                    if isinstance(v, int) and not isinstance(v, bool)}
+    return None
 
 
 def bundle_state(root: Path) -> tuple[str, dict[str, Any]]:

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from augur_sdk.bundle import layout, rundesc
+from augur_sdk.viewer import tree
 from augur_sdk.viewer.groups import GroupsFile
 from augur_sdk.viewer.reader import (
     _DECODER,
@@ -246,7 +247,9 @@ class RunDirectory:
     # ── the run list ────────────────────────────────────────────────────────
 
     def listing(self) -> dict[str, Any]:
-        """Every run, newest first, for ``/api/runs`` (computed at most every 0.5 s)."""
+        """Every run, newest first, for ``/api/runs`` (computed at most every 0.5 s); a
+        worker run comes right after its orchestrator (``parent_key``, ``depth``,
+        ``children``: :mod:`augur_sdk.viewer.tree`)."""
         with self._list_lock:  # one computation at a time; the others reuse its result
             listing = self._listing
             if listing is not None and time.monotonic() - listing[0] < LIST_INTERVAL_S:
@@ -258,9 +261,11 @@ class RunDirectory:
                     runs.append(self._describe(ref))
                 except (OSError, ValueError, RecursionError):  # pragma: no cover - defensive
                     continue
-            runs.sort(key=lambda r: (r.pop("_sort"), r["key"]), reverse=True)
+            runs.sort(key=lambda r: (r["_sort"], r["key"]), reverse=True)
+            runs = tree.arrange(runs)  # an orchestrator's workers right under it
             groups, by_run = self._groups.load()
             for run in runs:
+                run.pop("_sort")
                 run["groups"] = by_run.get(run["key"], [])
             result = {"root": str(self.root), "count": len(runs), "groups": groups,
                       "truncated": self._truncated,
@@ -340,6 +345,8 @@ class RunDirectory:
             "path": str(root),
         }
         info["_sort"] = _epoch(started) or last or 0.0  # newest first; removed by listing()
+        info["orchestrator"] = tree.is_orchestrator(info.get("tags"))
+        info["_parent_tag"], info["_parent_branch"] = tree.parent_names(facts.session)
         cached.token = token
         cached.info = info
         return dict(info)

@@ -42,10 +42,12 @@ STATIC_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; ch
                 ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml"}
 _STEP_RE = re.compile(rf"^/api/step/(\d{{1,{limits.STEP_INDEX_DIGITS}}})$")
 _SHOT_RE = re.compile(r"^/api/shot/(\d{1,9})/(pre|post)$")
+_MODELIO_IMAGE_RE = re.compile(r"^/api/modelio-image/([0-9a-f]{64}\.(?:png|jpg|gif|webp))$")
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 STYLE_TAG = '<link rel="stylesheet" href="static/app.css">'
 SCRIPT_TAG = '<script src="static/app.js" defer></script>'
 DOM_SCRIPT_TAG = '<script src="static/dom.js" defer></script>'  # before app.js / runs.js
+BRANCH_SCRIPT_TAG = '<script src="static/branch.js" defer></script>'  # before app.js
 ICON_TAG = '<link rel="icon" href="static/favicon.svg">'
 
 
@@ -228,6 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._json(detail)
         elif m := _SHOT_RE.match(path):
             self._shot(reader, int(m.group(1)), m.group(2), bool(query))
+        elif m := _MODELIO_IMAGE_RE.match(path):
+            self._file(reader.modelio_image(m.group(1)), versioned=True)
         else:
             self._error(HTTPStatus.NOT_FOUND, "not found")
 
@@ -297,15 +301,18 @@ class _Handler(BaseHTTPRequestHandler):
                    extra={"ETag": asset.etag})
 
     def _shot(self, reader: BundleReader, index: int, kind: str, versioned: bool) -> None:
-        found = reader.screenshot(index, kind)
+        self._file(reader.screenshot(index, kind), versioned=versioned)
+
+    def _file(self, found: tuple[Path, str] | None, *, versioned: bool) -> None:
+        """An image of the bundle (a screenshot, a model call's image), streamed."""
         if found is None:
-            self._error(HTTPStatus.NOT_FOUND, "screenshot not in the bundle")
+            self._error(HTTPStatus.NOT_FOUND, "image not in the bundle")
             return
         path, media = found
         try:
             fh = open(path, "rb")  # noqa: SIM115 (closed below; streamed)
         except OSError:
-            self._error(HTTPStatus.NOT_FOUND, "screenshot not readable")
+            self._error(HTTPStatus.NOT_FOUND, "image not readable")
             return
         with fh:
             size = Path(path).stat().st_size

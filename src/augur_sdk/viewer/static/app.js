@@ -84,6 +84,8 @@
         return get(`api/step/${i}`);
       },
       runEvents: () => get('api/run-events'),
+      // A model call's image (modelio/images/<sha256>.<ext>): only that name shape is asked for.
+      image: (name) => (/^[0-9a-f]{64}\.(png|jpg|gif|webp)$/.test(name) ? `api/modelio-image/${name}` : null),
     };
   }
 
@@ -101,6 +103,7 @@
         return d ? Promise.resolve(d) : Promise.reject(new Error(`no step ${i}`));
       },
       runEvents: () => Promise.resolve(data.run_events || { events: [] }),
+      image: () => null,  // an exported page holds no model-call images
     };
   }
 
@@ -128,6 +131,9 @@
     optKeys: { status: '', fc: '' },
     counts: { failed: 0 },
     started: false,
+    branch: null, // where this run left its parent (branch.js), null for other runs
+    parentHref: null,
+    parentAsked: 0,
   };
 
   const isFailure = (s) => s.status === 'failed' || s.verdict === 'failed';
@@ -317,7 +323,32 @@
     const missing = Array.isArray(manifest().missing) ? manifest().missing : [];
     if (missing.length) notes.push(`${notes.length ? ' ' : ''}${missing.length} file(s) listed as missing in manifest.json.`);
     if (notes.length) showBanner(kind, notes); else $('banner').hidden = true;
+    renderBranch();
     renderRunFacts();
+  }
+
+  /** A branch run (DebugSession.branch_from): its parent, branch point and mutation, and,
+   * opened from a run list that holds the parent, a link to it. */
+  function renderBranch() {
+    const B = window.augurBranch;
+    const b = B.info(session());
+    const changed = JSON.stringify(b) !== JSON.stringify(S.branch);
+    S.branch = b;
+    const el = $('branch-note');
+    if (!b) { el.hidden = true; return; }
+    el.replaceChildren(...B.note(b, S.parentHref).map((p) => (p instanceof Node ? p : document.createTextNode(String(p)))));
+    el.hidden = false;
+    if (changed && S.started) renderList(); // rows mark the replayed steps and the branch point
+    if (source.runs && !S.parentHref && Date.now() - S.parentAsked > 5000) {
+      S.parentAsked = Date.now();
+      fetch('/api/runs', { cache: 'no-store', credentials: 'same-origin' })
+        .then((r) => (r.ok ? r.json() : null))
+        .then((listing) => {
+          const href = listing ? B.parentHref(listing, b, location.pathname) : null;
+          if (href) { S.parentHref = href; renderBranch(); }
+        })
+        .catch(() => {});
+    }
   }
 
   function showBanner(kind, parts) {
@@ -344,8 +375,12 @@
     let tok = typeof costs.tokens_in === 'number' ? costs.tokens_in : null;
     if (usd === null) { const sum = S.steps.reduce((a, st) => a + (typeof st.usd === 'number' ? st.usd : 0), 0); if (sum) usd = sum; }
     if (tok === null) { const sum = S.steps.reduce((a, st) => a + (typeof st.tok === 'number' ? st.tok : 0), 0); if (sum) tok = sum; }
+    const calls = isObj(S.meta.model_calls) ? S.meta.model_calls : null;
+    if (tok === null && calls && typeof calls.tokens_in === 'number') tok = calls.tokens_in;
     if (usd !== null) fact('cost', `$${fmtNum(usd, 4)}`);
     if (tok !== null) fact('tokens in', String(tok));
+    if (calls && typeof calls.tokens_out === 'number') fact('tokens out', String(calls.tokens_out));
+    if (calls && typeof calls.count === 'number') fact('model calls', String(calls.count));
     const line = scoreLine();
     if (line) facts.push(h('span', { class: 'scoreline-wrap', title: 'verdict score per step (0 to 1)' }, 'score ', line));
     const tags = isObj(session().tags) ? Object.entries(session().tags) : [];
@@ -480,12 +515,13 @@
   }
 
   function fillRow(row, s) {
-    const key = `${s.i}:${s.g}:${s.i === S.sel}:${S.filters.conf}`;
+    const role = window.augurBranch.stepRole(S.branch, s.i);
+    const key = `${s.i}:${s.g}:${s.i === S.sel}:${S.filters.conf}:${role}`;
     if (row._key === key) return;
     row._key = key;
     row.dataset.i = String(s.i);
     const failure = isFailure(s);
-    row.className = `row ${failure ? 'failed' : ''} ${s.status === 'skipped' ? 'skipped' : ''} ${s.status === 'succeeded' && !failure ? 'succeeded' : ''}${s.i === S.sel ? ' sel' : ''}`;
+    row.className = `row ${failure ? 'failed' : ''} ${s.status === 'skipped' ? 'skipped' : ''} ${s.status === 'succeeded' && !failure ? 'succeeded' : ''}${s.i === S.sel ? ' sel' : ''}${role ? ` ${role}` : ''}`;
     row.setAttribute('aria-selected', s.i === S.sel ? 'true' : 'false');
     const [idx, st, ty, tx, fl] = row.children;
     idx.textContent = pad(s.i);
@@ -495,6 +531,8 @@
     tx.textContent = s.status === 'skipped' && !s.intent ? 'skipped · not captured' : (s.intent || s.label || s.fc || `step ${s.i}`);
     row.title = [s.intent, s.fc, s.vreason].filter(Boolean).join(' — ');
     const flags = [];
+    if (role === 'replayed') flags.push(h('span', { class: 'flag replay', title: 'replayed from the parent run: not executed by this run', text: 'replayed' }));
+    if (role === 'point') flags.push(h('span', { class: 'flag branch', title: 'branch point: this run left its parent here', text: 'branch point' }));
     if (s.err) flags.push(h('span', { class: 'flag err', title: s.err, text: '!' }));
     if (s.far) flags.push(h('span', { class: 'flag far', title: `click ${fmtNum(s.dist, 1)} px from the grounding target`, text: 'far' }));
     if (isLowConf(s)) flags.push(h('span', { class: 'flag low', title: 'grounding confidence', text: fmtNum(s.conf) }));
@@ -847,8 +885,13 @@
       if (!isObj(sec)) continue;
       if (name === 'findings') { out.push(renderFindings(sec)); continue; }
       const list = Array.isArray(sec.records) ? sec.records : [];
-      const title = `${name} (${list.length}${sec.bad ? `, ${sec.bad} unreadable` : ''})`;
-      const body = list.map((r) => h('pre', { class: 'json', 'data-kind': str(sec.kind), text: JSON.stringify(isObj(r) ? r.record : r, null, 2) }));
+      const title = `${name === 'model_io' ? 'model calls' : name} (${list.length}${sec.bad ? `, ${sec.bad} unreadable` : ''})`;
+      const render = RECORD_VIEWS[str(sec.kind)];
+      const body = list.map((r) => {
+        const rec = isObj(r) ? r.record : r;
+        if (render && isObj(rec)) return render(rec, isObj(r) ? str(r.rel) : '');
+        return h('pre', { class: 'json', 'data-kind': str(sec.kind), text: JSON.stringify(rec, null, 2) });
+      });
       const box = section(title, body.length ? body : h('p', { class: 'muted', text: 'none readable' }));
       box.dataset.section = name;
       out.push(box);
@@ -913,6 +956,66 @@
       }
     }
     return n;
+  }
+
+  // Kinds with a view of their own (the rest are shown as JSON).
+  const RECORD_VIEWS = { modelio: renderModelCall, reasoning: renderReasoning };
+
+  /** One model call: model, layer, latency, tokens, then the prompt and the response. */
+  function renderModelCall(rec, rel) {
+    const req = isObj(rec.request) ? rec.request : {};
+    const res = isObj(rec.response) ? rec.response : {};
+    const usage = isObj(res.usage) ? res.usage : {};
+    const num = (v) => (typeof v === 'number' ? String(v) : '');
+    const facts = kvList([
+      ['model', str(req.model)], ['layer', str(rec.layer)],
+      ['latency', typeof rec.duration_ms === 'number' ? fmtMs(rec.duration_ms) : ''],
+      ['tokens in', num(usage.prompt_tokens)], ['tokens out', num(usage.completion_tokens)],
+      ['cache hits', num(usage.cache_hit_tokens)], ['stop reason', str(res.stop_reason)],
+      ['prompt hash', str(rec.prompt_hash)], ['file', rel],
+    ]);
+    const parts = [facts];
+    if (typeof req.system === 'string') parts.push(h('div', { class: 'msg system' }, h('b', { text: 'system' }), h('div', { class: 'msg-text', text: req.system })));
+    for (const m of Array.isArray(req.messages) ? req.messages : []) parts.push(renderMessage(m));
+    if (typeof res.text === 'string') parts.push(h('div', { class: 'msg assistant' }, h('b', { text: 'response' }), h('div', { class: 'msg-text', text: res.text })));
+    if (Array.isArray(res.tool_calls) && res.tool_calls.length) parts.push(h('div', { class: 'msg assistant' }, h('b', { text: 'tool calls' }), h('pre', { class: 'json', text: JSON.stringify(res.tool_calls, null, 2) })));
+    if (!('messages' in req) && !('text' in res)) parts.push(h('p', { class: 'muted', text: 'Prompt and response are recorded from capture mode model_io up.' }));
+    return h('details', { class: 'modelcall', 'data-kind': 'modelio', open: true },
+      h('summary', { text: `${str(req.model) || 'model'} · ${str(rec.layer)}${typeof rec.duration_ms === 'number' ? ` · ${fmtMs(rec.duration_ms)}` : ''}` }), ...parts);
+  }
+
+  function renderMessage(m) {
+    const msg = isObj(m) ? m : { content: m };
+    const blocks = Array.isArray(msg.content) ? msg.content : [msg.content];
+    const box = h('div', { class: `msg ${str(msg.role)}` }, h('b', { text: str(msg.role) || 'message' }));
+    for (const b of blocks) {
+      if (typeof b === 'string') { box.append(h('div', { class: 'msg-text', text: b })); continue; }
+      const ref = imageRef(b);
+      if (ref) {
+        const url = source.image(ref.split('/').pop());
+        box.append(url ? h('img', { class: 'msg-img', src: url, alt: ref, loading: 'lazy' }) : h('div', { class: 'muted', text: `[image ${ref}]` }));
+      } else if (isObj(b) && typeof b.text === 'string') box.append(h('div', { class: 'msg-text', text: b.text }));
+      else if (b !== undefined && b !== null) box.append(h('pre', { class: 'json', text: JSON.stringify(b, null, 2) }));
+    }
+    return box;
+  }
+
+  /** The bundle path of an image a message block refers to (set by record_modelio). */
+  function imageRef(b) {
+    if (typeof b === 'string') return b.startsWith('bundle:modelio/images/') ? b.slice(7) : null;
+    if (!isObj(b)) return null;
+    for (const v of Object.values(b)) {
+      if (isObj(v) && v.type === 'bundle' && typeof v.path === 'string') return v.path;
+      if (typeof v === 'string' && v.startsWith('bundle:modelio/images/')) return v.slice(7);
+      if (isObj(v)) { const inner = imageRef(v); if (inner) return inner; }
+    }
+    return null;
+  }
+
+  function renderReasoning(rec) {
+    return h('div', { class: 'reasoning', 'data-kind': 'reasoning' },
+      h('div', { class: 'muted', text: [str(rec.format), str(rec.model), typeof rec.tokens === 'number' ? `${rec.tokens} tokens` : ''].filter(Boolean).join(' · ') }),
+      h('div', { class: 'msg-text', text: str(rec.text) }));
   }
 
   function renderEvents(events, t0) {
