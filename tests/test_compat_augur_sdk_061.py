@@ -140,6 +140,20 @@ def test_every_annotation_method_round_trips_into_a_bundle_both_validators_accep
     assert _ref_validate(ref_python, out) == []
 
 
+def test_reference_validator_accepts_our_findings(tmp_path: Path, ref_python: Path) -> None:
+    """After `augur diagnose`, diagnostics/findings.json (findings and "not evaluable" notes)
+    passes augur-sdk 0.6.1's validator, and a finding broken on purpose does not."""
+    from augur_sdk.diagnostics import diagnose_bundle
+
+    run_seed_session(tmp_path / "b", steps=3, mode="screenshots")  # type: ignore[arg-type]
+    diagnosis = diagnose_bundle(tmp_path / "b")
+    findings = json.loads((tmp_path / "b/diagnostics/findings.json").read_text())
+    assert diagnosis.written is not None and findings
+    assert _ref_validate(ref_python, tmp_path / "b") == []
+    (tmp_path / "b/diagnostics/findings.json").write_text(json.dumps([{"rule_id": "x"}]))
+    assert _ref_validate(ref_python, tmp_path / "b") != []
+
+
 @pytest.mark.parametrize("mode", ["metadata", "full"])
 def test_trajectory_fingerprint_equals_061s_for_the_same_steps(tmp_path: Path, ref_python: Path,
                                                                mode: str) -> None:

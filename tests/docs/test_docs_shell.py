@@ -232,6 +232,15 @@ def _augur(args: list[str], tmp_path: Path, fault_server: Any) -> None:
         proc = _cli(*args, cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert '"same": true' in proc.stdout if "--json" in args else "same:" in proc.stdout
+    elif sub in ("diagnose", "summarize"):  # the recorded run, or the folder holding it
+        proc = _cli(*args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        if "--json" in args:
+            json.loads(proc.stdout)
+        if sub == "diagnose" and "--no-write" not in args:
+            written = tmp_path / DONE / "diagnostics" / "findings.json"
+            assert written.is_file(), proc.stdout
+            assert _cli("validate", DONE, cwd=tmp_path).returncode == 0
     elif sub == "import":  # a log of a real-shaped run (built with the provider's SDK types)
         import provider_logs
         log = tmp_path / args[2]

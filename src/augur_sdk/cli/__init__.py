@@ -20,6 +20,8 @@ _COMMAND_MODULES = (
     "augur_sdk.cli.export_otlp",  # export-otlp
     "augur_sdk.cli.upload",  # upload
     "augur_sdk.cli.diff",  # diff
+    "augur_sdk.cli.diagnose",  # diagnose
+    "augur_sdk.cli.summarize",  # summarize
     "augur_sdk.cli.import_log",  # import
 )
 

@@ -31,6 +31,8 @@ from augur_sdk.validation import RUNNING, UNFINISHED, live_state
 from augur_sdk.viewer import sections
 
 FAR_PX = 20.0
+MAX_FINDINGS_BYTES = 16 * 1024 * 1024
+_SEVERITY_ORDER = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
 """A click further than this from its grounding target (in the recorded space) is flagged."""
 
 SCAN_INTERVAL_S = 0.2
@@ -608,7 +610,33 @@ class BundleReader:
                                   self._entries[max(self._entries)].timing, strict=True))
             if self._entries else None,
             "far_px": FAR_PX,
+            "findings": self._findings_by_step(),
         }
+
+    def _findings_by_step(self) -> dict[str, dict[str, Any]]:
+        """``{step index: {"n", "rule", "severity"}}`` of ``diagnostics/findings.json``
+        (`augur diagnose`): how many findings a step has and its most severe one."""
+        path = self.root / "diagnostics" / "findings.json"
+        try:
+            if path.stat().st_size > MAX_FINDINGS_BYTES:
+                return {}
+        except OSError:
+            return {}
+        records = self._read_json_file("diagnostics/findings.json")
+        out: dict[str, dict[str, Any]] = {}
+        for f in records if isinstance(records, list) else []:
+            index = _dict(f).get("step_index")
+            if not isinstance(index, int) or isinstance(index, bool):
+                continue
+            rank = _SEVERITY_ORDER.get(str(f.get("severity")), 0)
+            have = out.get(str(index))
+            if have is None or rank > _SEVERITY_ORDER.get(have["severity"], 0):
+                out[str(index)] = {"n": (have or {}).get("n", 0) + 1,
+                                   "rule": _text(f.get("rule_id"), 200),
+                                   "severity": _text(f.get("severity"), 20)}
+            else:
+                have["n"] += 1
+        return out
 
     def meta(self) -> dict[str, Any]:
         self.scan()

@@ -31,6 +31,7 @@ from urllib.parse import quote, unquote
 
 from augur_sdk.bundle import layout, rundesc
 from augur_sdk.viewer import tree
+from augur_sdk.viewer.groups import GroupsFile
 from augur_sdk.viewer.reader import (
     _DECODER,
     BundleReader,
@@ -140,6 +141,7 @@ class RunDirectory:
         self._cache: dict[str, _Cached] = {}
         self._readers: OrderedDict[str, BundleReader] = OrderedDict()
         self._listing: tuple[float, dict[str, Any]] | None = None
+        self._groups = GroupsFile(self.root)
 
     # ── discovery ───────────────────────────────────────────────────────────
 
@@ -261,9 +263,11 @@ class RunDirectory:
                     continue
             runs.sort(key=lambda r: (r["_sort"], r["key"]), reverse=True)
             runs = tree.arrange(runs)  # an orchestrator's workers right under it
+            groups, by_run = self._groups.load()
             for run in runs:
                 run.pop("_sort")
-            result = {"root": str(self.root), "count": len(runs),
+                run["groups"] = by_run.get(run["key"], [])
+            result = {"root": str(self.root), "count": len(runs), "groups": groups,
                       "truncated": self._truncated,
                       "running": sum(1 for r in runs if r["status"] == RUNNING), "runs": runs}
             self._listing = (time.monotonic(), result)

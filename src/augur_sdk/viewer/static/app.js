@@ -536,6 +536,8 @@
     if (s.err) flags.push(h('span', { class: 'flag err', title: s.err, text: '!' }));
     if (s.far) flags.push(h('span', { class: 'flag far', title: `click ${fmtNum(s.dist, 1)} px from the grounding target`, text: 'far' }));
     if (isLowConf(s)) flags.push(h('span', { class: 'flag low', title: 'grounding confidence', text: fmtNum(s.conf) }));
+    const found = S.meta && isObj(S.meta.findings) ? S.meta.findings[String(s.i)] : null;
+    if (isObj(found)) flags.push(h('span', { class: `flag finding sev-${str(found.severity)}`, title: `${found.n} finding(s); the most severe: ${str(found.rule)}`, text: '◆' }));
     fl.replaceChildren(...flags);
   }
 
@@ -792,6 +794,8 @@
     if (step.failure_class) pills.append(h('span', { class: 'pill fc', text: str(step.failure_class) }));
     if (s.far) pills.append(h('span', { class: 'pill warn', text: `click ${fmtNum(s.dist, 1)} px from target` }));
     if (isLowConf(s)) pills.append(h('span', { class: 'pill warn', text: `low confidence ${fmtNum(s.conf)}` }));
+    const top = stepFindings(d)[0];
+    if (top) pills.append(h('span', { class: `pill sev-${str(top.severity)}`, title: str(top.summary), text: `finding: ${str(top.rule_id)}` }));
     if (gr.provenance && gr.provenance !== 'screenshot') pills.append(h('span', { class: 'pill warn', text: `provenance: ${str(gr.provenance)}` }));
     out.push(pills);
     if (d.error) out.push(h('div', { class: 'errbox', text: d.error }));
@@ -879,6 +883,7 @@
     const out = [];
     for (const [name, sec] of Object.entries(records)) {
       if (!isObj(sec)) continue;
+      if (name === 'findings') { out.push(renderFindings(sec)); continue; }
       const list = Array.isArray(sec.records) ? sec.records : [];
       const title = `${name === 'model_io' ? 'model calls' : name} (${list.length}${sec.bad ? `, ${sec.bad} unreadable` : ''})`;
       const render = RECORD_VIEWS[str(sec.kind)];
@@ -892,6 +897,65 @@
       out.push(box);
     }
     return out;
+  }
+
+  // ── diagnostic findings (augur diagnose) ────────────────────────────────
+  const SEVERITY = ['critical', 'high', 'medium', 'low', 'info'];
+
+  /** This step's findings (records of diagnostics/findings.json), most severe first. */
+  function stepFindings(d) {
+    const sec = d && isObj(d.records) && isObj(d.records.findings) ? d.records.findings : null;
+    const list = sec && Array.isArray(sec.records) ? sec.records.map((r) => (isObj(r) ? r.record : null)).filter(isObj) : [];
+    const rank = (f) => { const k = SEVERITY.indexOf(str(f.severity)); return k < 0 ? SEVERITY.length : k; };
+    return list.map((f, n) => [f, n]).sort((a, b) => rank(a[0]) - rank(b[0]) || a[1] - b[1]).map(([f]) => f);
+  }
+
+  /** An evidence reference: its bundle path and, for ``#xywh=x,y,w,h``, a box (w = h = 0: a point). */
+  function evidenceRef(ref) {
+    const text = str(ref);
+    const m = /^([^#]*)#xywh=(-?\d+(?:\.\d+)?),(-?\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?)$/.exec(text);
+    if (!m) return { path: text.split('#')[0] };
+    return { path: m[1], box: [Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5])] };
+  }
+
+  function renderFindings(sec) {
+    const list = stepFindings({ records: { findings: sec } });
+    const items = list.map((f) => {
+      const refs = (Array.isArray(f.evidence) ? f.evidence : []).filter(isObj);
+      const drawn = refs.some((e) => evidenceRef(e.ref).box);
+      return h('div', { class: `finding sev-${str(f.severity)}`, 'data-rule': str(f.rule_id) },
+        h('div', { class: 'finding-head' }, h('span', { class: `pill sev-${str(f.severity)}`, text: str(f.severity) }),
+          h('span', { class: 'mono', text: str(f.rule_id) }), drawn ? h('span', { class: 'muted', text: ' · drawn on the screenshot' }) : null),
+        h('div', { class: 'finding-sum', text: str(f.summary) }),
+        f.recommendation ? h('div', { class: 'muted', text: str(f.recommendation) }) : null,
+        refs.length ? h('div', { class: 'finding-ev mono muted', text: refs.map((e) => `${str(e.type)}: ${str(e.ref)}`).join('  ·  ') }) : null);
+    });
+    const title = `Findings (${list.length}${sec.bad ? `, ${sec.bad} unreadable` : ''})`;
+    const box = section(title, items.length ? items : h('p', { class: 'muted', text: 'none readable' }));
+    box.dataset.section = 'findings';
+    return box;
+  }
+
+  /** Draw the boxes and points of this step's findings that refer to the screenshot shown. */
+  function drawEvidence(d, nw, nh) {
+    const kind = S.tab === 'post' ? 'post' : 'pre';
+    const shot = d.shots && d.shots[kind];
+    if (!shot || !shot.path) return 0;
+    let n = 0;
+    for (const f of stepFindings(d)) {
+      for (const e of (Array.isArray(f.evidence) ? f.evidence : []).filter(isObj)) {
+        const ref = evidenceRef(e.ref);
+        if (!ref.box || ref.path !== shot.path) continue;
+        const [x, y, w, hh] = ref.box;
+        const el = h('div', { class: `evmark ${w || hh ? 'evbox' : 'evpt'} sev-${str(f.severity)}`, title: `${str(f.rule_id)}: ${str(f.summary)}`,
+          'data-rule': str(f.rule_id), 'data-box': ref.box.join(',') });
+        el.style.left = `${(x / nw) * 100}%`; el.style.top = `${(y / nh) * 100}%`;
+        if (w || hh) { el.style.width = `${(w / nw) * 100}%`; el.style.height = `${(hh / nh) * 100}%`; }
+        $('overlay').append(el);
+        n += 1;
+      }
+    }
+    return n;
   }
 
   // Kinds with a view of their own (the rest are shown as JSON).
@@ -1141,8 +1205,9 @@
     const d = S.detail;
     if (!d) return;
     const s = S.steps[S.pos.get(d.i)];
-    if (S.tab !== 'action') { renderLegend(d, s, null); return; }
     const nw = img.naturalWidth; const nh = img.naturalHeight;
+    if (nw && nh) drawEvidence(d, nw, nh);
+    if (S.tab !== 'action') { renderLegend(d, s, null); return; }
     if (!nw || !nh || (!s.click && !s.target)) { renderLegend(d, s, null); return; }
     const step = isObj(d.step) ? d.step : {};
     const sc = scaleInfo(step, nw);

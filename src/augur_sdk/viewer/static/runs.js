@@ -47,13 +47,16 @@
   /** Only the server's own run pages are ever navigated to. */
   const safeHref = (href) => (typeof href === 'string' && /^\/runs\/[^\s"'<>]+\/$/.test(href) ? href : null);
 
-  const S = { data: null, q: '', status: 'all', pending: null, folded: new Set() };
+  const S = { data: null, q: '', status: 'all', group: 'all', pending: null, folded: new Set() };
   const initial = $('augur-runs');
   try { S.data = initial ? JSON.parse(initial.textContent) : null; } catch (err) { S.data = null; }
-  S.pending = new URLSearchParams(location.hash.replace(/^#/, '')).get('run');
+  const hashParams = new URLSearchParams(location.hash.replace(/^#/, ''));
+  S.pending = hashParams.get('run');
+  S.group = hashParams.get('group') || 'all';
 
   function matches(r) {
     if (S.status !== 'all' && r.status !== S.status) return false;
+    if (S.group !== 'all' && !(Array.isArray(r.groups) && r.groups.includes(S.group))) return false;
     if (!S.q) return true;
     const c = isObj(r.client) ? r.client : {};
     const hay = [r.run_id, r.dir, r.tenant, c.name, c.version, r.status, r.session_status].map(str).join('\n').toLowerCase();
@@ -148,10 +151,35 @@
 
   function rows() { return [...$('runs-body').children]; }
 
+  /** Failure groups of augur diagnose DIR: a row each (click to filter) and the select. */
+  function groupLabel(g) {
+    return [str(g.failure_class) || 'no failure class', str(g.action), str(g.rule_id) || 'no finding'].filter(Boolean).join(' · ');
+  }
+
+  function renderGroups(d) {
+    const groups = Array.isArray(d.groups) ? d.groups.filter(isObj) : [];
+    const sel = $('runs-group');
+    const box = $('groups');
+    sel.hidden = box.hidden = !groups.length;
+    if (S.group !== 'all' && !groups.some((g) => g.group_id === S.group)) S.group = 'all';
+    sel.replaceChildren(h('option', { value: 'all', text: 'All failure groups' }),
+      ...groups.map((g) => h('option', { value: str(g.group_id), text: `${g.run_count} runs · ${groupLabel(g)}` })));
+    sel.value = S.group;
+    const items = groups.slice(0, 20).map((g) => {
+      const b = h('button', { type: 'button', class: `group${g.group_id === S.group ? ' on' : ''}`, 'data-group': str(g.group_id), title: str(g.summary) },
+        h('b', { text: `${g.run_count} run${g.run_count === 1 ? '' : 's'}` }), ' ', h('span', { text: groupLabel(g) }),
+        g.summary ? h('span', { class: 'muted group-sum', text: str(g.summary) }) : null);
+      b.addEventListener('click', () => { S.group = S.group === g.group_id ? 'all' : str(g.group_id); render(); });
+      return b;
+    });
+    box.replaceChildren(h('div', { class: 'muted', text: `Failure groups (${groups.length}), from augur diagnose: the same failure across runs. Click one to list its runs.` }), ...items);
+  }
+
   function render() {
     const d = S.data;
     if (!isObj(d) || !Array.isArray(d.runs)) return;
     const focusedKey = document.activeElement && document.activeElement.dataset ? document.activeElement.dataset.key : undefined;
+    renderGroups(d);
     const shown = visibleRuns(d.runs);
     const kids = workersByKey(d.runs);
     $('runs-body').replaceChildren(...shown.map((r) => makeRow(r, kids)));
@@ -196,7 +224,7 @@
       const r = await fetch('api/runs', { cache: 'no-store', credentials: 'same-origin' });
       if (!r.ok) throw new Error(`${r.status} for api/runs`);
       const data = await r.json();
-      const changed = JSON.stringify(data.runs) !== JSON.stringify(S.data && S.data.runs);
+      const changed = JSON.stringify([data.runs, data.groups]) !== JSON.stringify([S.data && S.data.runs, S.data && S.data.groups]);
       S.data = data;
       if (changed) render();
       if (S.failedPoll) { S.failedPoll = false; $('banner').hidden = true; }
@@ -239,6 +267,7 @@
   function readFilters() {
     S.q = $('runs-search').value.trim().toLowerCase();
     S.status = $('runs-status').value;
+    S.group = $('runs-group').value;
     render();
   }
 
@@ -296,6 +325,7 @@
   let searchTimer = null;
   $('runs-search').addEventListener('input', () => { clearTimeout(searchTimer); searchTimer = setTimeout(readFilters, 80); });
   $('runs-status').addEventListener('change', readFilters);
+  $('runs-group').addEventListener('change', readFilters);
   $('btn-help').addEventListener('click', () => $('help').showModal());
   for (const b of document.querySelectorAll('.dialog-close')) b.addEventListener('click', () => b.closest('dialog').close());
 
