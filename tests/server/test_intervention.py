@@ -407,3 +407,28 @@ def test_the_cli_issues_a_command_and_says_what_the_server_refused(srv: Any) -> 
     assert "control" in refused.stderr
     usage = _cli("cli_run", "hint", "--dsn", f"{srv.url}?token={CONTROL}")
     assert usage.returncode == 2 and "--hint" in usage.stderr
+
+
+def test_the_tokens_file_declares_roles_and_refuses_bad_entries(tmp_path: Path) -> None:
+    """Strings are ingest tokens, objects may be control tokens with a name; a bad role, an
+    unknown key or a non-string token stops the load naming the tenant and position (never
+    the token)."""
+    from augur_sdk.server.config import ConfigError, load_tokens
+
+    path = tmp_path / "tokens.json"
+    path.write_text(json.dumps({"tenants": TOKENS}))
+    table = load_tokens(path, env={"AUGUR_SERVER_TOKENS": "acme:env-token"})
+    assert table.lookup(INGEST) == type(table.lookup(INGEST))("acme", "ingest", None)
+    control = table.lookup(CONTROL)
+    assert control is not None and (control.tenant, control.role, control.name) == \
+        ("acme", "control", "alice")
+    env_token = table.lookup("env-token")
+    assert env_token is not None and env_token.role == "ingest"
+    for entry, message in (({"token": "t-secret", "role": "admin"}, "'role'"),
+                           ({"token": "t-secret", "roles": "control"}, "'roles'"),
+                           ({"token": 5}, "'token'")):
+        path.write_text(json.dumps({"tenants": {"acme": ["x", entry]}}))
+        with pytest.raises(ConfigError, match=message) as info:
+            load_tokens(path, env={})
+        assert "tenant 'acme', token 2" in str(info.value)
+        assert "t-secret" not in str(info.value)
