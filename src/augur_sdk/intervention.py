@@ -25,7 +25,8 @@ from typing import Any, Protocol
 
 from augur_sdk import _internal
 from augur_sdk.records import utcnow_iso
-from augur_sdk.stream.client import quote
+from augur_sdk.stream.client import quote, rejection_reason
+from augur_sdk.stream.dsn import Dsn
 
 logger = logging.getLogger("augur_sdk")
 
@@ -361,6 +362,31 @@ class InterventionChannel:
             logger.debug("augur_sdk: intervention audit event after close: %s", summary)
 
 
+def issue_command(dsn: Dsn, run_id: str, command: Mapping[str, Any], *,
+                  tenant: str | None = None, timeout_s: float = 30.0) -> tuple[int, Any]:
+    """Issue ``command`` (``{"type", "payload"?, "ttl_s"?}``) for ``run_id`` on the server of
+    ``dsn`` (its token must be a control token): ``(201, {"command": ...})``, or the
+    server's status with ``{"error": reason}`` (status 0: the server is unreachable)."""
+    import urllib3
+
+    headers = {"Authorization": f"Bearer {dsn.token}", "Content-Type": "application/json"}
+    tenant = tenant or dsn.tenant
+    if tenant:
+        headers["X-Augur-Tenant"] = tenant
+    http = urllib3.PoolManager(retries=False,
+                               timeout=urllib3.Timeout(connect=5.0, read=timeout_s))
+    try:
+        resp = http.request("POST", f"{dsn.base_url}/runs/{quote(run_id)}/commands",
+                            body=json.dumps(dict(command)).encode("utf-8"), headers=headers)
+    except urllib3.exceptions.HTTPError as exc:
+        return 0, {"error": f"{dsn.base_url}: unreachable ({type(exc).__name__})"}
+    finally:
+        http.clear()
+    if resp.status == 201:
+        return 201, resp.json()
+    return resp.status, {"error": rejection_reason(resp.data) or f"HTTP {resp.status}"}
+
+
 def _coordinates(value: Any) -> dict[str, float] | None:
     if not isinstance(value, Mapping):
         return None
@@ -372,4 +398,4 @@ def _coordinates(value: Any) -> dict[str, float] | None:
 
 
 __all__ = ["COMMAND_TYPES", "HOOKS", "InterventionChannel", "InterventionCommand",
-           "missing_hooks"]
+           "issue_command", "missing_hooks"]

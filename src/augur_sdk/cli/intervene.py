@@ -14,8 +14,7 @@ import os
 import sys
 from typing import Any
 
-from augur_sdk.intervention import COMMAND_TYPES
-from augur_sdk.stream.client import quote, rejection_reason
+from augur_sdk.intervention import COMMAND_TYPES, issue_command
 from augur_sdk.stream.dsn import ENV_VAR, parse_dsn
 
 ALIASES = {"hint": "inject_hint", "override": "override_action"}
@@ -70,24 +69,12 @@ def intervene(args: argparse.Namespace) -> int:
         body = build_body(args)
     except ValueError as exc:
         return _fail(str(exc))
-    import urllib3
-
-    headers = {"Authorization": f"Bearer {dsn.token}", "Content-Type": "application/json"}
-    if dsn.tenant:
-        headers["X-Augur-Tenant"] = dsn.tenant
-    url = f"{dsn.base_url}/runs/{quote(args.run)}/commands"
-    http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5.0, read=30.0))
-    try:
-        resp = http.request("POST", url, body=json.dumps(body).encode("utf-8"),
-                            headers=headers)
-    except urllib3.exceptions.HTTPError as exc:
-        return _fail(f"{dsn.base_url}: unreachable ({type(exc).__name__})", 1)
-    finally:
-        http.clear()
-    if resp.status != 201:
-        return _fail(f"the server refused the command (HTTP {resp.status}): "
-                     f"{rejection_reason(resp.data)}", 1)
-    command = resp.json().get("command", {})
+    status, answer = issue_command(dsn, args.run, body)
+    if status == 0:
+        return _fail(answer["error"], 1)
+    if status != 201:
+        return _fail(f"the server refused the command (HTTP {status}): {answer['error']}", 1)
+    command = answer.get("command", {})
     if args.json:
         print(json.dumps(command, sort_keys=True))
     else:

@@ -18,7 +18,7 @@ import json
 import secrets
 from typing import Any
 
-from augur_sdk.stream.client import quote, rejection_reason
+from augur_sdk.intervention import issue_command
 from augur_sdk.stream.dsn import Dsn, parse_dsn
 
 CSRF_HEADER = "X-Augur-CSRF"
@@ -86,22 +86,7 @@ class Controller:
         command: dict[str, Any] = {"type": request["type"]}
         if request["type"] == "inject_hint":
             command["payload"] = {"text": str(request.get("text") or "")}
-        import urllib3
-
-        headers = {"Authorization": f"Bearer {self.dsn.token}",
-                   "Content-Type": "application/json"}
-        tenant = tenant or self.dsn.tenant
-        if tenant:
-            headers["X-Augur-Tenant"] = tenant
-        http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=5, read=30))
-        try:
-            resp = http.request("POST", f"{self.dsn.base_url}/runs/{quote(run_id)}/commands",
-                                body=json.dumps(command).encode("utf-8"), headers=headers)
-        except urllib3.exceptions.HTTPError as exc:
-            raise Refused(502, f"the Augur server is unreachable ({type(exc).__name__})"
-                          ) from None
-        finally:
-            http.clear()
-        if resp.status == 201:
-            return 201, resp.json()
-        return resp.status, {"error": rejection_reason(resp.data) or f"HTTP {resp.status}"}
+        status, answer = issue_command(self.dsn, run_id, command, tenant=tenant)
+        if status == 0:
+            raise Refused(502, str(answer["error"]))
+        return status, answer
