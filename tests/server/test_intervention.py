@@ -19,6 +19,7 @@ from serverkit import read_jsonl
 from augur_sdk import CaptureMode, DebugSession
 from augur_sdk.intervention import InterventionChannel
 from augur_sdk.testing import capture_spans
+from conftest import start_server
 
 INGEST, CONTROL, OTHER_CONTROL = "ing-acme", "ctl-acme", "ctl-globex"
 TOKENS: dict[str, list[Any]] = {
@@ -65,8 +66,6 @@ class Recorder:
 
 @pytest.fixture(scope="module")
 def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    from conftest import start_server
-
     server = start_server(tmp_path_factory.mktemp("iv"), "--commands-hold", "5",
                           tokens=TOKENS)
     try:
