@@ -138,3 +138,19 @@ def test_every_annotation_method_round_trips_into_a_bundle_both_validators_accep
         s.record_subgoal_completion(2, "pay", 1.0)
     assert validate_bundle(out) == []
     assert _ref_validate(ref_python, out) == []
+
+
+@pytest.mark.parametrize("mode", ["metadata", "full"])
+def test_trajectory_fingerprint_equals_061s_for_the_same_steps(tmp_path: Path, ref_python: Path,
+                                                               mode: str) -> None:
+    """0.6.1's compute_trajectory_fingerprint over our bundle's steps gives our manifest's
+    key: clustering can mix runs recorded by either SDK."""
+    run_seed_session(tmp_path / "b", steps=5, mode=mode)  # type: ignore[arg-type]
+    code = ("import json, sys; from augur_sdk.fingerprint import compute_trajectory_fingerprint;"
+            " steps = json.load(open(sys.argv[1]))['steps'];"
+            " print(compute_trajectory_fingerprint(steps))")
+    proc = subprocess.run([str(ref_python), "-c", code, str(tmp_path / "b/trace.json")],
+                          capture_output=True, text=True, timeout=120, check=True)
+    manifest = json.loads((tmp_path / "b/manifest.json").read_text())
+    assert manifest["trajectory_fingerprint"] == proc.stdout.strip()
+    assert manifest["trajectory_fingerprint"].startswith("cua_v1:")

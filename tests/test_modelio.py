@@ -259,3 +259,93 @@ def test_each_call_is_a_genai_chat_span_of_its_step(tmp_path: Path) -> None:
     assert "gen_ai.input.messages" not in low.attributes
     assert "gen_ai.output.messages" not in low.attributes
     assert low.attributes["gen_ai.usage.input_tokens"] == 1200
+
+
+def test_a_masked_screenshot_sent_to_the_model_is_stored_masked(tmp_path: Path) -> None:
+    """attach_observation masks a region; a model call that sends the same screenshot as it
+    was (base64) stores the masked PNG, never the original."""
+    pytest.importorskip("PIL")
+    from augur_sdk.testing import make_png
+    out = tmp_path / "b"
+    shot = make_png(64, 48, seed=3)
+    with _session(out) as s:
+        path = s.attach_observation(step_index=0, kind="pre", png_bytes=shot,
+                                    mask_regions=[(0, 0, 32, 24)])
+        s.record_modelio(_call(image=shot), step_index=0)
+        s.record_step(step_record("r", 0))
+    masked = (out / path).read_bytes()
+    stored = [p.read_bytes() for p in (out / "modelio/images").iterdir()]
+    assert masked != shot and stored == [masked]
+
+
+def test_step_scope_takes_over_the_span_a_model_call_opened(tmp_path: Path) -> None:
+    """record_modelio(0), then `with step_scope(0)`: one step span, the chat span's parent,
+    ended and filled by record_step."""
+    with capture_spans() as exporter:
+        with _session(tmp_path / "b") as s:
+            s.record_modelio(_call(), step_index=0)
+            with s.step_scope(0, "click"):
+                s.record_reasoning(0, "inside the block")
+                s.record_step(step_record("r", 0))
+        spans = exporter.get_finished_spans()
+    steps = [sp for sp in spans if sp.name.startswith("execute_tool")]
+    chat = next(sp for sp in spans if sp.name.startswith("chat "))
+    assert len(steps) == 1 and chat.parent.span_id == steps[0].context.span_id
+    assert steps[0].attributes["augur.record"] == "step"
+    assert [e.name for e in steps[0].events if e.name == "augur.reasoning"] == ["augur.reasoning"]
+
+
+def test_reasoning_before_its_step_goes_on_the_step_span(tmp_path: Path) -> None:
+    """The usual order: model call, reasoning, then record_step; the reasoning event is on
+    the step's span (opened by the call), not on the run span."""
+    with capture_spans() as exporter:
+        with _session(tmp_path / "b") as s:
+            s.record_modelio(_call(), step_index=0)
+            s.record_reasoning(0, "the button is top right")
+            s.record_step(step_record("r", 0))
+        spans = exporter.get_finished_spans()
+    step = next(sp for sp in spans if sp.name.startswith("execute_tool"))
+    run = next(sp for sp in spans if sp.attributes.get("augur.record") == "session")
+    assert any(e.name == "augur.reasoning" for e in step.events)
+    assert not any(e.name == "augur.reasoning" for e in run.events)
+
+
+def test_a_bad_timestamp_is_refused_at_the_call(tmp_path: Path) -> None:
+    """ts must parse (it ends the chat span): refused naming record.ts, nothing written."""
+    out = tmp_path / "b"
+    with _session(out) as s, pytest.raises(ValueError, match=r"record\.ts"):
+        s.record_modelio(_call(image=_png(9), ts="yesterday"), step_index=0, validate=False)
+    assert not (out / "modelio").exists()
+
+
+def test_below_model_io_only_an_allow_list_is_kept(tmp_path: Path) -> None:
+    """With validate=False, fields the schema does not know are content: dropped at
+    metadata (request.input, response.output, a top-level extra), kept at model_io."""
+    call = _call(notes="free text about jane")
+    call["request"]["input"] = "raw prompt text"
+    call["response"]["output"] = [{"type": "output_text", "text": "model text"}]
+    out = tmp_path / "b"
+    with _session(out, "metadata") as s:
+        path = s.record_modelio(call, step_index=0, validate=False)
+    kept = json.loads((out / path).read_text())
+    assert set(kept) <= {"schema_version", "step_index", "layer", "ts", "prompt_hash",
+                         "redaction_applied", "duration_ms", "request", "response"}
+    assert set(kept["request"]) == {"model", "params"}
+    assert set(kept["response"]) == {"stop_reason", "usage"}
+
+
+def test_the_budget_counts_the_bytes_written(tmp_path: Path) -> None:
+    """Deeply nested, non-ASCII calls (whose JSON is much larger than their text): the files
+    written stay within the budget plus the one call that crosses it."""
+    out = tmp_path / "b"
+    heavy = [{"role": "user", "content": [{"type": "text", "text": "ログイン" * 50,
+                                           "coords": [[1, 2], [3, 4]] * 20}]}]
+    budget = 20_000
+    with _session(out, modelio_budget_bytes=budget) as s:
+        for _ in range(40):
+            call = _call()
+            call["request"]["messages"] = heavy
+            s.record_modelio(call, step_index=0)
+    sizes = [p.stat().st_size for p in (out / "modelio").glob("*.json")]
+    assert 1 <= len(sizes) < 40
+    assert sum(sizes) <= budget + max(sizes)

@@ -145,3 +145,51 @@ def test_live_endpoints_and_session_metadata_mid_run(tmp_path: Path) -> None:
         assert live["tags"]["phase"] == "two"
     assert json.loads((out / "trace.json").read_text())["session"]["live"] == {
         "status_url": "https://runs.example/r", "video_url": "s3://v/r.mp4"}
+
+
+def test_branch_context_is_stamped_on_steps_without_the_mutation(tmp_path: Path) -> None:
+    """A replay branch's branch_context is on the session whole and on every step (and
+    iteration) without its mutation payload; a step's own branch_context wins; a missing
+    field or an unknown axis raises at the constructor, naming it."""
+    ctx = {"parent_run_id": "p", "branch_point_step_index": 2, "mutated_axis": "prompt",
+           "mutation": {"prompt": "be brief"}, "branch_id": "p:branch:1"}
+    out = tmp_path / "b"
+    with DebugSession(run_id="r", client_name="a", out_dir=out, capture_mode="metadata",
+                      dsn="", branch_context=ctx) as s:
+        s.record_step(step_record("r", 0))
+        own = {"parent_run_id": "q", "branch_point_step_index": 0, "mutated_axis": "model"}
+        s.record_step({**step_record("r", 1), "branch_context": own})
+        s.record_step_iteration(0, {**step_record("r", 0), "step_id": "r/step/0000/retry"})
+    trace = json.loads((out / "trace.json").read_text())
+    assert trace["session"]["branch_context"] == ctx
+    sliced = {k: v for k, v in ctx.items() if k != "mutation"}
+    assert [st["branch_context"] for st in trace["steps"]] == [sliced, own]
+    iterations = [p for p in (out / "steps").rglob("*.json") if p.parent.name == "0000"]
+    assert len(iterations) == 2  # the canonical step and its retry
+    assert all(json.loads(p.read_text())["branch_context"] == sliced for p in iterations)
+    assert validate_bundle(out) == []
+    with pytest.raises(ValueError, match="branch_context: missing required field "
+                                         "'branch_point_step_index'"):
+        DebugSession(run_id="r", client_name="a", out_dir=tmp_path / "x",
+                     branch_context={"parent_run_id": "p", "mutated_axis": "model"})
+    with pytest.raises(ValueError, match=r"branch_context\.mutated_axis must be one of"):
+        DebugSession(run_id="r", client_name="a", out_dir=tmp_path / "x",
+                     branch_context={**ctx, "mutated_axis": "temperature"})
+
+
+def test_mark_for_eval_below_trace_says_why_nothing_was_recorded(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    """At metadata an eval candidate (its reason is free text) is not recorded, and the log
+    says so once, naming the mode that records it."""
+    from augur_sdk import _internal
+
+    _internal.reset_log_once()
+    out = tmp_path / "b"
+    with caplog.at_level("WARNING", logger="augur_sdk"), DebugSession(
+            run_id="r", client_name="a", out_dir=out, capture_mode="metadata", dsn="") as s:
+        s.record_step(step_record("r", 0))
+        s.mark_for_eval(0, "wrong target")
+        s.mark_for_eval(0, "again")
+    assert not (out / "eval_candidates.json").exists()
+    assert caplog.text.count("mark_for_eval(0) is not recorded at capture mode 'metadata'") == 1
+    assert "capture_mode='trace'" in caplog.text

@@ -7,6 +7,7 @@ is configured, sends the same spans to your collector.
 
 from augur_sdk._session.run_api import ORCHESTRATOR_TAG_KEY, ORCHESTRATOR_TAG_VALUE
 from augur_sdk._version import __version__
+from augur_sdk.adapters.base import ModelApiAdapterBase
 from augur_sdk.capture import CaptureMode, resolve_capture_mode
 from augur_sdk.otel.provider import configure
 from augur_sdk.redaction import (
@@ -29,6 +30,7 @@ __all__ = [
     "DebugSession",
     "DefaultRedactionPolicy",
     "LocalFSStore",
+    "ModelApiAdapterBase",
     "NoRedactionPolicy",
     "RedactionPolicy",
     "S3Store",

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -26,6 +27,7 @@ from opentelemetry.sdk.trace import Span, SpanProcessor
 from augur_sdk import _internal, gating, images, records
 from augur_sdk._session import hooks
 from augur_sdk._session.annotate_api import StepAnnotations, check_task_spec
+from augur_sdk._session.branch_api import Branching
 from augur_sdk._session.intervention_api import Intervention
 from augur_sdk._session.ledger_api import SideEffectLedger
 from augur_sdk._session.modelio_api import ModelCalls
@@ -65,7 +67,8 @@ _OWN_METHODS = {
 }
 
 
-class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, Intervention):
+class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, Branching,
+                   Intervention):
     """Records one agent run. Use as ``with DebugSession(...) as session:`` (or ``async with``).
 
     Args:
@@ -91,6 +94,13 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, 
         modelio_budget_bytes: the most bytes of model calls (records and their images) a
             run writes (default 50 MB; ``None``: no budget); calls past it are counted in
             ``producer.json`` and logged, not written.
+        branch_context: marks a replay branch (``parent_run_id``,
+            ``branch_point_step_index``, ``mutated_axis``...); stamped on every step
+            without the ``mutation`` payload.
+        parent: the run span's parent (a span, a context or a W3C traceparent); else
+            ``$TRACEPARENT``, else the current span (``docs/run-structure.md``).
+        fingerprint_algorithm: the manifest's ``trajectory_fingerprint`` algorithm
+            (default ``cua_v1``; plug-ins: :mod:`augur_sdk.fingerprints`).
     """
 
     def __init__(
@@ -119,6 +129,7 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, 
         fsync: bool = False,
         parent: Any = None,
         modelio_budget_bytes: int | None = 50_000_000,
+        fingerprint_algorithm: str | None = None,
     ) -> None:
         if not isinstance(out_dir, str | os.PathLike):
             raise TypeError(f"out_dir: expected a path, got {type(out_dir).__name__}")
@@ -139,7 +150,8 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, 
             task_spec=task_spec, task_spec_id=task_spec_id, branch_context=branch_context,
             group_id=group_id, capture_logprobs=capture_logprobs, never_record=never_record,
             span_processors=span_processors, close_timeout_s=close_timeout_s, fsync=fsync,
-            modelio_budget_bytes=modelio_budget_bytes)
+            modelio_budget_bytes=modelio_budget_bytes,
+            fingerprint_algorithm=fingerprint_algorithm)
         self.run_id = opts.run_id
         self.capture_mode: CaptureMode = opts.capture_mode
         self.redaction_policy: RedactionPolicy = opts.policy
@@ -210,6 +222,7 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, 
             if gating.records_anything(self.capture_mode):
                 self._run.start_run()
             self._store.start()  # after the writer has set up the directory
+            self._replay_branch_prefix()  # a replay branch's prefix from its parent
         return self
 
     def _require_open(self) -> None:
@@ -301,7 +314,9 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, 
         """Record a decision event; it is on disk when this returns.
 
         An event for the step recorded last becomes an event of that step's span (also when
-        it arrives after ``record_step``); any other event goes on the run span.
+        it arrives after ``record_step``), as does one for a step whose span is already open
+        before its record (``step_scope``, a model call of that step); any other event goes
+        on the run span.
         """
         self.record(builtin.EVENT, event)
 
@@ -363,7 +378,12 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, 
             hook = list(self.redaction_policy.screenshot_regions(index, kind, width, height))
             regions += images.normalize_regions(hook, width, height, "screenshot_regions")
             if regions:
+                raw = data
                 data = images.mask_png(data, regions)  # raises without Pillow: nothing written
+                path = self._run.write_observation(index, kind, data, width, height, regions)
+                # The same screenshot sent to a model later is stored masked too.
+                self._run.modelio_state.mask(hashlib.sha256(raw).hexdigest(), path)
+                return path
             return self._run.write_observation(index, kind, data, width, height, regions)
 
     def set_status(self, status: str) -> None:
@@ -376,6 +396,7 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, 
         with self._lock:
             self._require_open()
             self._run.set_mode(new)
+            self._replay_branch_prefix()
 
     def add_tag(self, key: str, value: str) -> None:
         """Add or change a tag on the session record (and the run span)."""

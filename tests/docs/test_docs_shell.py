@@ -233,6 +233,14 @@ def _augur(args: list[str], tmp_path: Path, fault_server: Any) -> None:
         proc = _cli(*args, cwd=tmp_path)
         assert proc.returncode == 0, proc.stdout + proc.stderr
         assert '"same": true' in proc.stdout if "--json" in args else "same:" in proc.stdout
+    elif sub == "import":  # a log of a real-shaped run (built with the provider's SDK types)
+        import provider_logs
+        log = tmp_path / args[2]
+        log.parent.mkdir(parents=True, exist_ok=True)
+        getattr(provider_logs, f"{args[1]}_log")(log)
+        proc = _cli(*args, cwd=tmp_path)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        assert "3 steps, 4 model calls" in proc.stdout
     elif sub == "serve":
         _serve(_with_option(_with_option(args, "--port", "0"), "--port-file", "serve.port"),
                tmp_path)

@@ -46,7 +46,7 @@ from reliability_support import (
 )
 
 from augur_sdk import DebugSession, _internal
-from augur_sdk.bundle import files, writer
+from augur_sdk.bundle import files, rundir, writer
 from augur_sdk.bundle.recover import recover_bundle
 from augur_sdk.validation import validate_bundle
 
@@ -459,6 +459,7 @@ def test_faults_during_close_leave_a_recoverable_bundle(
 
     monkeypatch.setattr(files, "open", failing_open, raising=False)
     monkeypatch.setattr(writer, "open", failing_open, raising=False)
+    monkeypatch.setattr(rundir, "open", failing_open, raising=False)  # trace.json
     with caplog.at_level(logging.WARNING, logger="augur_sdk"), DebugSession(
             run_id=DISK_RUN_ID, client_name="diskfault", capture_mode="screenshots",
             out_dir=out) as s:
@@ -505,6 +506,7 @@ def test_failed_trace_write_leaves_no_tmp(
         return fh
 
     monkeypatch.setattr(writer, "open", failing_open, raising=False)
+    monkeypatch.setattr(rundir, "open", failing_open, raising=False)  # trace.json
     out = tmp_path / "b"
     with DebugSession(run_id=DISK_RUN_ID, client_name="diskfault", capture_mode="trace",
                       out_dir=out) as s:

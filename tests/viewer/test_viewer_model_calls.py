@@ -20,7 +20,7 @@ from augur_sdk.testing import make_png
 @pytest.fixture(scope="module")
 def with_calls(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("calls") / "bundle"
-    shot = make_png(40, 30, seed=5)
+    shot, result_shot = make_png(40, 30, seed=5), make_png(48, 30, seed=6)
     with DebugSession(run_id="calls", client_name="agent", out_dir=out, dsn="",
                       capture_mode="model_io") as s:
         for i in range(2):
@@ -31,7 +31,13 @@ def with_calls(tmp_path_factory: pytest.TempPathFactory) -> Path:
                                 {"type": "text", "text": f"Step {i}: where is Sign in?"},
                                 {"type": "image", "source": {
                                     "type": "base64", "media_type": "image/png",
-                                    "data": base64.b64encode(shot).decode()}}]}]},
+                                    "data": base64.b64encode(shot).decode()}}]},
+                                {"role": "user", "content": [  # Anthropic's tool result
+                                    {"type": "tool_result", "tool_use_id": "t0", "content": [
+                                        {"type": "image", "source": {
+                                            "type": "base64", "media_type": "image/png",
+                                            "data": base64.b64encode(result_shot).decode()}},
+                                        {"type": "text", "text": "clicked <b>here</b>"}]}]}]},
                 "response": {"text": f"Sign in is at the top right ({i})",
                              "stop_reason": "tool_use",
                              "usage": {"prompt_tokens": 1000, "completion_tokens": 25},
@@ -58,9 +64,13 @@ def test_step_detail_shows_its_model_calls_with_images(new_page: Any, with_calls
                          "Operate the browser.", "Step 1: where is Sign in?",
                          "Sign in is at the top right (1)", "left_click"):
             assert expected in text, expected
+        # Both images: the one in the prompt and the one inside the tool result's content.
         page.wait_for_function(
-            "() => { const i = document.querySelector('#detail img.msg-img');"
-            " return i && i.complete && i.naturalWidth === 40; }", timeout=10_000)
+            "() => { const i = [...document.querySelectorAll('#detail img.msg-img')];"
+            " return i.length === 2 && i.every((x) => x.complete)"
+            " && i.map((x) => x.naturalWidth).join() === '40,48'; }", timeout=10_000)
+        assert "clicked <b>here</b>" in text  # shown as text, never as markup
+        assert page.locator("#detail .modelcall b:text('here')").count() == 0
         reasoning = page.text_content("#detail [data-section='reasoning']")
         assert "The button is labelled Sign in (1)" in reasoning
         facts = page.text_content("#run-facts")

@@ -165,9 +165,9 @@ def test_bad_step_files_and_nan_still_give_valid_json(tmp_path: Path):
             assert get(server, f"/api/step/{i}")[0] == 200
             strict_json(get(server, f"/api/step/{i}")[2])
         html = get(server, "/")[2].decode()
-        # the inlined index cannot close its tag: dom.js, app.js and the data block, each
-        # closed once
-        assert html.lower().count("</script") == html.lower().count("<script") == 3
+        # the inlined index cannot close its tag: dom.js, branch.js, app.js and the data
+        # block, each closed once
+        assert html.lower().count("</script") == html.lower().count("<script") == 4
 
 
 def test_click_point_shapes_and_jaeger_links():

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any
 
 from augur_sdk import records
@@ -27,6 +28,7 @@ class SideEffectLedger:
 
     _lock: threading.RLock
     _run: Recorder
+    _refuse_replayed_step: Callable[[int, str], None]  # Branching's
 
     def _require_open(self) -> None:  # pragma: no cover - DebugSession defines it
         raise NotImplementedError
@@ -68,6 +70,7 @@ class SideEffectLedger:
         records.schema_errors("side_effect", record, "side_effect")
         with self._lock:
             self._require_open()
+            self._refuse_replayed_step(index, "declare_side_effect")
             self._run.declare(record)
         return sid
 

@@ -50,7 +50,7 @@ class ModelCalls:
         for name, value in (("provider", provider), ("response_model", response_model)):
             if value is not None and not isinstance(value, str):
                 raise TypeError(f"{name}: expected a string, got {type(value).__name__}")
-        images = modelio.extract_images(clean)
+        images = modelio.extract_images(clean, self._run.modelio_state.masked)
         with self._lock:
             self._require_open()
             path = self._run.record_modelio(clean, images, provider=provider,

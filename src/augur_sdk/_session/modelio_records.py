@@ -10,6 +10,7 @@ calls it under its lock.
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -80,19 +81,25 @@ class ModelIORecords:
             gated = self.policy.apply(modelio.gate(record, self.mode))
             gated.setdefault("redaction_applied", True)
             kept = {p: images[p] for p in modelio.referenced_images(gated) if p in images}
-            size = sum(len(data) for p, (data, _t) in kept.items() if p not in state.images)
-            size += modelio.approx_size(gated)
+            new_images = sum(len(data) for p, (data, _t) in kept.items()
+                             if p not in state.images)
             budget = self.opts.modelio_budget_bytes
-            if budget is not None and state.bytes + size > budget:
-                self._over_budget(path, size, budget)
+            # Checked with an estimate before writing, counted with the bytes written after:
+            # the budget is passed by at most the one call that crosses it.
+            if budget is not None and \
+                    state.bytes + new_images + modelio.approx_size(gated) > budget:
+                self._over_budget(path, new_images + modelio.approx_size(gated), budget)
                 return path
-            state.bytes += size
             for rel, (data, _media) in sorted(kept.items()):
+                if not data:
+                    continue  # a masked screenshot that could not be read back: not stored
                 if rel not in state.images:
                     state.images.add(rel)
                     self._write_image(rel, data)
-            self._chat_span(gated, path, provider=provider, response_model=response_model,
-                            reasoning_tokens=reasoning_tokens)
+            state.bytes += new_images
+            state.bytes += self._chat_span(gated, path, provider=provider,
+                                           response_model=response_model,
+                                           reasoning_tokens=reasoning_tokens)
         return path
 
     def _over_budget(self, path: str, size: int, budget: int) -> None:
@@ -113,15 +120,19 @@ class ModelIORecords:
 
     def _chat_span(self, record: dict[str, Any], path: str, *,
                    provider: str | None, response_model: str | None,
-                   reasoning_tokens: int | None) -> None:
+                   reasoning_tokens: int | None) -> int:
+        """The call's ``chat`` span, and the call to the sinks; returns the bytes the bundle
+        wrote for it (its size estimate when the bundle did not say)."""
         assert self.pipeline is not None and self.sink is not None
         end = records.iso_to_ns(record["ts"], "record.ts")
         duration = record.get("duration_ms")
         start = end - int(duration) * 1_000_000 if isinstance(duration, int) else end
         parent = self._call_parent(record.get("step_index"), start)
-        attrs = modelio.chat_attributes(record, path=path, provider=provider,
-                                        response_model=response_model,
-                                        reasoning_tokens=reasoning_tokens)
+        attrs = modelio.chat_attributes(
+            record, path=path, reasoning_tokens=reasoning_tokens,
+            provider=None if provider is None else str(self.policy.apply(provider)),
+            response_model=None if response_model is None
+            else str(self.policy.apply(response_model)))
         attrs[codec.RECORD_KIND_ATTR] = MODELIO.name
         attrs[codec.SEQ_ATTR] = self.next_seq()
         span = self.pipeline.tracer.start_span(
@@ -129,6 +140,8 @@ class ModelIORecords:
             kind=SpanKind.CLIENT, attributes=attrs, start_time=start)
         self.sink.on_record(MODELIO, record, span)  # type: ignore[arg-type]
         span.end(end_time=max(end, start))
+        written = None if self.sink.bundle is None else self.sink.bundle.size_of(record)
+        return written if written is not None else modelio.approx_size(record)
 
     def _call_parent(self, index: Any, start_ns: int) -> Span:
         """The span a call of step ``index`` belongs to: that step's span (opened now if the
@@ -151,10 +164,28 @@ class ModelIORecords:
 
 
 class ModelIOState:
-    __slots__ = ("by_hash", "bytes", "images", "seq")
+    __slots__ = ("_masked", "by_hash", "bytes", "images", "root", "seq")
 
-    def __init__(self) -> None:
+    def __init__(self, root: Path) -> None:
+        self.root = root
         self.seq: dict[tuple[Any, str], int] = {}
         self.by_hash: dict[tuple[str, str], str] = {}
         self.images: set[str] = set()
         self.bytes = 0
+        self._masked: dict[str, str] = {}  # sha256 of a screenshot as sent -> its masked file
+
+    def mask(self, raw_sha256: str, path: str | None) -> None:
+        """A screenshot was masked and written at ``path``: a model call that sends it as it
+        was is stored with the masked bytes (read back from the bundle, not kept in memory)."""
+        self._masked[raw_sha256] = path or ""
+
+    def masked(self, sha256: str) -> bytes | None:
+        """The masked PNG of a screenshot with this digest; ``None`` if it was not masked.
+        A masked screenshot whose file cannot be read is never stored in its place."""
+        path = self._masked.get(sha256)
+        if path is None:
+            return None
+        try:
+            return (self.root / path).read_bytes() if path else b""
+        except OSError:
+            return b""

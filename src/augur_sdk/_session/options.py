@@ -14,7 +14,7 @@ from typing import Any
 from augur_schema import SCHEMA_VERSION
 from opentelemetry.sdk.trace import SpanProcessor
 
-from augur_sdk import _internal, records
+from augur_sdk import _internal, fingerprints, records
 from augur_sdk.capture import CaptureMode, capture_mode_is_explicit, resolve_capture_mode
 from augur_sdk.redaction import DefaultRedactionPolicy, RedactionPolicy, path_matches
 
@@ -32,6 +32,7 @@ class SessionOptions:
     session: dict[str, Any]  # the debug_session record (unredacted, private copy)
     tags: dict[str, str]
     group_id: str | None = None
+    fingerprint_algorithm: str = fingerprints.DEFAULT_ALGORITHM
     capture_logprobs: bool = False
     dsn: str | None = None
     span_processors: list[SpanProcessor] = field(default_factory=list)
@@ -97,6 +98,46 @@ def _mode(capture_mode: CaptureMode | str | None) -> tuple[CaptureMode, bool]:
         return CaptureMode.OFF, False
 
 
+BRANCH_AXES = ("model", "prompt", "action", "grounder", "tool_description")
+BRANCH_REQUIRED = ("parent_run_id", "branch_point_step_index", "mutated_axis")
+
+
+def check_branch_context(value: Any) -> dict[str, Any]:
+    """A replay branch's ``branch_context``, checked at the constructor (the messages of
+    augur-sdk 0.6.1, which callers may match)."""
+    if not isinstance(value, Mapping):
+        raise TypeError(f"branch_context: expected a dict, got {type(value).__name__}")
+    for key in BRANCH_REQUIRED:
+        if key not in value:
+            raise ValueError(f"branch_context: missing required field {key!r}")
+    if value["mutated_axis"] not in BRANCH_AXES:
+        raise ValueError(f"branch_context.mutated_axis must be one of {sorted(BRANCH_AXES)}, "
+                         f"got {value['mutated_axis']!r}")
+    return dict(records.clean_json(dict(value), "branch_context"))
+
+
+def _fingerprint_algorithm(name: str | None) -> str:
+    """The argument (a bad one raises), else ``$AUGUR_FINGERPRINT_ALGORITHM`` (a bad one is
+    logged once and ``cua_v1`` used: a typo in the environment must not stop an agent)."""
+    if name is not None:
+        try:
+            fingerprints.resolve_algorithm(name)
+        except (TypeError, ValueError) as exc:
+            raise type(exc)(f"fingerprint_algorithm: {exc}") from None
+        return name
+    env = os.environ.get(fingerprints.ALGORITHM_ENV, "").strip()
+    if not env:
+        return fingerprints.DEFAULT_ALGORITHM
+    try:
+        fingerprints.resolve_algorithm(env)
+    except Exception as exc:  # a plug-in that fails to load must not stop the agent
+        _internal.log_once("bad-fingerprint-env", 30,
+                           "augur_sdk: $%s: %s; cua_v1 is used", fingerprints.ALGORITHM_ENV,
+                           exc)
+        return fingerprints.DEFAULT_ALGORITHM
+    return env
+
+
 def _client(name: Any, version: Any, git_sha: Any) -> dict[str, str]:
     if not isinstance(name, str) or not name:
         raise ValueError("client_name: must be a non-empty string")
@@ -145,6 +186,7 @@ def resolve_options(
     close_timeout_s: float | None = None,
     fsync: bool = False,
     modelio_budget_bytes: int | None = 50_000_000,
+    fingerprint_algorithm: str | None = None,
 ) -> SessionOptions:
     """Check every argument of ``DebugSession(...)`` and build the session record."""
     checked_run_id = records.check_run_id(run_id)
@@ -164,9 +206,9 @@ def resolve_options(
         "status": "running",
         "tags": dict(checked_tags),
     }
+    branch = None if branch_context is None else check_branch_context(branch_context)
     extras: tuple[tuple[str, object], ...] = (
-        ("task_spec", task_spec), ("task_spec_id", task_spec_id),
-        ("branch_context", branch_context))
+        ("task_spec", task_spec), ("task_spec_id", task_spec_id), ("branch_context", branch))
     for key, extra in extras:
         if extra is not None:
             session[key] = records.clean_json(extra, key)
@@ -180,7 +222,9 @@ def resolve_options(
     return SessionOptions(
         run_id=checked_run_id, out_dir=path, capture_mode=mode, mode_explicit=explicit,
         debug_session_id=dbg_id, policy=policy, session=session, tags=checked_tags,
-        group_id=group_id, capture_logprobs=bool(capture_logprobs), dsn=dsn,
+        group_id=group_id,
+        fingerprint_algorithm=_fingerprint_algorithm(fingerprint_algorithm),
+        capture_logprobs=bool(capture_logprobs), dsn=dsn,
         span_processors=list(span_processors), close_timeout_s=close_timeout_s, fsync=fsync,
         modelio_budget_bytes=modelio_budget_bytes,
     )

@@ -64,11 +64,18 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
         self.parent_ctx: otel_context.Context | None = None
         self.run_span: Span | None = None
         self.run_ctx: otel_context.Context | None = None
+        self.run_links: list[trace.Link] = []  # a branch's run span links to its parent
+        # A replay branch's steps below this index are the parent's, replayed (not executed).
+        self.replayed_below = 0
+        branch = self.session.get("branch_context")
+        # What a branch stamps on every step: its context without the mutation payload.
+        self.step_branch: dict[str, Any] | None = None if not isinstance(branch, dict) else {
+            k: v for k, v in branch.items() if k != "mutation"}
         self.spans = StepSpans()
         self.known = IndexSet()  # every step index recorded, whatever the mode
         self.subgoal_first: dict[str, int] = {}  # subgoal id -> first step it completed at
         self.ledger = side_effects.Ledger()
-        self.modelio_state = ModelIOState()
+        self.modelio_state = ModelIOState(Path(options.out_dir))
         # Versions a model call named for a step not recorded yet (stamped by record_step).
         self.pending_versions: dict[int, dict[str, str]] = {}
         self._cost_totals: dict[str, float] = {}  # step costs summed (iterations included)
@@ -87,6 +94,7 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
         with _internal.internal_errors("start"):
             self.writer = BundleWriter(self.out_dir, policy_id=str(self.policy.id),
                                        fsync=self.opts.fsync, spare_files=True, keep_open=True)
+            self.writer.fingerprint_algorithm = self.opts.fingerprint_algorithm
             self.bundle = BundleSpanProcessor(self.writer)
             # The client name leaves the process too (service.name, the stream's heartbeat).
             client_name = str(self.redacted_session()["client"]["name"])
@@ -100,7 +108,7 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
             self.sink = sink
             self.pipeline.router.expect_run(self.debug_session_id, sink)
             span = emit.start_run_span(self.pipeline.tracer, self.redacted_session(),
-                                       self.parent_ctx, str(self.policy.id))
+                                       self.parent_ctx, str(self.policy.id), self.run_links)
             self.run_span = span
             self.run_ctx = trace.set_span_in_context(span)
 
@@ -212,7 +220,11 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
     def _emit(self, kind: RecordKind, record: dict[str, Any],
               span_extra: dict[str, Any] | None = None) -> None:
         assert self.run_span is not None and self.sink is not None
-        step_span = self.spans.span_for_index(record.get("step_index"))
+        index = record.get("step_index")
+        # The step's span: the open one, or one opened before its record (step_scope, a
+        # model call of the step).
+        step_span = self.spans.span_for_index(index) or (
+            self.spans.scopes.get(index) if isinstance(index, int) else None)
         target: Span = self.run_span if step_span is None else step_span
         placement = kind.placement
         if placement is Placement.SPAN_EVENT:
@@ -242,7 +254,10 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
             self.sink.on_record(kind, record, target)
 
     def stamp_step(self, record: dict[str, Any]) -> None:
-        """What the session stamps on every step it records: group id, changed mode."""
+        """What the session stamps on every step it records: group id, changed mode, the
+        replay branch it belongs to (a step's own ``branch_context`` wins)."""
+        if self.step_branch is not None:
+            record.setdefault("branch_context", dict(self.step_branch))
         if self.group_id is not None:
             record.setdefault("group_id", self.group_id)
         if self.mode_override is not None:
@@ -299,6 +314,13 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
     def open_scope(self, index: int, step_type: str | None) -> Span | None:
         if self.run_span is None or self.pipeline is None:
             return None
+        reuse = self.spans.scopes.get(index)
+        if index in self.spans.call_scopes and reuse is not None and reuse.is_recording():
+            # A model call of this step opened its span already: the block takes it over.
+            self.spans.call_scopes.discard(index)
+            if step_type:
+                reuse.update_name(codec.step_span_name({"step_type": step_type}))
+            return reuse
         self.spans.end_open_step()
         assert self.run_ctx is not None
         span = emit.start_scope_span(self.pipeline.tracer, self.run_ctx, index, step_type,

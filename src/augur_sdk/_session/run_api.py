@@ -13,7 +13,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
 
-from augur_sdk import _internal, records
+from augur_sdk import _internal, gating, records
 from augur_sdk._session.recorder import Recorder
 from augur_sdk.kinds import builtin
 
@@ -128,6 +128,14 @@ class RunStructure:
             record["candidate_cluster_id"] = str(candidate_cluster_id)
         with self._lock:
             self._require_open()
+            mode = self._run.mode
+            if gating.records_anything(mode) and mode < builtin.EVAL_CANDIDATE.min_mode:
+                _internal.log_once(
+                    "eval-candidate-below-trace", 30,
+                    "augur_sdk: mark_for_eval(%d) is not recorded at capture mode %r: an eval "
+                    "candidate's reason is free text, kept from 'trace' up (record with "
+                    "capture_mode='trace', or set_capture_mode('trace') before tagging)",
+                    index, mode.value)
             self._run.record(builtin.EVAL_CANDIDATE, record)
 
     def set_live_endpoints(self, *, status_url: str | None = None,

@@ -91,6 +91,9 @@ def _entries(raw: Iterable[Any]) -> list[dict[str, Any]]:
     return out
 
 
+SUMMARY_SETTINGS = frozenset({"auto", "concise", "detailed", "none"})
+
+
 def reasoning_from_response(response: Mapping[str, Any]) -> list[dict[str, Any]]:
     """``[{"text", "format"}]`` of the reasoning ``response`` carries (``[]``: none)."""
     if not isinstance(response, Mapping):
@@ -104,8 +107,10 @@ def reasoning_from_response(response: Mapping[str, Any]) -> list[dict[str, Any]]
                 out.append({"text": text, "format": "claude_extended_thinking"})
     reasoning = response.get("reasoning")
     if isinstance(reasoning, Mapping):
+        # The Responses API echoes the request's setting here ({"summary": "concise"}): a
+        # setting is not reasoning. Older shapes carried the summary text itself.
         text = reasoning.get("summary") or reasoning.get("text")
-        if isinstance(text, str) and text:
+        if isinstance(text, str) and text and text not in SUMMARY_SETTINGS:
             out.append({"text": text, "format": "openai_reasoning_summary"})
     output = response.get("output")
     for item in output if isinstance(output, list) else []:

@@ -179,6 +179,7 @@ def build_manifest(
     policy_id: str,
     signatures: dict[str, str] | None = None,
     missing: list[str] | None = None,
+    trajectory_fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """The manifest envelope (valid against ``manifest.schema.json``)."""
     manifest: dict[str, Any] = {
@@ -198,6 +199,8 @@ def build_manifest(
         manifest["costs"] = dict(session["costs"])
     if missing:
         manifest["missing"] = sorted(set(missing))
+    if trajectory_fingerprint:
+        manifest["trajectory_fingerprint"] = trajectory_fingerprint
     if signatures is not None:
         manifest["signatures"] = dict(sorted(signatures.items()))
     return manifest

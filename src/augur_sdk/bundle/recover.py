@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from augur_sdk.bundle import layout
-from augur_sdk.bundle.writer import BundleWriter, clear_owned_entries
+from augur_sdk.bundle.rundir import clear_owned_entries
+from augur_sdk.bundle.writer import BundleWriter
 from augur_sdk.records import ns_to_iso
 from augur_sdk.validation import RUNNING, live_state
 

@@ -43,9 +43,11 @@ from augur_sdk.bundle.files import (
     unlink_quietly,
 )
 from augur_sdk.bundle.index import Signatures, StepIndex
+from augur_sdk.bundle.rundir import clear_owned_entries, keep_previous_bundle, stream_trace
+from augur_sdk.bundle.trajectory import Fingerprinter
+from augur_sdk.fingerprints import DEFAULT_ALGORITHM
 from augur_sdk.kinds.spec import FileFormat, RecordKind
 from augur_sdk.records import png_dimensions, utcnow_iso
-from augur_sdk.validation import live_state
 
 RUN_EVENT = "run_event"  # sidecar line: an event that went on the run span
 MAX_TEXT_FILE_BYTES = 16 * 1024 * 1024  # per log file; the excess is counted as lost
@@ -62,100 +64,6 @@ def schema_files() -> Iterator[tuple[str, bytes]]:
         path = src / f"{name}.schema.json"
         if path.exists():
             yield f"{layout.SCHEMA_DIR}/{name}.schema.json", path.read_bytes()
-
-
-def clear_owned_entries(root: Path, keep: frozenset[str] = frozenset()) -> None:
-    """Remove what an earlier run left in ``root`` (only entries a producer owns)."""
-    if not root.exists():
-        return
-    for name in layout.OWNED_ENTRIES:
-        if name in keep:
-            continue
-        target = root / name
-        if target.is_dir() and not target.is_symlink():
-            shutil.rmtree(target)
-        elif target.exists() or target.is_symlink():
-            target.unlink()
-    for entry in root.iterdir():
-        if entry.name == layout.SPARES_DIR and entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)  # the spare files of a producer that died
-        elif layout.is_temp_name(entry.name) and entry.is_file():
-            entry.unlink()
-
-
-def keep_previous_bundle(root: Path, debug_session_id: str) -> Path | None:
-    """A bundle of another session in ``root`` (finished, or left by a producer that died)
-    is moved aside, whole, to ``<root>.prev-<its debug_session_id>`` instead of being
-    replaced: two runs that share an out_dir (a run id with one-second resolution...) must
-    not cost the first its bundle. Returns where it went (``None``: nothing to keep)."""
-    try:
-        manifest = json.loads((root / layout.MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    old = manifest.get("debug_session_id") if isinstance(manifest, dict) else None
-    if not isinstance(old, str) or old == debug_session_id:
-        return None
-    state = live_state(root)
-    if state is not None and state[0] == "running":
-        return None  # another process is writing it: not ours to move
-    safe = "".join(c if c.isalnum() or c in "-_" else "_" for c in old)[:80]
-    target = Path(f"{root}.prev-{safe}")
-    n = 1
-    while target.exists():
-        n += 1
-        target = Path(f"{root}.prev-{safe}-{n}")
-    target.mkdir(parents=True)
-    for name in layout.OWNED_ENTRIES:
-        if (root / name).exists() or (root / name).is_symlink():
-            os.replace(root / name, target / name)
-    return target
-
-
-def stream_trace(
-    root: Path, session: dict[str, Any], step_files: list[str], dest: Path
-) -> tuple[str, int]:
-    """Write ``trace.json`` from step files on disk; return (sha256, steps written).
-
-    The output is byte-identical to ``layout.dumps({"session": ..., "steps": [...]})`` while
-    holding one step in memory at a time.
-    """
-    digest = hashlib.sha256()
-    written_box = [0]
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:
-        _stream_trace_into(tmp, root, session, step_files, digest, written_box)
-        os.replace(tmp, dest)
-    except BaseException:
-        unlink_quietly(tmp)
-        raise
-    return digest.hexdigest(), written_box[0]
-
-
-def _stream_trace_into(tmp: Path, root: Path, session: dict[str, Any], step_files: list[str],
-                       digest: Any, written_box: list[int]) -> None:
-    written = 0
-    with open(tmp, "wb") as fh:
-
-        def emit(text: str) -> None:
-            data = text.encode("utf-8")
-            fh.write(data)
-            digest.update(data)
-
-        session_text = layout.dumps(session).rstrip("\n").replace("\n", "\n  ")
-        emit('{\n  "session": ' + session_text + ',\n  "steps": ')
-        first = True
-        for rel in step_files:
-            try:
-                text = (root / rel).read_text(encoding="utf-8").rstrip("\n")
-                json.loads(text)
-            except (OSError, ValueError):
-                continue
-            emit("[\n" if first else ",\n")
-            first = False
-            emit("    " + text.replace("\n", "\n    "))
-            written += 1
-        emit("[]\n}\n" if first else "\n  ]\n}\n")
-    written_box[0] = written
 
 
 class BundleWriter:
@@ -203,6 +111,10 @@ class BundleWriter:
         self._hasher: ThreadPoolExecutor | None = None
         self._run_span_ids: dict[str, str] = {}
         self._keep_previous = keep_previous
+        # The manifest's trajectory_fingerprint: computed by this algorithm at finish(), or
+        # the producer's own value (augur serve keeps the one a client's manifest carried).
+        self.fingerprint_algorithm: str | None = DEFAULT_ALGORITHM
+        self.given_fingerprint: str | None = None
 
     # ── low-level, failure-counting I/O ─────────────────────────────────────
 
@@ -518,9 +430,11 @@ class BundleWriter:
         rel = layout.checked_rel(rel)
         data = layout.dumps(record).encode("utf-8")
         with self._lock:
+            first = rel not in self._signatures
             if not self._write(rel, data, "modelio"):
                 return 0
-            self._count_call(record)
+            if first:  # a file written again (a client's retry) is one call, counted once
+                self._count_call(record)
             if self._started and not self.finished and time.monotonic() - self._live_written > 1:
                 self._write_live()  # the viewer's run header shows the totals as they grow
             return len(data)
@@ -620,9 +534,11 @@ class BundleWriter:
             signatures = self._signatures.to_dict()
             step_files = [self._iterations[i][0] if i in self._iterations
                           else layout.step_path(i) for i in sorted(self._steps)]
+            fingerprinter = Fingerprinter(self.fingerprint_algorithm
+                                          if self.given_fingerprint is None else None)
             try:
                 sha, count = stream_trace(self.root, self._session, step_files,
-                                          self.root / layout.TRACE)
+                                          self.root / layout.TRACE, fingerprinter.on_step)
                 signatures[layout.TRACE] = sha
                 if count < len(step_files):
                     self.lost["steps"] += len(step_files) - count
@@ -647,6 +563,8 @@ class BundleWriter:
             manifest = layout.build_manifest(
                 self._session, step_count=count, created_at=utcnow_iso(),
                 policy_id=self.policy_id, signatures=signatures, missing=missing,
+                trajectory_fingerprint=self.given_fingerprint
+                or fingerprinter.value(self.root, step_files, count),
             )
             if self._write(layout.MANIFEST, layout.dumps(manifest).encode(), "manifest",
                            sign=False):

@@ -20,6 +20,7 @@ _COMMAND_MODULES = (
     "augur_sdk.cli.export_otlp",  # export-otlp
     "augur_sdk.cli.upload",  # upload
     "augur_sdk.cli.diff",  # diff
+    "augur_sdk.cli.import_log",  # import
     "augur_sdk.cli.intervene",  # intervene
 )
 

@@ -18,7 +18,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from augur_sdk import records
@@ -94,6 +94,9 @@ def check_modelio(record: Any, *, step_index: int | None, layer: str | None, val
         except ValueError as exc:
             raise ValueError(f"record_modelio: {exc} (modelio.schema.json)") from None
     check_layer(rec.get("layer", "model"), "record.layer")
+    if not isinstance(rec["ts"], str):
+        raise TypeError(f"record.ts: expected an ISO-8601 string, got {type(rec['ts']).__name__}")
+    records.iso_to_ns(rec["ts"], "record.ts")  # the chat span's end: refused here, not lost later
     return rec
 
 
@@ -124,47 +127,65 @@ def file_name(step_index: int | None, layer: str, seq: int) -> str:
 
 # ── images ──────────────────────────────────────────────────────────────────────────────────
 
-def extract_images(record: dict[str, Any]) -> Images:
+Masked = Callable[[str], "bytes | None"]  # sha256 of a screenshot -> its masked PNG, if any
+
+
+def _none(_digest: str) -> bytes | None:
+    return None
+
+
+def extract_images(record: dict[str, Any], masked: Masked = _none) -> Images:
     """Replace every base64 image in the request's messages by a reference to its file
     (changes ``record``, a private copy); return ``{path: (bytes, media type)}``.
 
     Two shapes are recognised: a ``data:image/...;base64,`` URL string (OpenAI
     ``image_url``/``input_image``) becomes ``"bundle:<path>"``; an Anthropic image source
     ``{"type": "base64", "media_type": ..., "data": ...}`` becomes ``{"type": "bundle",
-    "media_type": ..., "path": <path>}``. Data that is not valid base64 is left as it is."""
+    "media_type": ..., "path": <path>}``. Data that is not valid base64, and base64 of
+    another media type (a PDF document block), is left as it is.
+
+    ``masked``: the sha256 of a screenshot the session masked (``attach_observation`` with
+    ``mask_regions`` or the policy's ``screenshot_regions``) -> its masked PNG; such an image
+    is stored masked, never as it was sent."""
     images: Images = {}
     request = record.get("request")
     if isinstance(request, dict) and isinstance(request.get("messages"), list):
-        request["messages"] = _walk(request["messages"], images)
+        request["messages"] = _walk(request["messages"], images, masked)
     return images
 
 
-def _walk(value: Any, images: Images) -> Any:
+def _walk(value: Any, images: Images, masked: Masked) -> Any:
     if isinstance(value, str):
         match = _DATA_URL.match(value)
         if match:
-            path = _store(value[match.end():], match.group(1), images)
+            path = _store(value[match.end():], match.group(1), images, masked)
             return value if path is None else f"bundle:{path}"
         return value
     if isinstance(value, list):
-        return [_walk(item, images) for item in value]
+        return [_walk(item, images, masked) for item in value]
     if isinstance(value, dict):
         if value.get("type") == "base64" and isinstance(value.get("data"), str) \
                 and isinstance(value.get("media_type"), str):
-            path = _store(value["data"], value["media_type"], images)
+            path = _store(value["data"], value["media_type"], images, masked)
             if path is not None:
                 return {"type": "bundle", "media_type": value["media_type"], "path": path}
-        return {k: _walk(v, images) for k, v in value.items()}
+        return {k: _walk(v, images, masked) for k, v in value.items()}
     return value
 
 
-def _store(data: str, media_type: str, images: Images) -> str | None:
+def _store(data: str, media_type: str, images: Images, masked: Masked) -> str | None:
+    ext = _EXTENSIONS.get(media_type.lower())
+    if ext is None:
+        return None  # not an image: left where it is
     try:
-        raw = base64.b64decode(data, validate=True)
+        raw = base64.b64decode("".join(data.split()), validate=True)
     except (binascii.Error, ValueError):
         return None
-    ext = _EXTENSIONS.get(media_type.lower(), "bin")
-    path = f"{IMAGE_DIR}/{hashlib.sha256(raw).hexdigest()}.{ext}"
+    digest = hashlib.sha256(raw).hexdigest()
+    replacement = masked(digest)
+    if replacement is not None:
+        raw, digest = replacement, hashlib.sha256(replacement).hexdigest()
+    path = f"{IMAGE_DIR}/{digest}.{ext}"
     images[path] = (raw, media_type)
     return path
 
@@ -192,15 +213,26 @@ def referenced_images(record: Mapping[str, Any]) -> set[str]:
 
 # ── the capture-mode gate ───────────────────────────────────────────────────────────────────
 
+# Below model_io a record keeps only these (an allow-list: a field the schema does not know,
+# recorded with validate=False, is content until shown otherwise).
+METADATA_KEEPS = {
+    None: ("schema_version", "step_index", "layer", "ts", "prompt_hash", "redaction_applied",
+           "duration_ms", "request", "response"),
+    "request": ("model", "params"),
+    "response": ("stop_reason", "usage", "logprobs"),
+}
+
+
 def gate(record: dict[str, Any], mode: CaptureMode) -> dict[str, Any]:
-    """The part of a (redacted) record ``mode`` keeps; content needs ``model_io``."""
+    """The part of a record ``mode`` keeps; content needs ``model_io``. Never changes
+    ``record``."""
     if mode >= CaptureMode.MODEL_IO:
         return record
-    out = dict(record)
-    for part, names in CONTENT_FIELDS.items():
+    out = {k: v for k, v in record.items() if k in METADATA_KEEPS[None]}
+    for part in ("request", "response"):
         section = out.get(part)
         if isinstance(section, dict):
-            out[part] = {k: v for k, v in section.items() if k not in names}
+            out[part] = {k: v for k, v in section.items() if k in METADATA_KEEPS[part]}
     response = out.get("response")
     if isinstance(response, dict) and isinstance(response.get("logprobs"), list):
         response["logprobs"] = [_bare_logprob(e) for e in response["logprobs"]]

@@ -17,13 +17,14 @@ from augur_sdk.redaction import RedactionPolicy
 
 
 def start_run_span(tracer: trace.Tracer, session: dict[str, Any], parent: Context | None,
-                   policy_id: str) -> Span:
+                   policy_id: str, links: Sequence[trace.Link] = ()) -> Span:
     attrs = codec.run_attributes(session)
     attrs["augur.redaction.policy_id"] = policy_id
     span = tracer.start_span(
         codec.run_span_name(session["client"]["name"]), context=parent,
         kind=SpanKind.INTERNAL, attributes=attrs,
         start_time=records.iso_to_ns(session["started_at"], "started_at"),
+        links=list(links) or None,
     )
     return span  # type: ignore[return-value]
 

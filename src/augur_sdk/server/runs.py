@@ -63,6 +63,7 @@ SOURCE_DSN = "dsn"
 SOURCE_OTLP = "otlp"
 FAILED_STATUSES = layout.FAILED_SESSION_STATUSES
 REPLACED_DIR = "replaced"  # <tenant>/.augur-server/replaced/<when>/<run dir>: older bundles
+MAX_FINGERPRINT = 512  # characters of a client's trajectory_fingerprint kept
 MAX_MISSING_LISTED = 10_000  # steps a halted run's manifest lists as missing, at most
 
 Body = dict[str, Any]
@@ -563,9 +564,13 @@ class Run:
         count = manifest.get("step_count")
         if isinstance(count, int) and not isinstance(count, bool):
             self.client_step_count = count
+        fingerprint = manifest.get("trajectory_fingerprint")
         with self._writing() as writer:
             if writer is None:
                 return self._ignored(self.source)
+            if isinstance(fingerprint, str) and 0 < len(fingerprint) <= MAX_FINGERPRINT:
+                # The client's algorithm may be a plug-in this server does not have.
+                writer.given_fingerprint = fingerprint
             if isinstance(policy, str) and policy and policy != self.policy_id:
                 self.policy_id = policy
                 writer.policy_id = policy

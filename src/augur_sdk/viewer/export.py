@@ -17,6 +17,7 @@ from typing import Any
 from augur_sdk.bundle.files import atomic_write
 from augur_sdk.viewer.reader import BundleReader, script_json
 from augur_sdk.viewer.server import (
+    BRANCH_SCRIPT_TAG,
     DOM_SCRIPT_TAG,
     ICON_TAG,
     SCRIPT_TAG,
@@ -46,12 +47,12 @@ def render_html(payload: dict[str, Any]) -> str:
     assets = load_assets()
     html = assets["index.html"].body.decode("utf-8")
     css = assets["app.css"].body.decode("utf-8")
-    # One inline script: the shared DOM helper, then the page.
-    js = assets["dom.js"].body.decode("utf-8") + "\n" + assets["app.js"].body.decode("utf-8")
+    # One inline script: the shared DOM helper, the branch note, then the page.
+    js = "\n".join(assets[name].body.decode("utf-8") for name in ("dom.js", "branch.js", "app.js"))
     # Nothing in the assets may close their element early once inlined.
     if "</style" in css.lower() or "</script" in js.lower():
         raise RuntimeError("viewer assets cannot be inlined")
-    for tag in (STYLE_TAG, DOM_SCRIPT_TAG, SCRIPT_TAG, ICON_TAG):
+    for tag in (STYLE_TAG, DOM_SCRIPT_TAG, BRANCH_SCRIPT_TAG, SCRIPT_TAG, ICON_TAG):
         if tag not in html:
             raise RuntimeError(f"index.html lost {tag!r}")
     csp = (f"default-src 'none'; script-src {_csp_hash(js)}; style-src {_csp_hash(css)}; "
@@ -62,7 +63,8 @@ def render_html(payload: dict[str, Any]) -> str:
     html = html.replace(STYLE_TAG, f"<style>{css}</style>")
     html = html.replace(ICON_TAG, "")
     data = f'<script type="application/json" id="augur-data">{script_json(payload)}</script>'
-    html = html.replace(DOM_SCRIPT_TAG + "\n", "").replace(DOM_SCRIPT_TAG, "")
+    for tag in (DOM_SCRIPT_TAG, BRANCH_SCRIPT_TAG):
+        html = html.replace(tag + "\n", "").replace(tag, "")
     html = html.replace(SCRIPT_TAG, "")  # inline scripts cannot be deferred: it goes last
     return html.replace("</body>", f"{data}\n<script>{js}</script>\n</body>", 1)
 

@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import quote, unquote
 
 from augur_sdk.bundle import layout, rundesc
+from augur_sdk.viewer import tree
 from augur_sdk.viewer.reader import (
     _DECODER,
     BundleReader,
@@ -244,7 +245,9 @@ class RunDirectory:
     # ── the run list ────────────────────────────────────────────────────────
 
     def listing(self) -> dict[str, Any]:
-        """Every run, newest first, for ``/api/runs`` (computed at most every 0.5 s)."""
+        """Every run, newest first, for ``/api/runs`` (computed at most every 0.5 s); a
+        worker run comes right after its orchestrator (``parent_key``, ``depth``,
+        ``children``: :mod:`augur_sdk.viewer.tree`)."""
         with self._list_lock:  # one computation at a time; the others reuse its result
             listing = self._listing
             if listing is not None and time.monotonic() - listing[0] < LIST_INTERVAL_S:
@@ -256,7 +259,10 @@ class RunDirectory:
                     runs.append(self._describe(ref))
                 except (OSError, ValueError, RecursionError):  # pragma: no cover - defensive
                     continue
-            runs.sort(key=lambda r: (r.pop("_sort"), r["key"]), reverse=True)
+            runs.sort(key=lambda r: (r["_sort"], r["key"]), reverse=True)
+            runs = tree.arrange(runs)  # an orchestrator's workers right under it
+            for run in runs:
+                run.pop("_sort")
             result = {"root": str(self.root), "count": len(runs),
                       "truncated": self._truncated,
                       "running": sum(1 for r in runs if r["status"] == RUNNING), "runs": runs}
@@ -335,6 +341,8 @@ class RunDirectory:
             "path": str(root),
         }
         info["_sort"] = _epoch(started) or last or 0.0  # newest first; removed by listing()
+        info["orchestrator"] = tree.is_orchestrator(info.get("tags"))
+        info["_parent_tag"], info["_parent_branch"] = tree.parent_names(facts.session)
         cached.token = token
         cached.info = info
         return dict(info)

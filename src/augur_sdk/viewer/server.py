@@ -48,6 +48,7 @@ LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1", "[::1]")
 STYLE_TAG = '<link rel="stylesheet" href="static/app.css">'
 SCRIPT_TAG = '<script src="static/app.js" defer></script>'
 DOM_SCRIPT_TAG = '<script src="static/dom.js" defer></script>'  # before app.js / runs.js
+BRANCH_SCRIPT_TAG = '<script src="static/branch.js" defer></script>'  # before app.js
 ICON_TAG = '<link rel="icon" href="static/favicon.svg">'
 
 

@@ -131,6 +131,9 @@
     optKeys: { status: '', fc: '' },
     counts: { failed: 0 },
     started: false,
+    branch: null, // where this run left its parent (branch.js), null for other runs
+    parentHref: null,
+    parentAsked: 0,
   };
 
   const isFailure = (s) => s.status === 'failed' || s.verdict === 'failed';
@@ -320,7 +323,32 @@
     const missing = Array.isArray(manifest().missing) ? manifest().missing : [];
     if (missing.length) notes.push(`${notes.length ? ' ' : ''}${missing.length} file(s) listed as missing in manifest.json.`);
     if (notes.length) showBanner(kind, notes); else $('banner').hidden = true;
+    renderBranch();
     renderRunFacts();
+  }
+
+  /** A branch run (DebugSession.branch_from): its parent, branch point and mutation, and,
+   * opened from a run list that holds the parent, a link to it. */
+  function renderBranch() {
+    const B = window.augurBranch;
+    const b = B.info(session());
+    const changed = JSON.stringify(b) !== JSON.stringify(S.branch);
+    S.branch = b;
+    const el = $('branch-note');
+    if (!b) { el.hidden = true; return; }
+    el.replaceChildren(...B.note(b, S.parentHref).map((p) => (p instanceof Node ? p : document.createTextNode(String(p)))));
+    el.hidden = false;
+    if (changed && S.started) renderList(); // rows mark the replayed steps and the branch point
+    if (source.runs && !S.parentHref && Date.now() - S.parentAsked > 5000) {
+      S.parentAsked = Date.now();
+      fetch('/api/runs', { cache: 'no-store', credentials: 'same-origin' })
+        .then((r) => (r.ok ? r.json() : null))
+        .then((listing) => {
+          const href = listing ? B.parentHref(listing, b, location.pathname) : null;
+          if (href) { S.parentHref = href; renderBranch(); }
+        })
+        .catch(() => {});
+    }
   }
 
   function showBanner(kind, parts) {
@@ -487,12 +515,13 @@
   }
 
   function fillRow(row, s) {
-    const key = `${s.i}:${s.g}:${s.i === S.sel}:${S.filters.conf}`;
+    const role = window.augurBranch.stepRole(S.branch, s.i);
+    const key = `${s.i}:${s.g}:${s.i === S.sel}:${S.filters.conf}:${role}`;
     if (row._key === key) return;
     row._key = key;
     row.dataset.i = String(s.i);
     const failure = isFailure(s);
-    row.className = `row ${failure ? 'failed' : ''} ${s.status === 'skipped' ? 'skipped' : ''} ${s.status === 'succeeded' && !failure ? 'succeeded' : ''}${s.i === S.sel ? ' sel' : ''}`;
+    row.className = `row ${failure ? 'failed' : ''} ${s.status === 'skipped' ? 'skipped' : ''} ${s.status === 'succeeded' && !failure ? 'succeeded' : ''}${s.i === S.sel ? ' sel' : ''}${role ? ` ${role}` : ''}`;
     row.setAttribute('aria-selected', s.i === S.sel ? 'true' : 'false');
     const [idx, st, ty, tx, fl] = row.children;
     idx.textContent = pad(s.i);
@@ -502,6 +531,8 @@
     tx.textContent = s.status === 'skipped' && !s.intent ? 'skipped · not captured' : (s.intent || s.label || s.fc || `step ${s.i}`);
     row.title = [s.intent, s.fc, s.vreason].filter(Boolean).join(' — ');
     const flags = [];
+    if (role === 'replayed') flags.push(h('span', { class: 'flag replay', title: 'replayed from the parent run: not executed by this run', text: 'replayed' }));
+    if (role === 'point') flags.push(h('span', { class: 'flag branch', title: 'branch point: this run left its parent here', text: 'branch point' }));
     if (s.err) flags.push(h('span', { class: 'flag err', title: s.err, text: '!' }));
     if (s.far) flags.push(h('span', { class: 'flag far', title: `click ${fmtNum(s.dist, 1)} px from the grounding target`, text: 'far' }));
     if (isLowConf(s)) flags.push(h('span', { class: 'flag low', title: 'grounding confidence', text: fmtNum(s.conf) }));
@@ -891,30 +922,50 @@
 
   function renderMessage(m) {
     const msg = isObj(m) ? m : { content: m };
-    const blocks = Array.isArray(msg.content) ? msg.content : [msg.content];
     const box = h('div', { class: `msg ${str(msg.role)}` }, h('b', { text: str(msg.role) || 'message' }));
-    for (const b of blocks) {
-      if (typeof b === 'string') { box.append(h('div', { class: 'msg-text', text: b })); continue; }
-      const ref = imageRef(b);
-      if (ref) {
-        const url = source.image(ref.split('/').pop());
-        box.append(url ? h('img', { class: 'msg-img', src: url, alt: ref, loading: 'lazy' }) : h('div', { class: 'muted', text: `[image ${ref}]` }));
-      } else if (isObj(b) && typeof b.text === 'string') box.append(h('div', { class: 'msg-text', text: b.text }));
-      else if (b !== undefined && b !== null) box.append(h('pre', { class: 'json', text: JSON.stringify(b, null, 2) }));
-    }
+    renderBlocks(msg.content, box, 0);
     return box;
   }
 
-  /** The bundle path of an image a message block refers to (set by record_modelio). */
-  function imageRef(b) {
-    if (typeof b === 'string') return b.startsWith('bundle:modelio/images/') ? b.slice(7) : null;
-    if (!isObj(b)) return null;
-    for (const v of Object.values(b)) {
-      if (isObj(v) && v.type === 'bundle' && typeof v.path === 'string') return v.path;
-      if (typeof v === 'string' && v.startsWith('bundle:modelio/images/')) return v.slice(7);
-      if (isObj(v)) { const inner = imageRef(v); if (inner) return inner; }
+  /** A message's content, block by block: text, images from the bundle (every one, also
+   * inside a tool result's content), anything else as JSON. */
+  function renderBlocks(content, box, depth) {
+    const blocks = Array.isArray(content) ? content : [content];
+    for (const b of blocks) {
+      if (b === undefined || b === null) continue;
+      if (typeof b === 'string') {
+        const ref = imageRef(b);
+        box.append(ref ? imageEl(ref) : h('div', { class: 'msg-text', text: b }));
+        continue;
+      }
+      const ref = imageRef(b);
+      if (ref) { box.append(imageEl(ref)); continue; }
+      if (isObj(b) && typeof b.text === 'string') { box.append(h('div', { class: 'msg-text', text: b.text })); continue; }
+      if (isObj(b) && Array.isArray(b.content) && depth < 4) {
+        const inner = h('div', { class: 'msg-nested' }, h('div', { class: 'muted', text: [str(b.type), b.is_error ? 'error' : ''].filter(Boolean).join(' · ') }));
+        renderBlocks(b.content, inner, depth + 1);
+        box.append(inner);
+        continue;
+      }
+      box.append(h('pre', { class: 'json', text: JSON.stringify(b, null, 2) }));
     }
-    return null;
+  }
+
+  function imageEl(ref) {
+    const url = source.image(ref.split('/').pop());
+    return url ? h('img', { class: 'msg-img', src: url, alt: ref, loading: 'lazy' }) : h('div', { class: 'muted', text: `[image ${ref}]` });
+  }
+
+  /** The bundle path of the image a block is (set by record_modelio): a "bundle:..." string,
+   * a {type: "bundle", path} source, or an image_url holding either. */
+  function imageRef(b) {
+    const fromString = (v) => (typeof v === 'string' && v.startsWith('bundle:modelio/images/') ? v.slice(7) : null);
+    if (typeof b === 'string') return fromString(b);
+    if (!isObj(b)) return null;
+    if (b.type === 'bundle' && typeof b.path === 'string') return b.path;
+    if (isObj(b.source) && b.source.type === 'bundle' && typeof b.source.path === 'string') return b.source.path;
+    const url = isObj(b.image_url) ? b.image_url.url : b.image_url;
+    return fromString(url);
   }
 
   function renderReasoning(rec) {
