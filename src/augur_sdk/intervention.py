@@ -93,18 +93,22 @@ class _PollConnection:
                 **_: Any) -> _Response:
         parts = urllib.parse.urlsplit(url)
         path = parts.path + (f"?{parts.query}" if parts.query else "")
-        with self._lock:
+        with self._lock:  # never held across I/O: close() must not wait for it
             if self._closed:
                 raise ConnectionAbortedError("intervention channel stopped")
             if self._conn is None:
                 factory = (http.client.HTTPSConnection if parts.scheme == "https"
                            else http.client.HTTPConnection)
                 self._conn = factory(parts.netloc, timeout=self.connect_timeout_s)
-                self._conn.connect()
-                if self._conn.sock is not None:
-                    self._conn.sock.settimeout(self.read_timeout_s)
             conn = self._conn
         try:
+            if conn.sock is None:
+                conn.connect()
+                with self._lock:
+                    if self._closed:  # stopped while connecting
+                        raise ConnectionAbortedError("intervention channel stopped")
+                if conn.sock is not None:
+                    conn.sock.settimeout(self.read_timeout_s)
             conn.request(method, path, headers=dict(headers or {}))
             resp = conn.getresponse()
             return _Response(resp.status, resp.read())

@@ -431,3 +431,29 @@ def test_the_tokens_file_declares_roles_and_refuses_bad_entries(tmp_path: Path) 
             load_tokens(path, env={})
         assert "tenant 'acme', token 2" in str(info.value)
         assert "t-secret" not in str(info.value)
+
+
+def test_the_sdk_gets_a_command_issued_across_a_server_restart(make_server: Any,
+                                                               tmp_path: Path) -> None:
+    """The server restarts while the agent runs: the channel polls again once it is back,
+    and a command issued before the restart (kept on disk) reaches the adapter once."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = str(probe.getsockname()[1])
+    base = tmp_path / "srv"
+    first = make_server("--commands-hold", "1", "--port", port, tokens=TOKENS, base=base)
+    adapter = Recorder()
+    with _session(first, "sdk_restart", tmp_path / "b") as session:
+        first.wait_status("sdk_restart", "running", token=INGEST)
+        _issue(first, "sdk_restart", {"type": "pause"})
+        first.stop()  # the command waits on disk; the channel starts while the server is down
+        assert session.bind_intervention(adapter, poll_timeout=5) is not None
+        time.sleep(1.0)
+        assert adapter.calls == []
+        second = make_server("--commands-hold", "1", "--port", port, tokens=TOKENS, base=base)
+        assert adapter.wait_for(1, timeout_s=20) == [("on_pause",)]
+        time.sleep(1.5)  # a repeat would arrive now
+        assert adapter.calls == [("on_pause",)]
+    second.wait_status("sdk_restart", "finished", token=INGEST)
