@@ -123,3 +123,19 @@ def test_without_a_control_dsn_there_are_no_buttons(serve: Any, new_page: Any) -
         assert page.query_selector("#intervene") is None
         resp = _post(url, origin=url.rstrip("/"), token=None)
         assert resp.status == 404
+
+
+def test_a_finished_run_shows_disabled_buttons(serve: Any, viewer: str, new_page: Any,
+                                               tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a run the server finished, the buttons are disabled and say why."""
+    from support import run_seed_session
+
+    monkeypatch.setenv("AUGUR_DSN", f"{serve.url}?token={INGEST}&tenant=acme")
+    run_seed_session(tmp_path / "local", steps=1, run_id="iv_done")
+    serve.wait_status("iv_done", "finished", token=INGEST)
+    page = new_page()
+    page.goto(viewer + "runs/acme/iv_done/")
+    page.wait_for_selector("body[data-ready='1']")
+    assert page.is_disabled("#btn-pause") and page.is_disabled("#btn-kill")
+    assert page.get_attribute("#intervene-status", "data-outcome") == "finished"

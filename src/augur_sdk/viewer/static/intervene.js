@@ -45,11 +45,25 @@
     }
   }
 
+  // A finished run takes no commands (the server would answer 409): say so up front.
+  let finished = false;
+  try {
+    const initial = JSON.parse(document.getElementById("augur-initial").textContent);
+    finished = initial.index.meta.state === "finished";
+  } catch (err) {
+    finished = false;
+  }
+  if (finished) {
+    status.textContent = "finished: takes no commands";
+    status.dataset.outcome = "finished";
+  }
+
   for (const type of control.commands) {
     const button = document.createElement("button");
     button.type = "button";
     button.id = "btn-" + type.replace("_", "-");
     button.textContent = LABELS[type] || type;
+    button.disabled = finished;
     button.addEventListener("click", () => send(type));
     group.appendChild(button);
   }
