@@ -5,6 +5,8 @@ seed page's loop records every step with augur_sdk.
 Run:   python examples/playwright_agent/demo.py          (writes ./augur-runs/<run_id>/)
        python examples/playwright_agent/demo.py --variant clean   (a run to compare it with)
 Needs: pip install -e ".[demo]"  and Debian's chromium at /usr/bin/chromium (CHROMIUM_PATH)
+       python examples/playwright_agent/demo.py --intervene  (an operator may pause, resume or
+       kill it with `augur intervene`; needs AUGUR_DSN pointing at `augur serve`)
 Env:   AUGUR_OUT (default augur-runs), AUGUR_CAPTURE_MODE (default screenshots),
        OTEL_EXPORTER_OTLP_ENDPOINT (also send the run's spans to a collector)
 """
@@ -17,6 +19,7 @@ import os
 import shlex
 import shutil
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -27,6 +30,33 @@ from webapp import DemoShop
 from augur_sdk import CaptureMode, DebugSession
 
 
+class OperatorControls:
+    """The intervention adapter (``session.bind_intervention``): an operator's commands,
+    issued with ``augur intervene``, reach the loop between steps. Hooks run on the
+    channel's thread, so they only record what was asked; the loop acts on it."""
+
+    def __init__(self) -> None:
+        self.kill = threading.Event()
+        self.hints: list[str] = []
+
+    def on_pause(self) -> None:
+        print("  operator: pause", flush=True)
+
+    def on_resume(self) -> None:
+        print("  operator: resume", flush=True)
+
+    def on_kill(self) -> None:
+        self.kill.set()
+        print("  operator: kill", flush=True)
+
+    def on_inject_hint(self, hint_text: str) -> None:
+        self.hints.append(hint_text)  # a scripted agent has no planner prompt to put it in
+        print(f"  operator: hint {hint_text!r}", flush=True)
+
+    def on_action_override(self, coordinates: dict[str, float], *, provenance: str) -> None:
+        raise NotImplementedError("the scripted agent grounds its own clicks")
+
+
 def record_run(
     my_cua: PlaywrightAgent,
     *,
@@ -35,12 +65,15 @@ def record_run(
     tags: dict[str, str] | None = None,
     nest_steps: bool = False,
     name: str = "",
+    intervene: bool = False,
 ) -> tuple[str, str]:
     """The seed page's loop over ``my_cua.run()``; returns (run_id, bundle path).
 
     ``nest_steps`` runs each step inside ``session.step_scope(i)``, so spans the agent's own
     code creates during a step (its model call) are children of that step's span. ``name``
-    ends the run id (``run_<time>_<pid>_<name>``).
+    ends the run id (``run_<time>_<pid>_<name>``). ``intervene`` binds
+    :class:`OperatorControls`: between steps the loop waits while an operator paused the
+    run, and stops (status ``cancelled``) once killed.
     """
     run_id = f"run_{time.strftime('%Y%m%dT%H%M%S')}_{os.getpid()}" + (f"_{name}" if name else "")
     with DebugSession(
@@ -58,6 +91,12 @@ def record_run(
     ) as session:
         if nest_steps:
             my_cua.step_scope = session.step_scope
+        channel = session.bind_intervention(OperatorControls()) if intervene else None
+        if intervene:
+            print(f"  run {run_id}: " + ("augur intervene " + run_id + " pause|resume|kill "
+                                         "--dsn <control DSN>" if channel else
+                                         "no AUGUR_DSN, so no operator can reach it"),
+                  flush=True)
         for i, step in enumerate(my_cua.run()):
             # 1. Stage screenshots (no-op when capture_mode < screenshots)
             pre = session.attach_observation(step_index=i, kind="pre", png_bytes=step.pre_png)
@@ -109,6 +148,14 @@ def record_run(
                 })
             print(f"  step {i:2d}  {'ok  ' if step.ok else 'FAIL'}  {step.intent}"
                   + (f"  [{step.failure_class}]" if step.failure_class else ""), flush=True)
+            if channel is not None:
+                if channel.paused:
+                    print("  paused by the operator: waiting", flush=True)
+                channel.wait_while_paused()  # returns at a resume or a kill
+                if channel.killed:
+                    print("  stopped by the operator", flush=True)
+                    session.set_status("cancelled")
+                    break
         if my_cua.halted:
             session.set_status("halted")
     return run_id, f"{out_base}/{run_id}"
@@ -131,6 +178,7 @@ def run_demo(
     tags: dict[str, str] | None = None,
     nest_steps: bool = False,
     variant: str = "dialog",
+    intervene: bool = False,
 ) -> tuple[str, str]:
     """Serve a fresh demo shop, start the agent on it, record the run (see ``record_run``).
     ``variant`` is one of ``VARIANTS``."""
@@ -139,7 +187,7 @@ def run_demo(
             PlaywrightAgent(shop.url, model=model, miss_first=miss_first) as my_cua:
         return record_run(my_cua, out_base=out_base, capture_mode=capture_mode,
                           tags={"variant": variant, **(tags or {})}, nest_steps=nest_steps,
-                          name="" if variant == "dialog" else variant)
+                          name="" if variant == "dialog" else variant, intervene=intervene)
 
 
 def check_requirements() -> bool:
@@ -200,6 +248,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="dialog (default): a dialog breaks 'Place order' and recovery "
                              "dismisses it; clean: no dialog, every step passes; retry: no "
                              "dialog, the sign-in click misses once and is retried")
+    parser.add_argument("--intervene", action="store_true",
+                        help="let an operator pause, resume or kill the run with `augur "
+                             "intervene` (needs AUGUR_DSN pointing at `augur serve`)")
     args = parser.parse_args(argv)
     if not check_requirements():
         return 2
@@ -208,7 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"recording a Playwright agent run on a local demo shop ({args.variant}) ...",
           flush=True)
     started = time.monotonic()
-    _, bundle = run_demo(out_base=out_base, capture_mode=mode, variant=args.variant)
+    _, bundle = run_demo(out_base=out_base, capture_mode=mode, variant=args.variant,
+                         intervene=args.intervene)
     print(f"done in {time.monotonic() - started:.1f} s")
     print_next_steps(bundle)
     return 0

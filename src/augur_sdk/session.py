@@ -28,6 +28,7 @@ from augur_sdk import _internal, gating, images, records
 from augur_sdk._session import hooks
 from augur_sdk._session.annotate_api import StepAnnotations, check_task_spec
 from augur_sdk._session.branch_api import Branching
+from augur_sdk._session.intervention_api import Intervention
 from augur_sdk._session.ledger_api import SideEffectLedger
 from augur_sdk._session.modelio_api import ModelCalls
 from augur_sdk._session.options import resolve_options
@@ -66,7 +67,8 @@ _OWN_METHODS = {
 }
 
 
-class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, Branching):
+class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, Branching,
+                   Intervention):
     """Records one agent run. Use as ``with DebugSession(...) as session:`` (or ``async with``).
 
     Args:
@@ -246,6 +248,9 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, 
         """Finish the run and return the manifest (a second call returns the same manifest)."""
         if status is not None:
             records.check_status(status)
+        if self._opened and not self._closed:
+            # Before the lock: a running hook may be waiting for it.
+            self._stop_intervention(self._run.close_budget())
         with self._lock:
             if self._closed:
                 return dict(self._manifest or {})

@@ -16,6 +16,7 @@ import sys
 import time
 import tomllib
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from functools import cache
@@ -252,6 +253,8 @@ def _augur(args: list[str], tmp_path: Path, fault_server: Any) -> None:
     elif sub == "serve":
         _serve(_with_option(_with_option(args, "--port", "0"), "--port-file", "serve.port"),
                tmp_path)
+    elif sub == "intervene":
+        _intervene(args, tmp_path)
     elif sub == "export-otlp":
         receiver = fault_server("ok")
         args = _with_option(args, "--endpoint", f"http://127.0.0.1:{receiver.port}")
@@ -301,6 +304,41 @@ def _serve(args: list[str], tmp_path: Path) -> None:
             token = next(iter(tenants["tenants"].values()))[0]
             assert _get(base + "/api/runs")[0] == 401
             assert _get(base + "/api/runs", token)[0] == 200
+    finally:
+        _stop(proc)
+
+
+def _intervene(args: list[str], tmp_path: Path) -> None:
+    """`augur intervene RUN CMD --dsn DSN`: against a real `augur serve` on which the DSN's
+    token is a control token of its tenant and RUN is running, the command is issued (exit
+    0) and the run's next poll gets it."""
+    dsn = parse_dsn(args[args.index("--dsn") + 1])
+    tenant = dsn.tenant or "default"
+    (tmp_path / "iv-tokens.json").write_text(json.dumps({"tenants": {tenant: [
+        "iv-agent", {"token": dsn.token, "role": "control"}]}}))
+    port_file = tmp_path / "iv.port"
+    port_file.unlink(missing_ok=True)
+    data = f"iv-data-{len(list(tmp_path.glob('iv-data-*')))}"  # a fresh server per line
+    proc = _start(["serve", "--data", data, "--port", "0", "--port-file", str(port_file),
+                   "--tokens", "iv-tokens.json", "--commands-hold", "0.1"], tmp_path,
+                  log := tmp_path / "iv-serve.out")
+    try:
+        def port() -> str | None:
+            return port_file.read_text().strip() or None if port_file.exists() else None
+        base = f"http://127.0.0.1:{_wait_for(port, proc, log)}"
+        _wait_for(lambda: "ok" if _get(base + "/healthz")[0] == 200 else None, proc, log)
+        beat = urllib.request.Request(
+            base + "/heartbeat", data=json.dumps({"client_id": "c", "run_id": args[1]}).encode(),
+            headers={"Authorization": "Bearer iv-agent", "Content-Type": "application/json"})
+        with urllib.request.urlopen(beat, timeout=10) as resp:
+            assert resp.status == 200
+        query = urllib.parse.urlsplit(args[args.index("--dsn") + 1]).query
+        local = _with_option(args, "--dsn", f"{base}?{query}")
+        proc_cli = _cli(*local, "--json", cwd=tmp_path)
+        assert proc_cli.returncode == 0, proc_cli.stderr
+        kind = json.loads(proc_cli.stdout)["type"]
+        status, body = _get(f"{base}/runs/{args[1]}/commands", "iv-agent")
+        assert status == 200 and [c["type"] for c in json.loads(body)["commands"]] == [kind]
     finally:
         _stop(proc)
 

@@ -97,7 +97,7 @@ class Server:
         self.http.clear()
 
 
-def start_server(base: Path, *args: str, tokens: dict[str, list[str]] | None = None,
+def start_server(base: Path, *args: str, tokens: dict[str, list[Any]] | None = None,
                  env: dict[str, str] | None = None,
                  preexec_fn: Callable[[], None] | None = None) -> Server:
     """Start ``augur serve`` on a free loopback port with ``base/data`` as its data dir

@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "augur_sdk.cli.diagnose",  # diagnose
     "augur_sdk.cli.summarize",  # summarize
     "augur_sdk.cli.import_log",  # import
+    "augur_sdk.cli.intervene",  # intervene
 )
 
 

@@ -106,6 +106,15 @@ def view(args: argparse.Namespace) -> int:
             print(f"augur view: port {port} is taken (another augur view?); using a free "
                   "port instead", file=sys.stderr, flush=True)
     assert server is not None
+    control_dsn = args.control_dsn or os.environ.get("AUGUR_CONTROL_DSN", "")
+    if control_dsn.strip():
+        from augur_sdk.viewer.intervene import Controller
+
+        try:
+            server.control = Controller(control_dsn)
+        except ValueError as exc:
+            server.server_close()
+            return _fail(f"--control-dsn: {exc}")
     if not is_loopback(args.host.strip("[]")):
         print(f"augur view: WARNING: listening on {args.host}: anyone who can reach this "
               "address sees the run's screenshots and records", file=sys.stderr)
@@ -146,6 +155,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--port", type=_port, default=None,
                    help=f"port (default {DEFAULT_PORT}, or a free one if taken; 0 = any free)")
     p.add_argument("--no-open", action="store_true", help="do not open a browser")
+    p.add_argument("--control-dsn", default=None, metavar="DSN",
+                   help="an augur serve DSN with a control token (default "
+                        "$AUGUR_CONTROL_DSN): run pages get Pause/Resume/Kill/Hint buttons "
+                        "(the token stays in this process; see docs/intervention.md)")
     p.add_argument("--jaeger-url", default=None, metavar="URL",
                    help=f"Jaeger UI base URL for per-step trace links (env {JAEGER_ENV})")
     p.add_argument("--export", default=None, metavar="FILE.html",

@@ -28,9 +28,10 @@ from augur_sdk._version import __version__
 from augur_sdk.kinds import registry
 from augur_sdk.kinds.spec import RecordKind
 from augur_sdk.records import utcnow_iso
-from augur_sdk.server import decode, otlp
+from augur_sdk.server import command_routes, decode, otlp
 from augur_sdk.server.admission import Admission, MemoryBudget, charge
 from augur_sdk.server.checks import RunError
+from augur_sdk.server.commands import CommandBox
 from augur_sdk.server.config import ServerConfig
 from augur_sdk.server.guards import (
     Caller,
@@ -66,6 +67,8 @@ class ServerState:
         self.body_memory = MemoryBudget(config.max_body_memory_bytes)
         self.inflight = 0  # writing requests admitted (admission.py)
         self.stopping = False  # set on shutdown: held command polls return at once
+        self.commands = CommandBox(config.data_dir, config.command_ttl_s, config.fsync)
+        self.command_waiters = command_routes.Waiters()
 
 
 def _state(request: Request) -> ServerState:
@@ -239,15 +242,14 @@ async def run_request(request: Request) -> Response:
     plugin = _plugin_route(rest) if rest else None
     if plugin is not None:
         return await _plugin_request(request, caller.tenant, run_id, *plugin)
+    if rest == ["commands"]:  # GET: the client's poll; POST: a control token issues one
+        return await command_routes.handle(request, state, caller, run_id)
     expected = _RUN_PATHS.get(_route_shape(rest))
     if expected is None:
         raise HTTPException(404, "not found")
     if request.method != expected:
         raise HTTPException(405, f"use {expected}", headers={"Allow": expected})
     tenant = caller.tenant
-
-    if rest == ["commands"]:
-        return await _commands(request, tenant, run_id)
     index = 0
     if rest[0] in ("steps", "screenshots"):
         index = _checked(parse_index, rest[1])
@@ -300,21 +302,6 @@ async def _plugin_request(request: Request, tenant: str, run_id: str, kind: Reco
     record = await decode_json(request, body)
     return await _run_op(request, tenant, run_id,
                          lambda run: run.add_record(kind, record, from_path))
-
-
-async def _commands(request: Request, tenant: str, run_id: str) -> Response:
-    """The intervention long-poll: this server issues no commands, so after holding the
-    poll (so the client does not spin) it answers with an empty list."""
-    state = _state(request)
-    cursor = request.query_params.get("cursor")
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + state.config.commands_hold_s
-    while not state.stopping and not await request.is_disconnected():
-        remaining = deadline - loop.time()
-        if remaining <= 0:
-            break
-        await asyncio.sleep(min(remaining, 0.25))
-    return JSONResponse({"commands": [], "cursor": cursor})
 
 
 # ── OTLP/HTTP ───────────────────────────────────────────────────────────────

@@ -3,7 +3,10 @@ token file).
 
 Tokens come from a JSON file (``{"tenants": {"acme": ["token1", ...]}}``) and/or the
 ``AUGUR_SERVER_TOKENS`` variable (``"acme:tok1,other:tok2"``). A token belongs to exactly one
-tenant; the token, never the request, decides which tenant a write goes to. With no token
+tenant; the token, never the request, decides which tenant a write goes to. A token has a
+role: ``ingest`` (the default: send runs, poll for commands, read the API) or ``control``
+(also issue intervention commands), declared only in the file as
+``{"token": "...", "role": "control", "name": "alice"}``. With no token
 configured at all the server runs *open*: every request is accepted and lands in the tenant
 named by the request (``?tenant=`` or ``X-Augur-Tenant``), else ``default``.
 """
@@ -18,6 +21,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from augur_sdk.server.paths import BadName, check_tenant
 
@@ -28,6 +32,8 @@ DEFAULT_MAX_BODY_BYTES = 32 * 2**20
 DEFAULT_BODY_MEMORY_BYTES = 256 * 2**20
 DEFAULT_MAX_CONNECTIONS = 1000
 DEFAULT_FINISH_IDLE_AFTER_S = 1800.0
+INGEST, CONTROL = "ingest", "control"
+ROLES = (INGEST, CONTROL)
 
 
 class ConfigError(ValueError):
@@ -38,37 +44,54 @@ def _digest(token: str) -> bytes:
     return hashlib.sha256(token.encode("utf-8")).digest()
 
 
+@dataclass(frozen=True)
+class TokenInfo:
+    """What a token grants: its tenant, its role, and the name commands are issued under."""
+
+    tenant: str
+    role: str = INGEST
+    name: str | None = None
+
+
 class TokenTable:
-    """Maps tokens to tenants. Only sha256 digests are kept; lookups compare digests in
-    constant time."""
+    """Maps tokens to tenants and roles. Only sha256 digests are kept; lookups compare
+    digests in constant time."""
 
     def __init__(self, tenants: Mapping[str, list[str]] | None = None) -> None:
-        self._entries: list[tuple[bytes, str]] = []
+        self._entries: list[tuple[bytes, TokenInfo]] = []
         for tenant, tokens in (tenants or {}).items():
             for token in tokens:
                 self.add(tenant, token)
 
-    def add(self, tenant: str, token: str) -> None:
+    def add(self, tenant: str, token: str, role: str = INGEST, name: str | None = None) -> None:
         try:
             check_tenant(tenant)
         except BadName as exc:
             raise ConfigError(f"tenant {tenant[:64]!r}: {exc}") from None
         if not isinstance(token, str) or not token.strip():
             raise ConfigError(f"tenant {tenant!r}: tokens must be non-empty strings")
+        if role not in ROLES:
+            raise ConfigError(f"tenant {tenant!r}: role must be 'ingest' or 'control', got "
+                              f"{str(role)[:32]!r}")
         digest = _digest(token)
         for known, owner in self._entries:
-            if hmac.compare_digest(known, digest) and owner != tenant:
-                raise ConfigError(f"a token is listed for two tenants ({owner!r} and "
+            if hmac.compare_digest(known, digest) and owner.tenant != tenant:
+                raise ConfigError(f"a token is listed for two tenants ({owner.tenant!r} and "
                                   f"{tenant!r}); a token must decide one tenant")
-        self._entries.append((digest, tenant))
+        self._entries.append((digest, TokenInfo(tenant, role, name)))
+
+    def lookup(self, token: str) -> TokenInfo | None:
+        """The token's grant; listed twice for one tenant, the wider role wins."""
+        digest = _digest(token)
+        found: TokenInfo | None = None
+        for known, info in self._entries:  # no early exit: the time does not depend on it
+            if hmac.compare_digest(known, digest) and (found is None or info.role == CONTROL):
+                found = info
+        return found
 
     def tenant_for(self, token: str) -> str | None:
-        digest = _digest(token)
-        found: str | None = None
-        for known, tenant in self._entries:  # no early exit: the time does not depend on it
-            if hmac.compare_digest(known, digest):
-                found = tenant
-        return found
+        info = self.lookup(token)
+        return None if info is None else info.tenant
 
     @property
     def open(self) -> bool:
@@ -76,7 +99,7 @@ class TokenTable:
         return not self._entries
 
     def tenants(self) -> list[str]:
-        return sorted({tenant for _, tenant in self._entries})
+        return sorted({info.tenant for _, info in self._entries})
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -96,7 +119,35 @@ def parse_tokens_env(raw: str) -> dict[str, list[str]]:
     return tenants
 
 
-def load_tokens_file(path: Path) -> dict[str, list[str]]:
+@dataclass(frozen=True)
+class TokenEntry:
+    token: str
+    role: str = INGEST
+    name: str | None = None
+
+
+def _token_entry(path: Path, tenant: str, n: int, item: Any) -> TokenEntry:
+    """One token of the file: a string (an ingest token) or
+    ``{"token": ..., "role": "ingest"|"control", "name": ...}``."""
+    if isinstance(item, str):
+        return TokenEntry(item)
+    where = f"tokens file {path}: tenant {tenant!r}, token {n}"
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where}: expected a string or an object with 'token'")
+    unknown = sorted(set(item) - {"token", "role", "name"})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r} (token, role, name)")
+    token, role, name = item.get("token"), item.get("role", INGEST), item.get("name")
+    if not isinstance(token, str):
+        raise ConfigError(f"{where}: 'token' must be a string")
+    if role not in ROLES:
+        raise ConfigError(f"{where}: 'role' must be 'ingest' or 'control'")
+    if name is not None and (not isinstance(name, str) or not 0 < len(name) <= 64):
+        raise ConfigError(f"{where}: 'name' must be a string of 1-64 characters")
+    return TokenEntry(token, role, name)
+
+
+def load_tokens_file(path: Path) -> dict[str, list[TokenEntry]]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
@@ -107,14 +158,14 @@ def load_tokens_file(path: Path) -> dict[str, list[str]]:
     if not isinstance(tenants, dict):
         raise ConfigError(f'tokens file {path}: expected {{"tenants": {{"<tenant>": '
                           f'["<token>", ...]}}}}')
-    out: dict[str, list[str]] = {}
+    out: dict[str, list[TokenEntry]] = {}
     for tenant, tokens in tenants.items():
-        if isinstance(tokens, str):
+        if isinstance(tokens, str | dict):
             tokens = [tokens]
-        if not isinstance(tokens, list) or not all(isinstance(t, str) for t in tokens):
+        if not isinstance(tokens, list):
             raise ConfigError(f"tokens file {path}: tenant {tenant!r} must map to a list of "
-                              f"token strings")
-        out[tenant] = list(tokens)
+                              f"tokens")
+        out[tenant] = [_token_entry(path, tenant, n, t) for n, t in enumerate(tokens, 1)]
     return out
 
 
@@ -122,15 +173,16 @@ def load_tokens(path: Path | None = None, env: Mapping[str, str] | None = None) 
     """The token table from ``path`` (if given) plus ``$AUGUR_SERVER_TOKENS``."""
     env = os.environ if env is None else env
     table = TokenTable()
-    sources: list[dict[str, list[str]]] = []
+    sources: list[dict[str, list[TokenEntry]]] = []
     if path is not None:
         sources.append(load_tokens_file(path))
-    if env.get(TOKENS_ENV, "").strip():
-        sources.append(parse_tokens_env(env[TOKENS_ENV]))
+    if env.get(TOKENS_ENV, "").strip():  # ingest tokens only: roles are declared in a file
+        sources.append({tenant: [TokenEntry(t) for t in tokens]
+                        for tenant, tokens in parse_tokens_env(env[TOKENS_ENV]).items()})
     for source in sources:
-        for tenant, tokens in source.items():
-            for token in tokens:
-                table.add(tenant, token)
+        for tenant, entries in source.items():
+            for entry in entries:
+                table.add(tenant, entry.token, entry.role, entry.name)
     return table
 
 
@@ -157,6 +209,7 @@ class ServerConfig:
     rate_burst: int = 0  # bucket size; 0 means max(1, 2 * rate_limit)
     retry_after_s: int = 1  # Retry-After on 429 when the server is busy
     commands_hold_s: float = 10.0  # how long GET /runs/{run}/commands is held open
+    command_ttl_s: float = 600.0  # an undelivered command expires after this (default)
     reopen_window_s: float = 300.0  # late data within this after finish is merged
     stale_after_s: float = 120.0  # a running run without contact this long is "stale"
     max_log_bytes: int = 2**20  # per logs/<name>.log file

@@ -18,7 +18,7 @@ from starlette.requests import Request
 
 from augur_sdk.server import decode
 from augur_sdk.server.admission import charge
-from augur_sdk.server.config import DEFAULT_TENANT, ServerConfig
+from augur_sdk.server.config import DEFAULT_TENANT, INGEST, ServerConfig
 from augur_sdk.server.paths import BadName, check_tenant
 
 AUTH_HEADERS = {"WWW-Authenticate": 'Bearer realm="augur"'}
@@ -66,6 +66,8 @@ class Caller:
 
     tenant: str
     all_tenants: bool = False
+    role: str = INGEST  # "control" tokens may also issue intervention commands
+    name: str | None = None  # the token's name in the tokens file, if it has one
 
 
 def request_token(request: Request) -> str | None:
@@ -92,12 +94,12 @@ def authenticate(request: Request, config: ServerConfig) -> Caller:
     if token is None:
         raise HTTPException(401, "missing token: send 'Authorization: Bearer <token>' "
                                  "(or 'x-augur-token: <token>')", headers=AUTH_HEADERS)
-    tenant = config.tokens.tenant_for(token)
-    if tenant is None:
+    info = config.tokens.lookup(token)
+    if info is None:
         raise HTTPException(401, "invalid token", headers=AUTH_HEADERS)
-    if named and named != tenant:
+    if named and named != info.tenant:
         raise HTTPException(403, "this token does not belong to the tenant the request names")
-    return Caller(tenant)
+    return Caller(info.tenant, role=info.role, name=info.name)
 
 
 async def read_body(request: Request, limit: int) -> bytes:

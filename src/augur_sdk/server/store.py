@@ -103,7 +103,8 @@ class RunStore:
             index_dir = self.data_dir / tenant / INDEX_DIR
             try:
                 names = [p.name for p in index_dir.iterdir()
-                         if p.name.endswith(".json") and not p.name.endswith(".keys.json")]
+                         if p.name.endswith(".json")
+                         and not p.name.endswith((".keys.json", ".cmds.json"))]
             except OSError:
                 continue
             for name in names:
@@ -121,6 +122,13 @@ class RunStore:
             for key, last in found.items():
                 self._open.setdefault(key, last)
         return len(found)
+
+    def touch(self, tenant: str, run_id: str) -> None:
+        """A request reached the run without using its state (a command poll): an
+        unfinished run it reaches is not idle."""
+        with self._lock:
+            if (tenant, run_id) in self._open:
+                self._open[(tenant, run_id)] = time.time()
 
     def idle_runs(self, idle_s: float, now: float | None = None) -> list[tuple[str, str, float]]:
         """Unfinished runs no request reached for ``idle_s`` seconds: (tenant, run id, last

@@ -33,6 +33,7 @@ from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 from augur_sdk import limits
+from augur_sdk.viewer.intervene import MAX_BODY_BYTES, Controller, Refused
 from augur_sdk.viewer.reader import BundleReader, dumps, script_json
 from augur_sdk.viewer.runs import RunDirectory
 
@@ -85,6 +86,7 @@ class _LocalServer(ThreadingHTTPServer):
 
     daemon_threads = True
     allow_reuse_address = True
+    control: Controller | None = None  # --control-dsn: the run page's intervention buttons
 
     def _bind(self, host: str, port: int, quiet: bool,
               handler: type[BaseHTTPRequestHandler] | None = None) -> None:
@@ -207,6 +209,45 @@ class _Handler(BaseHTTPRequestHandler):
         except (BrokenPipeError, ConnectionResetError):
             pass
 
+    def do_POST(self) -> None:
+        """Only ``api/intervene`` of a run page, with --control-dsn (see viewer/intervene.py)."""
+        control = self.server.control
+        host = self.headers.get("Host")
+        try:
+            if not self.server.allowed_host(host):
+                raise Refused(403, "unexpected Host header")
+            if control is None:
+                raise Refused(404, "not found")
+            length = self.headers.get("Content-Length", "")
+            if not length.isdigit() or int(length) > MAX_BODY_BYTES:
+                raise Refused(413, f"send a JSON body of at most {MAX_BODY_BYTES} bytes")
+            control.check(self.headers, {f"http://{host}"})
+            body = self.rfile.read(int(length))
+            run_id, tenant = self._command_target(urlsplit(self.path).path)
+            status, answer = control.forward(run_id, body, tenant)
+        except Refused as exc:
+            self.close_connection = True  # a body we did not read may follow
+            self._error(HTTPStatus(exc.status), exc.message)
+            return
+        except (BrokenPipeError, ConnectionResetError):
+            return
+        self._json(answer, status)
+
+    def _command_target(self, path: str) -> tuple[str, str | None]:
+        """(run id, tenant or None) of an ``.../api/intervene`` path."""
+        if isinstance(self.server, ViewerServer) and path == "/api/intervene":
+            run_id = (self.server.reader.meta().get("manifest") or {}).get("run_id") or \
+                ((self.server.reader.meta().get("session") or {}).get("run_id"))
+            if isinstance(run_id, str) and run_id:
+                return run_id, None
+        elif isinstance(self.server, RunListServer):
+            found = self.server.runs.route(path)
+            if found is not None and found[1] == "/api/intervene":
+                run_id = limits.run_id_from_dir(found[0].name)
+                if run_id is not None:
+                    return run_id, found[0].tenant
+        raise Refused(404, "not found")
+
     def _bundle_route(self, reader: BundleReader, path: str, query: str,
                       runs_href: str | None = None) -> None:
         """The step viewer of one bundle; ``path`` is relative to where it is served."""
@@ -286,6 +327,10 @@ class _Handler(BaseHTTPRequestHandler):
         # can sit at the end of <body>.
         html = html.replace("</body>", '<script type="application/json" id="augur-initial">'
                             f"{script_json(initial)}</script>\n</body>", 1)
+        if self.server.control is not None:  # a page token, never the server's token
+            html = html.replace("</body>", '<script type="application/json" id="augur-control">'
+                                f"{script_json(self.server.control.page_data())}</script>\n"
+                                '<script src="static/intervene.js" defer></script>\n</body>', 1)
         self._send(200, html.encode("utf-8"), "text/html; charset=utf-8")
 
     def _asset(self, name: str) -> None:
