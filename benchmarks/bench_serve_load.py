@@ -9,8 +9,9 @@ the seed page does. Agents import and build their PNGs first, then start togethe
 configuration and N the table gives:
 
 * steps/s and MB/s: every agent's steps (and PNG + step JSON bytes) over the wall time from
-  the common start until the last agent closed its session (the SDK flushes the stream at
-  close, bounded);
+  the common start until the last agent closed its session: close() waits (up to
+  ``--close-timeout``) until the stream delivered everything, so this is the rate at which
+  the data reached the server;
 * p50/p99 request latency: every HTTP attempt of the agents' stream clients, timed around
   urllib3's ``request`` in the agent (not the command long-poll, which the server holds);
 * server RSS (peak, summed over the server processes: the replicas, and nginx's master and
@@ -91,7 +92,8 @@ def agent(args: argparse.Namespace) -> int:
     out = Path(args.out_dir)
     sent_bytes = 0
     with DebugSession(run_id=args.run_id, client_name="loadagent", client_version="1.0",
-                      capture_mode=CaptureMode.SCREENSHOTS, out_dir=out) as session:
+                      capture_mode=CaptureMode.SCREENSHOTS, out_dir=out,
+                      close_timeout_s=args.close_timeout) as session:
         for i in range(args.steps):
             pre = session.attach_observation(step_index=i, kind="pre", png_bytes=pngs[2 * i])
             post = session.attach_observation(step_index=i, kind="post",
@@ -279,9 +281,10 @@ def measure(label: str, n: int, args: argparse.Namespace, work: Path) -> dict[st
                                 workers=1, cpus=args.server_cpus)
             pids += [nginx.proc.pid, *children_of(nginx.proc.pid)]
             url = nginx.url
-        procs, go, results = spawn_children(
-            "--agent", n, work, ["--url", f"{url}?token={ACME}&tenant=acme"], args.agent_cpus, args.steps,
-            args.png_kb)
+        extra = ["--url", f"{url}?token={ACME}&tenant=acme",
+                 "--close-timeout", str(args.close_timeout)]
+        procs, go, results = spawn_children("--agent", n, work, extra, args.agent_cpus,
+                                            args.steps, args.png_kb)
         with Sampler(pids) as sampler:
             go.touch()
             wait_children(procs)
@@ -362,6 +365,10 @@ def main() -> int:
     p.add_argument("--n", default="1,10,50", help="agent counts (default 1,10,50)")
     p.add_argument("--steps", type=int, default=16, help="steps per agent (default 16)")
     p.add_argument("--png-kb", type=int, default=200, help="screenshot size (default 200)")
+    p.add_argument("--close-timeout", type=float, default=300.0, metavar="SECONDS",
+                   help="each agent's close_timeout_s: how long close() may wait for the "
+                        "stream to deliver what is queued (default 300; the SDK's default "
+                        "of 5 drops what is still queued when the agents' core is saturated)")
     p.add_argument("--server-cpus", default="0", help="taskset list for servers and nginx")
     p.add_argument("--agent-cpus", default="1", help="taskset list for the agents")
     p.add_argument("--configs", default="one server,two replicas",
