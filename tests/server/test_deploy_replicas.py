@@ -158,3 +158,21 @@ def test_each_run_lands_on_one_replica_and_in_the_bucket(
         assert validate_bundle(root) == [], run
         assert step_files(root) == step_files(tmp_path / "local" / run), run
         assert (root / "upload.json").is_file()
+
+
+def test_render_fills_every_placeholder_and_refuses_bad_addresses(tmp_path: Path) -> None:
+    """deploy/render_nginx.py leaves no @PLACEHOLDER@ behind, lists each replica once, and
+    refuses an address that is not host:port (nothing is written then)."""
+    from render_nginx import render
+
+    conf = render(tmp_path / "ok", "127.0.0.1:8765", ["127.0.0.1:8801", "[::1]:8802"])
+    router = (tmp_path / "ok" / "augur-router.conf").read_text()
+    for text in (conf.read_text(), router):
+        assert not re.search(r"@[A-Z]+@", text)
+    assert router.count("server 127.0.0.1:8801 ") == 1 and "server [::1]:8802 " in router
+    assert "hash $augur_run_key consistent;" in router
+    for listen, replicas in [("127.0.0.1:8765", []), ("127.0.0.1", ["127.0.0.1:1"]),
+                             ("127.0.0.1:1", ["a b:1"]), ("127.0.0.1:1", ["x:1; evil"])]:
+        with pytest.raises(ValueError):
+            render(tmp_path / "bad", listen, replicas)
+    assert not (tmp_path / "bad").exists()
