@@ -24,7 +24,6 @@ from serverkit import ACME, session_record, step_files
 import augur_sdk
 from augur_sdk.limits import run_dir_name
 from augur_sdk.otel import provider
-from augur_sdk.server.offload import Offloader  # noqa: F401 (the server extra is present)
 from augur_sdk.stores.s3 import ClientOptions, S3Location
 from augur_sdk.stores.sync import mirror
 from augur_sdk.stream.client import quote
@@ -48,8 +47,7 @@ def deployment(tmp_path: Path, make_server: Any, monkeypatch: pytest.MonkeyPatch
         env = aws_env(moto.endpoint, tmp_path)
         for key, value in env.items():
             monkeypatch.setenv(key, value)  # this process reads the bucket too
-        store = ["--store", f"s3://{BUCKET}/{PREFIX}", "--store-delay", "0.2",
-                 "--reopen-window", "1"]
+        store = ["--store", f"s3://{BUCKET}/{PREFIX}", "--store-delay", "0.2"]
         replicas = [make_server(*store, base=tmp_path / f"replica{n}", env=env)
                     for n in (1, 2)]
         prefix = tmp_path / "nginx"
