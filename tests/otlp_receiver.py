@@ -36,8 +36,14 @@ class _Handler(BaseHTTPRequestHandler):
                             "attributes": {a.key: _value(a.value) for a in record.attributes},
                         })
         elif self.path == "/v1/traces":
-            ExportTraceServiceRequest.FromString(body)
-            self.server.traces += 1
+            traces = ExportTraceServiceRequest.FromString(body)
+            run_ids = {_value(a.value) for resource in traces.resource_spans
+                       for scope in resource.scope_spans for span in scope.spans
+                       for a in span.attributes if a.key == "augur.run_id"}
+            with self.server.changed:
+                self.server.traces += 1
+                self.server.trace_requests.append(
+                    (self.headers.get("X-Augur-Run-Id"), run_ids))
         else:
             self.send_response(404)
             self.end_headers()
@@ -58,6 +64,9 @@ class OtlpServer(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.logs: list[dict[str, Any]] = []
         self.traces = 0
+        # Each /v1/traces request: its X-Augur-Run-Id header and the augur.run_id values
+        # of its spans.
+        self.trace_requests: list[tuple[str | None, set[Any]]] = []
         self.changed = threading.Condition()
 
     def add_log(self, entry: dict[str, Any]) -> None:

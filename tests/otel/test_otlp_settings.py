@@ -7,6 +7,7 @@ import pytest
 import augur_sdk
 from augur_sdk.otel import provider
 from augur_sdk.otel.provider import Settings, make_otlp_exporter, resolve_otlp
+from augur_sdk.otel.run_header import RunHeaderExporter
 
 
 def test_no_endpoint_means_no_export() -> None:
@@ -39,8 +40,10 @@ def test_endpoint_precedence_and_protocol() -> None:
 def test_exporter_class_follows_the_protocol() -> None:
     """http/protobuf builds the HTTP exporter on <base>/v1/traces; grpc the gRPC exporter."""
     http = make_otlp_exporter(resolve_otlp(Settings(otlp_endpoint="http://h:4318"), env={}))  # type: ignore[arg-type]
-    assert type(http).__module__.startswith("opentelemetry.exporter.otlp.proto.http")
-    assert http._endpoint == "http://h:4318/v1/traces"  # type: ignore[attr-defined]
+    assert isinstance(http, RunHeaderExporter)  # one HTTP exporter per run: run_header.py
+    inner = http._exporter("run-1")
+    assert type(inner).__module__.startswith("opentelemetry.exporter.otlp.proto.http")
+    assert inner._endpoint == "http://h:4318/v1/traces"  # type: ignore[attr-defined]
     grpc = make_otlp_exporter(resolve_otlp(Settings(otlp_endpoint="http://h:4317",  # type: ignore[arg-type]
                                                     otlp_protocol="grpc"), env={}))
     assert type(grpc).__module__.startswith("opentelemetry.exporter.otlp.proto.grpc")

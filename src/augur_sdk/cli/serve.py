@@ -37,7 +37,16 @@ def serve(args: argparse.Namespace) -> int:
             header_timeout_s=args.header_timeout, body_timeout_s=args.body_timeout,
             max_connections=args.max_connections,
             finish_idle_after_s=args.finish_idle_after,
+            store_url=args.store, store_endpoint_url=args.store_endpoint_url,
+            store_delay_s=args.store_delay, evict=args.evict,
         )
+        if config.store_url is not None:
+            from augur_sdk.stores.s3 import require_boto3
+
+            require_boto3()
+    except ImportError as exc:  # --store without boto3
+        print(f"augur serve: --store: {exc}", file=sys.stderr)
+        return 2
     except (ConfigError, BadName) as exc:
         print(f"augur serve: {exc}", file=sys.stderr)
         return 2
@@ -96,6 +105,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                    help="finish a run no request reached for this long as 'halted' (its "
                         "client went away); 0 turns it off (default 1800)")
     p.add_argument("--fsync", action="store_true", help="fsync every file written")
+    p.add_argument("--store", default=None, metavar="s3://BUCKET/PREFIX",
+                   help="upload each finished run to BUCKET/PREFIX/<tenant>/<run dir>/ "
+                        "(--data stays the local staging area); credentials and region "
+                        "come from the usual AWS chain. See docs/deploy.md.")
+    p.add_argument("--store-endpoint-url", default=None, metavar="URL",
+                   help="S3-compatible endpoint (MinIO, R2, ...) for --store")
+    p.add_argument("--store-delay", type=float, default=2.0, metavar="SECONDS",
+                   help="wait this long after a run finished before uploading it, so late "
+                        "data joins the same upload (default 2)")
+    p.add_argument("--evict", action="store_true",
+                   help="with --store: remove a run's local bundle once it is uploaded and "
+                        "its --reopen-window has passed")
     p.add_argument("--port-file", type=Path, default=None,
                    help="write the bound port to this file once listening")
     p.add_argument("--log-level", default="warning",

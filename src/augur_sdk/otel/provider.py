@@ -109,7 +109,8 @@ def resolve_otlp(settings: Settings, env: Mapping[str, str] | None = None) -> Ot
 
 
 def make_otlp_exporter(otlp: OtlpSettings) -> SpanExporter:
-    """The OTLP exporter for ``otlp``; headers, compression and TLS come from the env vars."""
+    """The OTLP exporter for ``otlp``; headers, compression and TLS come from the env vars
+    (over HTTP, each run's spans are sent with ``X-Augur-Run-Id``: ``run_header.py``)."""
     if otlp.protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
             OTLPSpanExporter as GrpcExporter,
@@ -124,7 +125,12 @@ def make_otlp_exporter(otlp: OtlpSettings) -> SpanExporter:
 
     endpoint = otlp.endpoint if otlp.endpoint_is_full else (
         otlp.endpoint.rstrip("/") + "/v1/traces")
-    return HttpExporter(endpoint=endpoint, timeout=otlp.timeout_s)
+    from augur_sdk.otel.run_header import RunHeaderExporter
+
+    # One request per run, with X-Augur-Run-Id, so a router can keep a run on one server
+    # (otel/run_header.py; deploy/nginx).
+    return RunHeaderExporter(lambda headers: HttpExporter(
+        endpoint=endpoint, timeout=otlp.timeout_s, headers=headers or None))
 
 
 def run_bounded(fn: object, timeout_s: float, what: str) -> bool:

@@ -47,6 +47,7 @@ from augur_sdk.server.guards import (
     read_object,
 )
 from augur_sdk.server.idempotency import Binding, KeyReused, check_key
+from augur_sdk.server.offload import Offloader
 from augur_sdk.server.paths import BadName, check_kind, check_run_id, check_tenant, parse_index
 from augur_sdk.server.runs import Idempotency, Run
 from augur_sdk.server.store import ClientRegistry, RunStore
@@ -69,6 +70,11 @@ class ServerState:
         self.stopping = False  # set on shutdown: held command polls return at once
         self.commands = CommandBox(config.data_dir, config.command_ttl_s, config.fsync)
         self.command_waiters = command_routes.Waiters()
+        self.offload: Offloader | None = None  # --store
+        if config.store_url is not None:
+            self.offload = Offloader(self.store, config.store_url, delay_s=config.store_delay_s,
+                                     endpoint_url=config.store_endpoint_url, evict=config.evict)
+            self.store.on_finish = self.offload.run_finished
 
 
 def _state(request: Request) -> ServerState:
@@ -422,7 +428,11 @@ async def api_clients(request: Request) -> Response:
 
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"ok": True, "version": __version__})
+    body: dict[str, Any] = {"ok": True, "version": __version__}
+    offload = _state(request).offload
+    if offload is not None:
+        body["store"] = offload.stats()
+    return JSONResponse(body)
 
 
 def create_app(config: ServerConfig) -> Starlette:
@@ -449,10 +459,15 @@ def create_app(config: ServerConfig) -> Starlette:
     async def lifespan(_app: Starlette) -> AsyncIterator[None]:
         task = (asyncio.create_task(_finish_idle_runs(state))
                 if config.finish_idle_after_s > 0 else None)
+        if state.offload is not None:
+            await run_in_threadpool(state.offload.scan)
+            state.offload.start()
         try:
             yield
         finally:
             state.stopping = True
+            if state.offload is not None:
+                await run_in_threadpool(state.offload.stop)
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

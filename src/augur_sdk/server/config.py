@@ -226,6 +226,12 @@ class ServerConfig:
     max_connections: int = DEFAULT_MAX_CONNECTIONS  # open connections (lowered to the fd limit)
     finish_idle_after_s: float = DEFAULT_FINISH_IDLE_AFTER_S  # 0: never finish idle runs
     max_idempotency_bytes: int = 16 * 2**20  # all remembered Idempotency-Keys together
+    # --store: finished runs are uploaded to s3://bucket/prefix/<tenant>/<run dir>/
+    # (server/offload.py); --data stays the staging area.
+    store_url: str | None = None
+    store_endpoint_url: str | None = None
+    store_delay_s: float = 2.0  # after a finish, before the upload (late data joins it)
+    evict: bool = False  # remove uploaded bundles once their reopen window passed
 
     def __post_init__(self) -> None:
         self.data_dir = Path(self.data_dir)
@@ -247,6 +253,17 @@ class ServerConfig:
             raise ConfigError("max_inflight: must be at least 1")
         if self.rate_limit is not None and self.rate_limit <= 0:
             raise ConfigError("rate_limit: must be positive")
+        if self.store_url is not None:
+            from augur_sdk.stores.s3 import parse_s3_url
+
+            try:
+                parse_s3_url(self.store_url)
+            except ValueError as exc:
+                raise ConfigError(f"store: {exc}") from None
+        if self.evict and self.store_url is None:
+            raise ConfigError("evict: needs --store (a run is only removed once uploaded)")
+        if self.store_delay_s < 0:
+            raise ConfigError("store_delay_s: must be 0 or positive")
 
     @property
     def burst(self) -> int:

@@ -119,6 +119,7 @@ class Run:
         self.trace_id: str | None = None  # the OTLP trace of this session's spans
         self._loaded = False
         self._index_written = 0.0
+        self.on_finish: Callable[[Run], None] | None = None  # --store (server/offload.py)
 
     # ── state on disk ───────────────────────────────────────────────────────
 
@@ -353,6 +354,8 @@ class Run:
         self.finished_epoch = time.time()
         self._write_index(step_count=int(manifest.get("step_count", 0)))
         self._write_keys()
+        if self.on_finish is not None:
+            self.on_finish(self)
 
     @contextmanager
     def _writing(self, source: str = SOURCE_DSN, trace_id: str | None = None,

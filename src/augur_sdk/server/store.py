@@ -8,7 +8,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,7 @@ class RunStore:
         # Unfinished runs -> epoch seconds of their last request (what --finish-idle-after
         # looks at); filled from disk by scan_open_runs after a restart.
         self._open: dict[tuple[str, str], float] = {}
+        self.on_finish: Callable[[Run], None] | None = None  # --store: set by the app
 
     def paths(self, tenant: str, run_id: str) -> tuple[Path, Path]:
         check_tenant(tenant)
@@ -70,6 +71,7 @@ class RunStore:
                 run = self._runs.get(key)
                 if run is None:
                     run = Run(tenant, run_id, root, index, self.config, self.keys)
+                    run.on_finish = self.on_finish
                     self._runs[key] = run
                 self._runs.move_to_end(key)
                 run.users += 1

@@ -176,6 +176,9 @@ def rejection_reason(body: bytes | None, limit: int = REASON_CHARS) -> str:
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
+RUN_ID_HEADER = "X-Augur-Run-Id"
+
+
 def quote(segment: str) -> str:
     """One URL path segment; ``.`` and ``..`` are percent-encoded too, or HTTP clients and
     proxies would resolve them as dot segments (a run id ``..`` is valid)."""
@@ -290,7 +293,10 @@ class StreamClient:
             wait: float
             if not request.idempotency_key:
                 request.idempotency_key = _new_key()
-            headers = {**self._headers, "Idempotency-Key": request.idempotency_key}
+            # X-Augur-Run-Id: a router in front of several servers keeps a run on one
+            # (deploy/nginx; the heartbeat and manifest carry the run id only in the body).
+            headers = {**self._headers, "Idempotency-Key": request.idempotency_key,
+                       RUN_ID_HEADER: quote(request.run_id)}
             if request.fields is not None:
                 # Encode the multipart body once, not on every retry (it is MBs for a PNG).
                 request.body, request.content_type = encode_multipart_formdata(request.fields)
