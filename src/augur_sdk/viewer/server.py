@@ -221,8 +221,10 @@ class _Handler(BaseHTTPRequestHandler):
             length = self.headers.get("Content-Length", "")
             if not length.isdigit() or int(length) > MAX_BODY_BYTES:
                 raise Refused(413, f"send a JSON body of at most {MAX_BODY_BYTES} bytes")
-            control.check(self.headers, {f"http://{host}"})
+            # Read (bounded) before any refusal: closing a socket with unread bytes in it
+            # resets the connection, and the client would never see the 403.
             body = self.rfile.read(int(length))
+            control.check(self.headers, {f"http://{host}"})
             run_id, tenant = self._command_target(urlsplit(self.path).path)
             status, answer = control.forward(run_id, body, tenant)
         except Refused as exc:
