@@ -139,3 +139,26 @@ def test_a_finished_run_shows_disabled_buttons(serve: Any, viewer: str, new_page
     page.wait_for_selector("body[data-ready='1']")
     assert page.is_disabled("#btn-pause") and page.is_disabled("#btn-kill")
     assert page.get_attribute("#intervene-status", "data-outcome") == "finished"
+
+
+def test_refusals_keep_the_connection_usable(serve: Any, viewer: str) -> None:
+    """Refused requests on one keep-alive connection: each gets its answer, and the next
+    request on the same connection is served (the refusal read the body, or said
+    `Connection: close`); before, the server dropped the connection silently."""
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(viewer)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        for origin in ("http://evil.example", viewer.rstrip("/"), None):
+            headers = {"Content-Type": "application/json"}
+            if origin is not None:
+                headers["Origin"] = origin
+            conn.request("POST", f"/runs/acme/{RUN}/api/intervene",
+                         body=json.dumps({"type": "kill"}).encode(), headers=headers)
+            resp = conn.getresponse()
+            assert resp.status == 403
+            resp.read()
+    finally:
+        conn.close()

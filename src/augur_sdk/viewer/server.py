@@ -213,6 +213,7 @@ class _Handler(BaseHTTPRequestHandler):
         """Only ``api/intervene`` of a run page, with --control-dsn (see viewer/intervene.py)."""
         control = self.server.control
         host = self.headers.get("Host")
+        body_read = False
         try:
             if not self.server.allowed_host(host):
                 raise Refused(403, "unexpected Host header")
@@ -224,12 +225,16 @@ class _Handler(BaseHTTPRequestHandler):
             # Read (bounded) before any refusal: closing a socket with unread bytes in it
             # resets the connection, and the client would never see the 403.
             body = self.rfile.read(int(length))
+            body_read = True
             control.check(self.headers, {f"http://{host}"})
             run_id, tenant = self._command_target(urlsplit(self.path).path)
             status, answer = control.forward(run_id, body, tenant)
         except Refused as exc:
-            self.close_connection = True  # a body we did not read may follow
-            self._error(HTTPStatus(exc.status), exc.message)
+            # A body we did not read may follow: say the connection closes, so that a client
+            # does not send its next request on it (and lose it).
+            extra = None if body_read else {"Connection": "close"}
+            self._send(exc.status, dumps({"error": exc.message}),
+                       "application/json; charset=utf-8", extra=extra)
             return
         except (BrokenPipeError, ConnectionResetError):
             return
