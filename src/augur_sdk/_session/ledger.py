@@ -111,7 +111,7 @@ class LedgerRecords:
             public = self._public_side_effect(record)
             if public is None:
                 return
-            parent = self.spans.span_for_index(record["step_index"]) or self.run_span
+            parent = self.spans.live_span(record["step_index"]) or self.run_span
             pending.span = start_span(self.pipeline.tracer, parent, public)
             assert self.sink is not None
             self.sink.on_record(SIDE_EFFECT, public, pending.span)

@@ -150,7 +150,7 @@ class ModelIORecords:
         assert self.pipeline is not None
         if not isinstance(index, int):
             return self.run_span
-        span = self.spans.span_for_index(index) or self.spans.scopes.get(index)
+        span = self.spans.live_span(index)
         if span is not None and span.is_recording():
             return span
         if index in self.known:

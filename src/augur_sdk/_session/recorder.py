@@ -208,8 +208,7 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
         assert self.pipeline is not None and self.run_span is not None
         assert self.pipeline.logger is not None
         index = record.get("step_index")
-        span = self.spans.span_for_index(index) or self.spans.scopes.get(index) \
-            if isinstance(index, int) else None
+        span = self.spans.live_span(index)
         attrs: dict[str, Any] = {"augur.run_id": self.public_run_id,
                                  "augur.log.name": str(record.get("name", "run"))}
         if isinstance(index, int):
@@ -220,11 +219,7 @@ class Recorder(StepRecords, LedgerRecords, ModelIORecords):
     def _emit(self, kind: RecordKind, record: dict[str, Any],
               span_extra: dict[str, Any] | None = None) -> None:
         assert self.run_span is not None and self.sink is not None
-        index = record.get("step_index")
-        # The step's span: the open one, or one opened before its record (step_scope, a
-        # model call of the step).
-        step_span = self.spans.span_for_index(index) or (
-            self.spans.scopes.get(index) if isinstance(index, int) else None)
+        step_span = self.spans.live_span(record.get("step_index"))
         target: Span = self.run_span if step_span is None else step_span
         placement = kind.placement
         if placement is Placement.SPAN_EVENT:

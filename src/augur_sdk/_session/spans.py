@@ -45,6 +45,15 @@ class StepSpans:
             return self.open_step[0]
         return None
 
+    def live_span(self, index: object) -> Span | None:
+        """Step ``index``'s span while it is open: the open step span, or one opened before
+        its record (``step_scope``, a model call of the step). What a record of that step
+        (an event, a model call, a log line, a side effect) goes under."""
+        span = self.span_for_index(index)
+        if span is None and isinstance(index, int):
+            span = self.scopes.get(index)
+        return span
+
     def end_open_step(self) -> None:
         if self.open_step is not None:
             span, _index, end_ns = self.open_step
