@@ -75,14 +75,16 @@ _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 def as_png(data: bytes) -> bytes:
     """``data`` as PNG bytes: PNG as is; another image format (frameworks hand JPEG or WebP
-    screenshots) converted with Pillow when it is installed (``augur-otel[images]``)."""
+    screenshots) converted with Pillow when it is installed (the ``images`` extra)."""
     if data.startswith(_PNG_SIGNATURE):
         return data
     try:
         from PIL import Image
     except ImportError:
+        from augur_sdk.images import PILLOW_INSTALL
+
         raise ValueError("png_bytes: not a PNG image, and Pillow is not installed to convert "
-                         'it (pip install "augur-otel[images]")') from None
+                         f"it: {PILLOW_INSTALL}") from None
     try:
         with Image.open(io.BytesIO(data)) as image:
             out = io.BytesIO()
