@@ -13,6 +13,9 @@ Runs in ``.ci-venvs/cua`` (``.ci/install-cua.sh``)::
   with a message. It reports api start/end, usage and a first screenshot through the hooks
   cua hands every loop, as the network loops do.
 
+With ``--crash`` the computer lets the bad key's error escape instead: cua's run raises there
+(no ``on_run_end``), which the recording must still close as a failed run.
+
 Prints one JSON line: the script's actions (type, x, y) in order, for the test to compare.
 No network beyond 127.0.0.1: cua's and litellm's telemetry are off.
 """
@@ -55,8 +58,9 @@ MODEL = "augur-scripted/shop-v1"
 class PlaywrightComputer:
     """cua's ``AsyncComputerHandler`` protocol on one Playwright page."""
 
-    def __init__(self, page: Any) -> None:
+    def __init__(self, page: Any, *, wrap_errors: bool = True) -> None:
         self.page = page
+        self.wrap_errors = wrap_errors
 
     async def get_environment(self) -> str:
         return "browser"
@@ -65,8 +69,19 @@ class PlaywrightComputer:
         return VIEWPORT
 
     async def screenshot(self, text: str | None = None) -> str:
-        png = await self.page.screenshot(type="png", animations="disabled")
-        return base64.b64encode(png).decode()
+        # A click that submits a form navigates a moment after it returns; Chromium refuses
+        # (or never finishes) a capture in the middle of that, so wait for the load and retry.
+        for attempt in range(4):
+            try:
+                await self.page.wait_for_load_state()
+                png = await self.page.screenshot(type="png", animations="disabled",
+                                                 timeout=10_000)
+                return base64.b64encode(png).decode()
+            except PlaywrightError:
+                if attempt == 3:
+                    raise
+                await self.page.wait_for_timeout(200)
+        raise AssertionError("unreachable")
 
     async def click(self, x: int, y: int, button: str = "left") -> None:
         await self.page.mouse.click(x, y, button=button)
@@ -92,7 +107,10 @@ class PlaywrightComputer:
         try:
             for key in [keys] if isinstance(keys, str) else keys:
                 await self.page.keyboard.press(key)
-        except PlaywrightError as exc:  # cua turns a ToolError into an error item for the model
+        except PlaywrightError as exc:
+            if not self.wrap_errors:  # --crash: any other exception ends cua's run
+                raise
+            # cua turns a ToolError into an error item for the model, and the run goes on
             raise ToolError(f"keypress {keys}: {exc.message.splitlines()[0]}") from exc
         await self.page.wait_for_load_state()
 
@@ -186,7 +204,8 @@ class ScriptedShopLoop:
         return ["step"]
 
 
-async def main(out: Path) -> None:
+async def main(out: Path, crash: bool) -> None:
+    raised: BaseException | None = None
     with DemoShop() as shop:
         async with async_playwright() as pw:
             browser = await pw.chromium.launch(executable_path=CHROMIUM, args=LAUNCH,
@@ -197,26 +216,37 @@ async def main(out: Path) -> None:
                     device_scale_factor=1)  # screenshot pixels are CSS pixels
                 page = await context.new_page()
                 await page.goto(shop.url + "login")
-                agent = ComputerAgent(model=MODEL, tools=[PlaywrightComputer(page)],
-                                      telemetry_enabled=False, screenshot_delay=0,
-                                      max_retries=0)
+                computer = PlaywrightComputer(page, wrap_errors=not crash)
+                agent = ComputerAgent(model=MODEL, tools=[computer], telemetry_enabled=False,
+                                      screenshot_delay=0.1, max_retries=0)
                 # The typed password is an action parameter like any other text: keep it off
                 # disk (steps and the model calls' tool calls) with a redactor.
                 policy = DefaultRedactionPolicy()
                 policy.add_redactor(lambda text: text.replace(PASSWORD, "[password]"))
                 record(agent, out_dir=out, run_id="cua-shop", capture_mode="model_io",
                        redaction_policy=policy)
-                async for _ in agent.run("Sign in as alice and search for a blue mug."):
-                    pass
+                try:
+                    async for _ in agent.run("Sign in as alice and search for a blue mug."):
+                        pass
+                except PlaywrightError as exc:
+                    if not crash:
+                        raise
+                    raised = exc
                 loop = agent.agent_loop
                 assert isinstance(loop, ScriptedShopLoop)
-                assert "2 results" in await page.inner_text("#count"), "the search did not run"
+                if not crash:
+                    count = await page.inner_text("#count")
+                    assert "2 results" in count, f"the search did not run: {count}"
             finally:
                 await browser.close()
-    print(json.dumps({"played": loop.played, "final": FINAL, "url": shop.url}))
+    print(json.dumps({"played": loop.played, "final": FINAL, "url": shop.url,
+                      "raised": type(raised).__name__ if raised else None}))
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", type=Path, required=True)
-    asyncio.run(main(parser.parse_args().out))
+    parser.add_argument("--crash", action="store_true",
+                        help="the computer lets the failed keypress raise: the run ends there")
+    args = parser.parse_args()
+    asyncio.run(main(args.out, args.crash))
