@@ -36,12 +36,19 @@ def _run(tmp_path_factory: pytest.TempPathFactory, *args: str) -> tuple[Path, di
     python = framework_python("cua")
     out = tmp_path_factory.mktemp("cua") / "bundle"
     done = run_driver(python, "cua_shop.py", "--out", str(out), *args, timeout=300)
-    return out, json.loads(done.stdout.strip().splitlines()[-1])
+    played = json.loads(done.stdout.strip().splitlines()[-1])
+    played["stderr"] = done.stderr
+    return out, played
 
 
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
     return _run(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def in_session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    return _run(tmp_path_factory, "--session")
 
 
 @pytest.fixture(scope="module")
@@ -229,6 +236,32 @@ def test_a_run_that_raises_is_closed_as_failed(crashed: tuple[Path, dict[str, An
     assert [s["step_index"] for s in steps] == list(range(8))
     assert (steps[-1]["status"], steps[-1]["failure_class"]) == ("failed", "cua.Error")
     assert _session(bundle)["status"] == "failed"
+    done = _validate(bundle)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_a_later_run_is_not_written_into_the_closed_bundle(
+        shop: tuple[Path, dict[str, Any]]) -> None:
+    """`record(agent, out_dir=...)` records one run: the agent's second run adds nothing to
+    the closed bundle, and one warning says how to record it."""
+    bundle, played = shop
+    assert len(_steps(bundle)) == len(played["played"]) + 1
+    assert played["stderr"].count("call record() again (another out_dir)") == 1
+
+
+def test_runs_into_the_users_session_continue_in_it(
+        in_session: tuple[Path, dict[str, Any]]) -> None:
+    """With `session=`, each run of the agent is recorded into it, the step numbers going
+    on from the previous run; the session stays open for its owner."""
+    bundle, played = in_session
+    steps = _steps(bundle)
+    n = len(played["played"])
+    assert [s["step_index"] for s in steps] == list(range(n + 2))
+    assert [s["step_type"] for s in steps[n:]] == ["done", "done"]
+    assert (bundle / "modelio" / f"{n + 1:04d}-model-0.json").is_file()
+    session = _session(bundle)
+    assert session["tags"]["after_runs"] == "open"  # tagged by the driver after both runs
+    assert session["client"]["name"] == "shop-tests"
     done = _validate(bundle)
     assert done.returncode == 0, done.stdout + done.stderr
 

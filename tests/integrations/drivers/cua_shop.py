@@ -14,7 +14,9 @@ Runs in ``.ci-venvs/cua`` (``.ci/install-cua.sh``)::
   cua hands every loop, as the network loops do.
 
 With ``--crash`` the computer lets the bad key's error escape instead: cua's run raises there
-(no ``on_run_end``), which the recording must still close as a failed run.
+(no ``on_run_end``), which the recording must still close as a failed run. With ``--session``
+the driver opens the session and the agent runs twice into it. Without either, the agent runs
+a second time after the recorded run (a run ``record(out_dir=)`` does not record).
 
 Prints one JSON line: the script's actions (type, x, y) in order, for the test to compare.
 No network beyond 127.0.0.1: cua's and litellm's telemetry are off.
@@ -45,7 +47,7 @@ from playwright.async_api import Error as PlaywrightError  # noqa: E402
 from playwright.async_api import async_playwright  # noqa: E402
 from webapp import PASSWORD, USERNAME, DemoShop  # noqa: E402
 
-from augur_sdk import DefaultRedactionPolicy  # noqa: E402
+from augur_sdk import DebugSession, DefaultRedactionPolicy  # noqa: E402
 from augur_sdk.integrations.cua import record  # noqa: E402
 
 CHROMIUM = "/usr/bin/chromium"
@@ -204,7 +206,7 @@ class ScriptedShopLoop:
         return ["step"]
 
 
-async def main(out: Path, crash: bool) -> None:
+async def main(out: Path, crash: bool, session_mode: bool) -> None:
     raised: BaseException | None = None
     with DemoShop() as shop:
         async with async_playwright() as pw:
@@ -223,15 +225,29 @@ async def main(out: Path, crash: bool) -> None:
                 # disk (steps and the model calls' tool calls) with a redactor.
                 policy = DefaultRedactionPolicy()
                 policy.add_redactor(lambda text: text.replace(PASSWORD, "[password]"))
-                record(agent, out_dir=out, run_id="cua-shop", capture_mode="model_io",
-                       redaction_policy=policy)
-                try:
-                    async for _ in agent.run("Sign in as alice and search for a blue mug."):
-                        pass
-                except PlaywrightError as exc:
-                    if not crash:
-                        raise
-                    raised = exc
+                task = "Sign in as alice and search for a blue mug."
+                if session_mode:  # the user's session: both runs go into it, left open
+                    with DebugSession(run_id="cua-shop", client_name="shop-tests", out_dir=out,
+                                      capture_mode="model_io",
+                                      redaction_policy=policy) as session:
+                        record(agent, session=session)
+                        for prompt in (task, "Are you done?"):
+                            async for _ in agent.run(prompt):
+                                pass
+                        session.add_tag("after_runs", "open")  # raises if it was closed
+                else:
+                    record(agent, out_dir=out, run_id="cua-shop", capture_mode="model_io",
+                           redaction_policy=policy)
+                    try:
+                        async for _ in agent.run(task):
+                            pass
+                    except PlaywrightError as exc:
+                        if not crash:
+                            raise
+                        raised = exc
+                    if not crash:  # a second run: not recorded into the closed bundle
+                        async for _ in agent.run("Are you done?"):
+                            pass
                 loop = agent.agent_loop
                 assert isinstance(loop, ScriptedShopLoop)
                 if not crash:
@@ -248,5 +264,7 @@ if __name__ == "__main__":
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--crash", action="store_true",
                         help="the computer lets the failed keypress raise: the run ends there")
+    parser.add_argument("--session", action="store_true",
+                        help="record into a DebugSession of the driver's, over two runs")
     args = parser.parse_args()
-    asyncio.run(main(args.out, args.crash))
+    asyncio.run(main(args.out, args.crash, args.session))
