@@ -9,6 +9,7 @@ venv, where cua-agent is not installed: what a user without the framework sees.
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -276,6 +277,46 @@ def test_importing_the_module_does_not_import_cua() -> None:
         capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+# ── the docs page ───────────────────────────────────────────────────────────────────────
+
+DOCS = REPO / "docs" / "integrations" / "cua.md"
+NEEDS_CUA = "# needs cua-agent"
+
+
+def _samples() -> list[str]:
+    return re.findall(r"^```python\n(.*?)^```", DOCS.read_text(encoding="utf-8"), re.S | re.M)
+
+
+def test_the_docs_samples_that_need_cua_run_in_its_venv(tmp_path: Path) -> None:
+    """The page's samples marked `# needs cua-agent` run with cua installed (they import
+    cua and the integration and define the agent's code; starting it needs a model's key)."""
+    marked = [code for code in _samples() if code.startswith(NEEDS_CUA)]
+    assert len(marked) == 2
+    python = framework_python("cua")
+    for code in marked:
+        done = subprocess.run([str(python), "-c", code], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120,
+                              env={**os.environ, "DO_NOT_TRACK": "1", "CUA_TELEMETRY": "off",
+                                   "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
+        assert done.returncode == 0, code + done.stderr
+
+
+def test_the_other_docs_samples_run_without_cua(tmp_path: Path,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    """The page's other samples run as written in the project's venv (no cua-agent); the
+    one for a missing framework prints the message the page shows."""
+    monkeypatch.chdir(tmp_path)
+    plain = [code for code in _samples() if not code.startswith(NEEDS_CUA)]
+    assert len(plain) == 2
+    for n, code in enumerate(plain):
+        exec(compile(code, f"docs/integrations/cua.md#{n}", "exec"), {"__name__": "__docs__"})
+    printed = " ".join(capsys.readouterr().out.split())
+    assert printed == ('augur_sdk.integrations.cua needs cua-agent, which is not installed: '
+                       'pip install "augur-otel[cua]" (installs cua-agent>=0.9.1,<0.10)')
+    assert not (tmp_path / "augur-runs").exists()
 
 
 # ── without cua-agent (the project's venv) ──────────────────────────────────────────────
