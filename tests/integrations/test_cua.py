@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from augur_sdk.integrations import IntegrationNotInstalled
-from augur_sdk.integrations.cua import FRAMEWORK, _failure, _png, record
+from augur_sdk.integrations.cua import FRAMEWORK, _failure, _image, record
 from integrations.integration_support import (
     CHROMIUM,
     REPO,
@@ -267,16 +267,27 @@ def test_runs_into_the_users_session_continue_in_it(
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_importing_the_module_does_not_import_cua() -> None:
-    """With cua-agent installed, importing the integration leaves it unimported (the
-    callback class is built when `record` is called)."""
+def test_importing_the_module_does_not_import_cua(tmp_path: Path) -> None:
+    """With cua-agent installed, importing the integration leaves cua (and litellm)
+    unimported; `record` then loads it and refuses an object that is not a ComputerAgent,
+    naming the argument, before opening a bundle."""
     python = framework_python("cua")
-    done = subprocess.run(
-        [str(python), "-c", "import sys, augur_sdk.integrations.cua as m; "
-         "print(sorted(k for k in sys.modules if k.split('.')[0] in ('cua_agent', 'litellm')))"],
-        capture_output=True, text=True, timeout=120)
+    code = f"""
+import sys
+import augur_sdk.integrations.cua as m
+print(sorted(k for k in sys.modules if k.split('.')[0] in ('cua_agent', 'litellm')))
+try:
+    m.record(object(), out_dir={str(tmp_path / "bundle")!r})
+except TypeError as exc:
+    print(exc)
+"""
+    done = subprocess.run([str(python), "-c", code], capture_output=True, text=True,
+                          timeout=120, env={**os.environ, "DO_NOT_TRACK": "1",
+                                            "LITELLM_LOCAL_MODEL_COST_MAP": "True"})
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "[]"
+    assert done.stdout.splitlines() == [
+        "[]", "agent: expected a cua ComputerAgent, got object"]
+    assert not (tmp_path / "bundle").exists()
 
 
 # ── the docs page ───────────────────────────────────────────────────────────────────────
@@ -368,11 +379,15 @@ def test_failure_class_comes_from_the_error_items_exception() -> None:
 
 
 def test_screenshots_are_read_as_cua_passes_them() -> None:
-    """Base64, a data URL and raw bytes of a PNG are read; anything else is skipped."""
+    """Base64, a data URL and raw bytes of an image are read (PNG, and JPEG or WebP, which
+    the step recorder converts); anything else is no screenshot."""
     import base64
 
-    png = PNG + b"rest"
+    png, jpeg, webp = PNG + b"rest", b"\xff\xd8\xffjpeg", b"RIFF\0\0\0\0WEBPVP8 "
     encoded = base64.b64encode(png).decode()
-    assert _png(encoded) == _png("data:image/png;base64," + encoded) == _png(png) == png
-    assert _png(base64.b64encode(b"\xff\xd8jpeg").decode()) is None
-    assert _png("not base64!") is None
+    assert _image(encoded) == _image("data:image/png;base64," + encoded) == _image(png) == png
+    assert _image(base64.b64encode(jpeg).decode()) == jpeg
+    assert _image(webp) == webp
+    assert _image(base64.b64encode(b"GIF89a").decode()) is None
+    assert _image("not base64!") is None
+    assert _image(None) is None

@@ -33,6 +33,7 @@ from __future__ import annotations
 import base64
 import binascii
 import importlib
+import json
 import logging
 import re
 import time
@@ -56,23 +57,27 @@ FRAMEWORK = Framework(identifier="cua", distribution="cua-agent", module="cua_ag
                       minimum=(0, 9, 1), below=(0, 10), extra="cua")
 
 _WHERE = "integrations.cua"
-_PNG = b"\x89PNG\r\n\x1a\n"
+_IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # PNG, JPEG
 # Screenshots of the screen as it is; loops also report annotated images (set-of-marks,
 # grounding overlays), which are not a state of the screen.
 _SCREEN_NAMES = frozenset({"screenshot", "screenshot_before", "screenshot_after"})
 _ERROR_CLASS = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\(")
 
 
-def _png(screenshot: Any) -> bytes | None:
-    """PNG bytes of a screenshot as cua passes it (base64, a data URL, or bytes)."""
+def _image(screenshot: Any) -> bytes | None:
+    """The image bytes of a screenshot as cua passes it (base64, a data URL, or bytes): a
+    PNG, or a JPEG or WebP the step recorder converts; anything else is no screenshot."""
     if isinstance(screenshot, str):
         text = screenshot.split(",", 1)[1] if screenshot.startswith("data:") else screenshot
         try:
             screenshot = base64.b64decode(text, validate=True)
         except (binascii.Error, ValueError):
             return None
-    if isinstance(screenshot, bytes | bytearray) and bytes(screenshot[:8]) == _PNG:
-        return bytes(screenshot)
+    if not isinstance(screenshot, bytes | bytearray):
+        return None
+    data = bytes(screenshot)
+    if data.startswith(_IMAGE_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
+        return data
     return None
 
 
@@ -81,8 +86,6 @@ def _failure(output: Any) -> tuple[str, str]:
     ``{"error": "<repr of the exception>"}``, so the class is the repr's leading name."""
     text = str(output)
     try:
-        import json
-
         text = str(json.loads(text).get("error", text))
     except (ValueError, AttributeError):
         pass
@@ -164,7 +167,7 @@ class CuaRecording:
 
     async def on_screenshot(self, screenshot: str | bytes, name: str = "screenshot") -> None:
         with internal_errors(_WHERE):
-            png = _png(screenshot) if name in _SCREEN_NAMES else None
+            png = _image(screenshot) if name in _SCREEN_NAMES else None
             if self._recorder is None or png is None:
                 return
             if self._call is not None:
@@ -181,11 +184,11 @@ class CuaRecording:
     async def on_computer_call_end(self, item: dict[str, Any], result: list[Any]) -> None:
         with internal_errors(_WHERE):
             if self._call is not None:
-                if self._call["post"] is None:   # no on_screenshot: the output's image
-                    for out in result:
-                        image = (out.get("output") or {}).get("image_url") \
-                            if isinstance(out, dict) else None
-                        self._call["post"] = self._call["post"] or _png(image)
+                for out in result if self._call["post"] is None else ():
+                    # no on_screenshot came: the image of the computer_call_output
+                    shown = out.get("output") if isinstance(out, dict) else None
+                    if isinstance(shown, dict) and self._call["post"] is None:
+                        self._call["post"] = _image(shown.get("image_url"))
                 self._end_call(("succeeded", None, None))
 
     async def on_text(self, item: dict[str, Any]) -> None:
