@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from augur_sdk import records
 from augur_sdk._internal import internal_errors
+from augur_sdk.capture import CaptureMode, capture_mode_is_explicit
 
 if TYPE_CHECKING:
     from augur_sdk.session import DebugSession
@@ -72,6 +73,10 @@ class ObservedCall:
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
+DEFAULT_CAPTURE_MODE = CaptureMode.MODEL_IO
+"""A session an integration opens records at this mode unless ``capture_mode=`` or
+``AUGUR_CAPTURE_MODE`` says otherwise: screenshots and the model's messages."""
+
 
 def as_png(data: bytes) -> bytes:
     """``data`` as PNG bytes: PNG as is; another image format (frameworks hand JPEG or WebP
@@ -108,6 +113,11 @@ def open_session(session: DebugSession | None, *, identifier: str, out_dir: Any,
         raise TypeError("out_dir: required when no session= is given")
     from augur_sdk.session import DebugSession
 
+    session_kwargs = dict(session_kwargs)
+    if session_kwargs.get("capture_mode") is None and not capture_mode_is_explicit(None):
+        # DebugSession's own default (off) records nothing: a bundle opened here is meant
+        # to be looked at, so it keeps what the integrations record by default.
+        session_kwargs["capture_mode"] = DEFAULT_CAPTURE_MODE
     rid = run_id or f"{identifier}_{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     tags = {"integration": identifier, **dict(session_kwargs.pop("tags", None) or {})}
     opened = DebugSession(run_id=rid, client_name=client_name or identifier, out_dir=out_dir,
