@@ -99,6 +99,11 @@ def as_png(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def _present(**fields: Any) -> dict[str, Any]:
+    """The fields that are not ``None``."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 def open_session(session: DebugSession | None, *, identifier: str, out_dir: Any,
                  run_id: str | None, client_name: str | None,
                  session_kwargs: dict[str, Any]) -> tuple[DebugSession, bool]:
@@ -188,26 +193,17 @@ class StepRecorder:
         decides, then the agent acts)."""
         with internal_errors(self._where):
             index = self.upcoming_index if step_index is None else step_index
-            response: dict[str, Any] = {}
-            if call.text is not None:
-                response["text"] = call.text
-            if call.tool_calls:
-                response["tool_calls"] = call.tool_calls
-            if call.stop_reason:
-                response["stop_reason"] = call.stop_reason
+            response = _present(text=call.text, tool_calls=call.tool_calls or None,
+                                stop_reason=call.stop_reason or None)
             usage = {name: value for name, value in (("prompt_tokens", call.prompt_tokens),
                                                      ("completion_tokens",
                                                       call.completion_tokens))
                      if isinstance(value, int) and value >= 0}
             if usage:
                 response["usage"] = usage
-            request: dict[str, Any] = {"model": call.model, "messages": call.messages}
-            if call.system is not None:
-                request["system"] = call.system
-            if call.tools:
-                request["tools"] = call.tools
-            if call.params:
-                request["params"] = call.params
+            request = {"model": call.model, "messages": call.messages,
+                       **_present(system=call.system, tools=call.tools or None,
+                                  params=call.params or None)}
             record: dict[str, Any] = {"layer": call.layer, "step_index": index,
                                       "request": request, "response": response}
             if call.duration_ms is not None:
