@@ -1,0 +1,193 @@
+"""Driver (runs in .ci-venvs/browser-use): a real browser-use Agent on the demo shop,
+recorded with augur_sdk.integrations.browser_use.
+
+    python browser_use_shop.py --out DIR
+
+Starts the demo shop on 127.0.0.1, runs browser-use 0.13's Agent in headless Debian Chromium
+(browser-use launches it and talks CDP itself) with a *scripted* model in place of a network
+model (browser-use's custom-model hook: an object with ``model``, ``provider``, ``name`` and
+``ainvoke(messages, output_format)``). The script reads the element indexes from the browser
+state browser-use sends it, like a model would, and:
+
+1. navigates to the login page;
+2. types the user name and the password (as browser-use's ``<secret>`` placeholder), clicks
+   "Sign in";
+3. types "blue mug" into the search box, clicks "Search";
+4. clicks element index 9999, which does not exist (browser-use: "not available");
+5. navigates to a closed port of 127.0.0.1 (browser-use: ActionResult.error);
+6. done, success.
+
+Prints one JSON line: the bundle's path and what the run saw (for the test's messages).
+Any Python connection to an address other than loopback fails the driver (an audit hook),
+so browser-use's telemetry, cloud sync or version check cannot slip through unnoticed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import ipaddress
+import json
+import os
+import re
+import socket
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# browser-use reads these at import time: no telemetry, no cloud sync, no PyPI version
+# check, no extension download, no API-key probe.
+os.environ.update({
+    "ANONYMIZED_TELEMETRY": "false",
+    "BROWSER_USE_CLOUD_SYNC": "false",
+    "BROWSER_USE_VERSION_CHECK": "false",
+    "BROWSER_USE_DISABLE_EXTENSIONS": "1",
+    "BROWSER_USE_CLOUD_HINTS": "false",
+    "SKIP_LLM_API_KEY_VERIFICATION": "true",
+    "BROWSER_USE_CONFIG_DIR": tempfile.mkdtemp(prefix="bu-config-"),
+})
+
+REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO / "examples" / "playwright_agent"))
+
+NON_LOCAL: list[str] = []
+
+
+def _loopback(host: Any) -> bool:
+    if not isinstance(host, str):
+        return True
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host.split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if event == "socket.connect" and isinstance(args[1], tuple) and not _loopback(args[1][0]):
+        NON_LOCAL.append(f"connect {args[1]!r}")
+    elif event == "socket.getaddrinfo" and not _loopback(args[0]):
+        NON_LOCAL.append(f"getaddrinfo {args[0]!r}")
+
+
+sys.addaudithook(_audit)
+
+from browser_use import Agent, BrowserProfile  # noqa: E402
+from browser_use.llm.views import ChatInvokeCompletion, ChatInvokeUsage  # noqa: E402
+from webapp import PASSWORD, USERNAME, DemoShop  # noqa: E402
+
+from augur_sdk.integrations.browser_use import record  # noqa: E402
+
+CHROMIUM_ARGS = ["--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+SEARCH = "blue mug"
+MISSING_INDEX = 9999
+
+
+def _state_text(messages: list[Any]) -> str:
+    """The text of the last message (browser-use's <browser_state> for this turn)."""
+    content = messages[-1].content if messages else ""
+    if isinstance(content, str):
+        return content
+    return "\n".join(getattr(part, "text", "") for part in content)
+
+
+def _index(pattern: str, text: str) -> int:
+    found = re.search(pattern, text)
+    if not found:
+        raise AssertionError(f"the browser state has no element matching {pattern!r}:\n"
+                             f"{text[-3000:]}")
+    return int(found.group(1))
+
+
+class ScriptedModel:
+    """A chat model for browser-use that answers from a script, not the network."""
+
+    model = "scripted-shop-v1"
+    provider = "scripted"
+    name = "scripted-shop-v1"
+    _verified_api_keys = True
+
+    def __init__(self, shop_url: str, closed_url: str) -> None:
+        self.shop_url = shop_url
+        self.closed_url = closed_url
+        self.turn = 0
+
+    def _turn(self, text: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        turns = [
+            ("Open the shop's sign-in page.", lambda: [
+                {"navigate": {"url": self.shop_url + "login"}}]),
+            ("Sign in as the shop user.", lambda: [
+                {"input": {"index": _index(r"\[(\d+)\]<input id=username", text),
+                           "text": USERNAME}},
+                {"input": {"index": _index(r"\[(\d+)\]<input type=password", text),
+                           "text": "<secret>shop_password</secret>"}},
+                {"click": {"index": _index(r"\[(\d+)\]<button type=submit />\s*Sign in",
+                                           text)}}]),
+            (f"Search for {SEARCH}.", lambda: [
+                {"input": {"index": _index(r"\[(\d+)\]<input id=q", text), "text": SEARCH}},
+                {"click": {"index": _index(r"\[(\d+)\]<button type=submit />\s*Search",
+                                           text)}}]),
+            ("Open the first result.", lambda: [{"click": {"index": MISSING_INDEX}}]),
+            ("Check the order service.", lambda: [{"navigate": {"url": self.closed_url}}]),
+            ("Report the result.", lambda: [
+                {"done": {"text": "Blue mug: $12.00", "success": True}}]),
+        ]
+        goal, actions = turns[min(self.turn, len(turns) - 1)]
+        self.turn += 1
+        brain = {"thinking": f"Turn {self.turn}: the page shows what I expected.",
+                 "evaluation_previous_goal": "Success" if self.turn > 1 else "Start",
+                 "memory": f"{self.turn - 1} turns done.", "next_goal": goal}
+        return brain, actions()
+
+    async def ainvoke(self, messages: list[Any], output_format: Any = None,
+                      **kwargs: Any) -> ChatInvokeCompletion[Any]:
+        usage = ChatInvokeUsage(prompt_tokens=1000 + len(messages), prompt_cached_tokens=None,
+                                prompt_cache_creation_tokens=None, prompt_image_tokens=None,
+                                completion_tokens=40, total_tokens=1040 + len(messages))
+        if output_format is None:
+            return ChatInvokeCompletion(completion="ok", usage=usage, stop_reason="end_turn")
+        if output_format.__name__ != "AgentOutput":
+            raise AssertionError(f"unexpected structured call: {output_format.__name__}")
+        brain, actions = self._turn(_state_text(messages))
+        completion = output_format.model_validate({**brain, "action": actions})
+        return ChatInvokeCompletion(completion=completion, usage=usage,
+                                    stop_reason="end_turn")
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+async def main(out: Path) -> dict[str, Any]:
+    with DemoShop() as shop, tempfile.TemporaryDirectory(prefix="bu-chromium-") as profile:
+        llm = ScriptedModel(shop.url, f"http://127.0.0.1:{_closed_port()}/orders")
+        browser = BrowserProfile(executable_path="/usr/bin/chromium", headless=True,
+                                 chromium_sandbox=False, user_data_dir=profile,
+                                 args=CHROMIUM_ARGS, enable_default_extensions=False,
+                                 keep_alive=False)
+        agent = Agent(task=f"Sign in to the shop at {shop.url} and find the price of a "
+                           f"{SEARCH}.", llm=llm, browser_profile=browser,
+                      sensitive_data={"shop_password": PASSWORD}, use_judge=False,
+                      directly_open_url=False, enable_planning=False,
+                      enable_signal_handler=False)
+        recording = record(agent, out_dir=out, run_id="browser_use_shop",
+                           capture_mode="model_io")
+        history = await agent.run(max_steps=10)
+        return {"bundle": str(recording.session.out_dir), "turns": llm.turn,
+                "done": history.is_done(), "successful": history.is_successful(),
+                "errors": [e for e in history.errors() if e]}
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--out", required=True, type=Path)
+    summary = asyncio.run(main(parser.parse_args().out))
+    print(json.dumps(summary))
+    if NON_LOCAL:
+        print(f"non-loopback network use: {sorted(set(NON_LOCAL))}", file=sys.stderr)
+        sys.exit(3)
