@@ -17,6 +17,9 @@ state browser-use sends it, like a model would, and:
 5. navigates to a closed port of 127.0.0.1 (browser-use: ActionResult.error);
 6. done, success.
 
+``--own-session``: the same run recorded into a DebugSession the driver opened
+(``record(agent, session=...)``), which must still be open after the run.
+
 Prints one JSON line: the bundle's path and what the run saw (for the test's messages).
 Any Python connection to an address other than loopback fails the driver (an audit hook),
 so browser-use's telemetry, cloud sync or version check cannot slip through unnoticed.
@@ -78,6 +81,7 @@ from browser_use import Agent, BrowserProfile  # noqa: E402
 from browser_use.llm.views import ChatInvokeCompletion, ChatInvokeUsage  # noqa: E402
 from webapp import PASSWORD, USERNAME, DemoShop  # noqa: E402
 
+from augur_sdk import DebugSession  # noqa: E402
 from augur_sdk.integrations.browser_use import record  # noqa: E402
 
 CHROMIUM_ARGS = ["--disable-gpu", "--disable-background-networking",
@@ -163,7 +167,7 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def main(out: Path) -> dict[str, Any]:
+async def main(out: Path, own_session: bool) -> dict[str, Any]:
     with DemoShop() as shop, tempfile.TemporaryDirectory(prefix="bu-chromium-") as profile:
         llm = ScriptedModel(shop.url, f"http://127.0.0.1:{_closed_port()}/orders")
         browser = BrowserProfile(executable_path="/usr/bin/chromium", headless=True,
@@ -175,18 +179,33 @@ async def main(out: Path) -> dict[str, Any]:
                       sensitive_data={"shop_password": PASSWORD}, use_judge=False,
                       directly_open_url=False, enable_planning=False,
                       enable_signal_handler=False)
-        recording = record(agent, out_dir=out, run_id="browser_use_shop",
-                           capture_mode="model_io")
-        history = await agent.run(max_steps=10)
-        return {"bundle": str(recording.session.out_dir), "turns": llm.turn,
-                "done": history.is_done(), "successful": history.is_successful(),
-                "errors": [e for e in history.errors() if e]}
+        if not own_session:
+            recording = record(agent, out_dir=out, run_id="browser_use_shop",
+                               capture_mode="model_io")
+            history = await agent.run(max_steps=10)
+            return _summary(recording.session.out_dir, llm, history)
+        # The user's own session: recorded into, left open for the user to close.
+        with DebugSession(run_id="browser_use_shop_own", out_dir=out, client_name="shop-agent",
+                          capture_mode="model_io") as session:
+            record(agent, session=session)
+            history = await agent.run(max_steps=10)
+            session.add_tag("after_run", "still-open")  # raises if the session were closed
+        return _summary(session.out_dir, llm, history)
+
+
+def _summary(bundle: Path, llm: ScriptedModel, history: Any) -> dict[str, Any]:
+    return {"bundle": str(bundle), "turns": llm.turn, "done": history.is_done(),
+            "successful": history.is_successful(),
+            "errors": [e for e in history.errors() if e]}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True, type=Path)
-    summary = asyncio.run(main(parser.parse_args().out))
+    parser.add_argument("--own-session", action="store_true",
+                        help="record into a DebugSession the driver opens (session=)")
+    cli = parser.parse_args()
+    summary = asyncio.run(main(cli.out, cli.own_session))
     print(json.dumps(summary))
     if NON_LOCAL:
         print(f"non-loopback network use: {sorted(set(NON_LOCAL))}", file=sys.stderr)
