@@ -316,3 +316,23 @@ def test_error_texts_map_to_namespaced_failure_classes(error: str, expected: str
     """browser-use reports errors as text; the class is read from it, always namespaced
     ``browser_use.``, with ``action_error`` when nothing more specific matches."""
     assert failure_class(error) == f"browser_use.{expected}"
+
+
+@pytest.mark.slow
+def test_a_run_that_runs_out_of_steps_fails_with_its_step_errors(tmp_path: Path) -> None:
+    """max_steps=3: browser-use allows only `done` on the last step, the script's
+    search does not fit that schema (a step error: invalid model output), and browser-use
+    appends its "maximum steps" item after the last step ends, which is recorded at the run's
+    end. The run's status is failed."""
+    short = _drive(tmp_path, "--max-steps", "3")
+    assert [(s["step_type"], s["status"]) for s in short.steps] == [
+        *SCRIPT[:4], ("step_error", "failed"), ("step_error", "failed")]
+    invalid, out_of_steps = short.steps[4], short.steps[5]
+    assert invalid["failure_class"] == "browser_use.invalid_model_output"
+    assert "Invalid model output format" in invalid["verdict"]["reason"]
+    assert invalid["observation_pre"], "the screenshot of the step that failed"
+    assert out_of_steps["failure_class"] == "browser_use.max_steps_reached"
+    assert short.trace["session"]["status"] == "failed"
+    done = subprocess.run([sys.executable, "-m", "augur_sdk.cli", "validate",
+                           str(short.bundle)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr

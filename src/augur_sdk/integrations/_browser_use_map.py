@@ -21,6 +21,7 @@ _NOT_AVAILABLE = re.compile(r"Element index \d+ (?:not available|not found)")
 _EXCEPTION = re.compile(r"^([A-Z][A-Za-z0-9_]*(?:Error|Exception|Timeout)): ")
 _CLASSES = (  # (pattern in the error text, failure class); the first match wins
     (_NOT_AVAILABLE, "element_not_available"),
+    (re.compile(r"Failed to complete task in maximum steps"), "max_steps_reached"),
     (re.compile(r"site unavailable"), "site_unavailable"),
     (re.compile(r"^Navigation failed"), "navigation_failed"),
     (re.compile(r"timed out", re.I), "timeout"),
@@ -91,7 +92,7 @@ def steps_from_history_item(item: Any) -> list[ObservedStep]:
     if not actions:
         error = next((r.error for r in results if getattr(r, "error", None)), None)
         return [ObservedStep(
-            action_type="step_error", params={"url": url} if url else {},
+            action_type="step_error", params={"page_url": url} if url else {},
             status="failed" if error else "skipped",
             failure_class=failure_class(error) if error else None, error=error,
             started_at=started, ended_at=ended)] if error or results else []

@@ -26,6 +26,7 @@ action's ``post``; the interacted element's DOM bounds give its centre
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 from collections.abc import Awaitable, Callable
@@ -66,7 +67,8 @@ class BrowserUseRecording:
         self.final_screenshot = final_screenshot
         self.recorder = StepRecorder(session, integration="browser_use",
                                      dispatch_backend="cdp", owns_session=owns_session)
-        self._seen = 0                  # history items already turned into steps
+        # history items already turned into steps (an agent run before keeps its own)
+        self._seen = len(getattr(getattr(agent, "history", None), "history", None) or [])
         self._finished = False          # the done step is written: later calls go to it
         self._patched: list[tuple[Any, bool, Any]] = []   # (llm, had own ainvoke, it)
         self._original_run: Any = None
@@ -76,6 +78,18 @@ class BrowserUseRecording:
     async def on_step_end(self, agent: Any) -> None:
         """browser-use's ``on_step_end`` hook: record the history items added since the
         last call (normally one: the step that just ended)."""
+        self._consume(agent)
+        done = False
+        with internal_errors(_WHERE):
+            done = bool(agent.history.is_done())
+        if done and not self._finished:
+            self._finished = True
+            if self.final_screenshot:
+                await self._final_screenshot(agent)
+
+    def _consume(self, agent: Any) -> None:
+        """Turn the history items added since the last call into steps (the last one held
+        open for its post: the next item's screenshot)."""
         items: list[Any] = []
         with internal_errors(_WHERE):
             items = list(agent.history.history[self._seen:])
@@ -88,13 +102,6 @@ class BrowserUseRecording:
                     self.recorder.record(step)
                 if observed:
                     self.recorder.hold(observed[-1])
-        done = False
-        with internal_errors(_WHERE):
-            done = bool(agent.history.is_done())
-        if done and not self._finished:
-            self._finished = True
-            if self.final_screenshot:
-                await self._final_screenshot(agent)
 
     async def _final_screenshot(self, agent: Any) -> None:
         """The done step's ``post``: the page as the agent left it (no later step takes
@@ -182,19 +189,15 @@ class BrowserUseRecording:
                     status = run_status(history)
                 return history
             except BaseException as exc:
-                status = "cancelled" if isinstance(exc, (KeyboardInterrupt,
-                                                         _cancelled_error())) else "failed"
+                cancelled = isinstance(exc, KeyboardInterrupt | asyncio.CancelledError)
+                status = "cancelled" if cancelled else "failed"
                 raise
             finally:
+                # what browser-use added after the last step (the max-steps item)
+                recording._consume(recording.agent)
                 recording.close(status=status)
 
         self.agent.run = run
-
-
-def _cancelled_error() -> type[BaseException]:
-    import asyncio
-
-    return asyncio.CancelledError
 
 
 def _screenshot_of(item: Any) -> bytes | None:

@@ -91,11 +91,15 @@ MISSING_INDEX = 9999
 
 
 def _state_text(messages: list[Any]) -> str:
-    """The text of the last message (browser-use's <browser_state> for this turn)."""
-    content = messages[-1].content if messages else ""
-    if isinstance(content, str):
-        return content
-    return "\n".join(getattr(part, "text", "") for part in content)
+    """The text of the messages (browser-use's <browser_state> for this turn among them)."""
+    texts = []
+    for message in messages:
+        content = message.content
+        if isinstance(content, str):
+            texts.append(content)
+        elif isinstance(content, list):
+            texts.extend(getattr(part, "text", "") for part in content)
+    return "\n".join(texts)
 
 
 def _index(pattern: str, text: str) -> int:
@@ -167,7 +171,7 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def main(out: Path, own_session: bool) -> dict[str, Any]:
+async def main(out: Path, own_session: bool, max_steps: int) -> dict[str, Any]:
     with DemoShop() as shop, tempfile.TemporaryDirectory(prefix="bu-chromium-") as profile:
         llm = ScriptedModel(shop.url, f"http://127.0.0.1:{_closed_port()}/orders")
         browser = BrowserProfile(executable_path="/usr/bin/chromium", headless=True,
@@ -182,13 +186,13 @@ async def main(out: Path, own_session: bool) -> dict[str, Any]:
         if not own_session:
             recording = record(agent, out_dir=out, run_id="browser_use_shop",
                                capture_mode="model_io")
-            history = await agent.run(max_steps=10)
+            history = await agent.run(max_steps=max_steps)
             return _summary(recording.session.out_dir, llm, history)
         # The user's own session: recorded into, left open for the user to close.
         with DebugSession(run_id="browser_use_shop_own", out_dir=out, client_name="shop-agent",
                           capture_mode="model_io") as session:
             record(agent, session=session)
-            history = await agent.run(max_steps=10)
+            history = await agent.run(max_steps=max_steps)
             session.add_tag("after_run", "still-open")  # raises if the session were closed
         return _summary(session.out_dir, llm, history)
 
@@ -202,10 +206,12 @@ def _summary(bundle: Path, llm: ScriptedModel, history: Any) -> dict[str, Any]:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True, type=Path)
+    parser.add_argument("--max-steps", type=int, default=10,
+                        help="browser-use's max_steps (3: the run ends unfinished)")
     parser.add_argument("--own-session", action="store_true",
                         help="record into a DebugSession the driver opens (session=)")
     cli = parser.parse_args()
-    summary = asyncio.run(main(cli.out, cli.own_session))
+    summary = asyncio.run(main(cli.out, cli.own_session, cli.max_steps))
     print(json.dumps(summary))
     if NON_LOCAL:
         print(f"non-loopback network use: {sorted(set(NON_LOCAL))}", file=sys.stderr)
