@@ -62,10 +62,12 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> Run:
 
 @pytest.mark.slow
 def test_the_driver_ran_the_script_without_leaving_loopback(run: Run) -> None:
-    """The agent took the six scripted turns and finished successfully; the driver exits 3
+    """The agent took the six scripted turns and finished successfully; the on_step_end
+    hook the driver passed (by position) ran after each step; the driver exits 3
     on any Python connection or lookup outside loopback (telemetry, cloud, version check),
     so reaching here means none happened."""
     assert run.summary["turns"] == 6
+    assert run.summary["user_hook"] == [1, 2, 3, 4, 5, 6], "the user's on_step_end, chained"
     assert run.summary["done"] is True and run.summary["successful"] is True
     assert any("site unavailable" in e for e in run.summary["errors"])
 
@@ -186,6 +188,13 @@ def test_failures_are_failed_steps_with_browser_use_classes(run: Run) -> None:
     assert all("failure_class" not in s for s in run.steps if s["status"] == "succeeded")
     assert run.trace["session"]["status"] == "succeeded"
     assert run.trace["session"]["tags"]["integration"] == "browser_use"
+
+
+@pytest.mark.slow
+def test_a_bundle_record_opens_captures_model_io_by_default(run: Run) -> None:
+    """The driver passes no capture_mode (and no AUGUR_CAPTURE_MODE is set): the bundle
+    record() opens is in model_io, not DebugSession's default off, which records nothing."""
+    assert run.trace["session"]["capture_mode"] == "model_io"
 
 
 @pytest.mark.slow

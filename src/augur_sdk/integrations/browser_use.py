@@ -28,11 +28,13 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from augur_sdk._internal import internal_errors
+from augur_sdk.capture import CaptureMode, capture_mode_is_explicit
 from augur_sdk.integrations._browser_use_map import (
     call_from_invoke,
     run_status,
@@ -49,6 +51,9 @@ FRAMEWORK = Framework(identifier="browser_use", distribution="browser-use",
                       extra="browser-use")
 
 _WHERE = "integrations.browser_use"
+# A bundle record() opens records screenshots and model calls unless told otherwise
+# (capture_mode=, or AUGUR_CAPTURE_MODE).
+DEFAULT_CAPTURE_MODE = CaptureMode.MODEL_IO
 
 Hook = Callable[[Any], Awaitable[None]]
 
@@ -174,17 +179,23 @@ class BrowserUseRecording:
         self._original_run = original
         recording = self
 
-        async def run(*args: Any, on_step_start: Hook | None = None,
-                      on_step_end: Hook | None = None, **kwargs: Any) -> Any:
+        signature = inspect.signature(original)
+
+        async def run(*args: Any, **kwargs: Any) -> Any:
+            # Agent.run(max_steps, on_step_start, on_step_end): the user's own on_step_end
+            # (by keyword or position) runs after ours.
+            bound = signature.bind(*args, **kwargs)
+            users_hook: Hook | None = bound.arguments.get("on_step_end")
+
             async def step_end(agent: Any) -> None:
                 await recording.on_step_end(agent)
-                if on_step_end is not None:
-                    await on_step_end(agent)
+                if users_hook is not None:
+                    await users_hook(agent)
 
+            bound.arguments["on_step_end"] = step_end
             status = "failed"
             try:
-                history = await original(*args, on_step_start=on_step_start,
-                                         on_step_end=step_end, **kwargs)
+                history = await original(*bound.args, **bound.kwargs)
                 with internal_errors(_WHERE):
                     status = run_status(history)
                 return history
@@ -210,10 +221,14 @@ def record(agent: Any, *, out_dir: Any = None, session: DebugSession | None = No
            run_id: str | None = None, client_name: str | None = None,
            final_screenshot: bool = True, **session_options: Any) -> BrowserUseRecording:
     """Record ``agent`` (a ``browser_use.Agent``) into a new bundle under ``out_dir``
-    (``session_options`` go to :class:`DebugSession`: ``capture_mode=``, ``tags=``, ...) or
-    into ``session``. The next ``agent.run()`` is recorded and closes the recording when it
-    ends. Raises :class:`IntegrationNotInstalled` when browser-use is missing or not a
-    tested version, :class:`TypeError` naming the argument for a wrong one."""
+    (``session_options`` go to :class:`DebugSession`: ``capture_mode=``, default
+    ``model_io`` unless ``AUGUR_CAPTURE_MODE`` is set, ``tags=``, ...) or into ``session``.
+
+    The agent's next ``agent.run()`` (or ``run_sync()``) is recorded; when it ends the run's
+    status is set and the recording closed (a bundle ``record`` opened is finished, a
+    ``session`` you passed stays open). Raises :class:`IntegrationNotInstalled` when
+    browser-use is missing or not a tested version, :class:`TypeError` naming the argument
+    for a wrong one."""
     module = FRAMEWORK.load()
     agent_type = getattr(module, "Agent", None)
     if agent_type is None or not isinstance(agent, agent_type):
@@ -221,6 +236,10 @@ def record(agent: Any, *, out_dir: Any = None, session: DebugSession | None = No
     if "run" in vars(agent):
         raise ValueError("agent: already recorded (record() was called on it before and "
                          "its run has not ended)")
+    if session is None and "capture_mode" not in session_options \
+            and not capture_mode_is_explicit(None):
+        # DebugSession's default (off) would record nothing; the integration is asked to.
+        session_options["capture_mode"] = DEFAULT_CAPTURE_MODE
     opened, owns = open_session(session, identifier="browser_use", out_dir=out_dir,
                                 run_id=run_id, client_name=client_name,
                                 session_kwargs=session_options)

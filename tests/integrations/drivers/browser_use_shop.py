@@ -184,10 +184,15 @@ async def main(out: Path, own_session: bool, max_steps: int) -> dict[str, Any]:
                       directly_open_url=False, enable_planning=False,
                       enable_signal_handler=False)
         if not own_session:
-            recording = record(agent, out_dir=out, run_id="browser_use_shop",
-                               capture_mode="model_io")
-            history = await agent.run(max_steps=max_steps)
-            return _summary(recording.session.out_dir, llm, history)
+            # no capture_mode: the integration's default (model_io) applies
+            recording = record(agent, out_dir=out, run_id="browser_use_shop")
+            seen: list[int] = []   # the user's own hook, given by position, still runs
+
+            async def users_hook(agent: Any) -> None:
+                seen.append(len(agent.history.history))
+
+            history = await agent.run(max_steps, None, users_hook)
+            return {**_summary(recording.session.out_dir, llm, history), "user_hook": seen}
         # The user's own session: recorded into, left open for the user to close.
         with DebugSession(run_id="browser_use_shop_own", out_dir=out, client_name="shop-agent",
                           capture_mode="model_io") as session:
