@@ -98,24 +98,34 @@ def test_each_action_is_a_step_in_the_scripted_order(run: Run) -> None:
 
 
 @pytest.mark.slow
-def test_interacted_elements_give_dom_coordinates_and_labels(run: Run) -> None:
-    """Steps on a known element carry its DOM bounds' centre, tagged as DOM-derived
-    (provenance dom, coordinate space dom_client_rect), and its accessible name; the
-    missing index and element-free actions carry none."""
+def test_clicks_carry_the_executed_point_and_inputs_the_elements_dom_centre(run: Run) -> None:
+    """A CDP click carries the point browser-use clicked (viewport CSS px); an input, which
+    reports no point, the centre of its element's DOM bounds (dom_client_rect). Both are
+    DOM-derived (provenance dom), both lie inside the element's bounds (recorded in the
+    step's grounding event), and each names the element; the missing index and
+    element-free actions carry none."""
     by_index = {s["step_index"]: s for s in run.steps}
     labels = {i: by_index[i]["grounding"].get("target_label") for i in (1, 2, 3, 4, 5)}
     assert labels == {1: "input 'Username'", 2: "input 'Password'", 3: "button 'Sign in'",
                       4: "input 'Search products'", 5: "button 'Search'"}
+    spaces = {i: by_index[i]["action"]["coordinate_space"] for i in (1, 2, 3, 4, 5)}
+    assert spaces == {1: "dom_client_rect", 2: "dom_client_rect", 3: "viewport_css_px",
+                      4: "dom_client_rect", 5: "viewport_css_px"}
     for i in (1, 2, 3, 4, 5):
         step = by_index[i]
         assert step["grounding"]["provenance"] == "dom"
-        assert step["action"]["coordinate_space"] == "dom_client_rect"
         x, y = step["grounding"]["coordinates"]["x"], step["grounding"]["coordinates"]["y"]
-        assert 0 < x < 1920 and 0 < y < 1080, (i, x, y)
+        events = _read_jsonl(run.bundle / "events" / f"{i:04d}.jsonl")
+        element = next(e for e in events if e["layer"] == "grounding")
+        assert element["detail"]["index"] == step["action"]["params"]["index"]
+        box = element["detail"]["bounds"]
+        assert box["x"] <= x <= box["x"] + box["width"], (i, x, box)
+        assert box["y"] <= y <= box["y"] + box["height"], (i, y, box)
     ys = [by_index[i]["grounding"]["coordinates"]["y"] for i in (1, 2, 3)]
     assert ys == sorted(ys), "username above password above the Sign in button"
     for i in (0, 6, 7, 8):
         assert "coordinates" not in by_index[i]["grounding"], i
+        assert "target_label" not in by_index[i]["grounding"], i
 
 
 @pytest.mark.slow

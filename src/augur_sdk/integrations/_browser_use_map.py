@@ -61,20 +61,44 @@ def reasoning_of(output: Any) -> str | None:
     return "\n".join(parts) or None
 
 
-def _element(element: Any) -> tuple[tuple[float, float] | None, str | None]:
-    """The centre of an interacted element's DOM bounds and a label for it."""
+def _number(value: Any) -> float | None:
+    ok = isinstance(value, int | float) and not isinstance(value, bool)
+    return float(value) if ok else None
+
+
+def _ground(step: ObservedStep, element: Any, result: Any, index: Any) -> None:
+    """Where the action landed. browser-use acts on an element by index: a CDP click reports
+    the point it clicked (viewport CSS px, ``ActionResult.metadata``); otherwise the
+    centre of the element's DOM bounds stands in (``dom_client_rect``). Both are derived
+    from the DOM, not from the screenshot: provenance ``dom``. The element itself (label,
+    bounds, XPath) is an ``observation`` event of the step."""
+    metadata = getattr(result, "metadata", None)
+    point: dict[str, Any] = metadata if isinstance(metadata, dict) else {}
+    x, y = _number(point.get("click_x")), _number(point.get("click_y"))
+    if x is not None and y is not None:
+        step.coordinates = (x, y)
+        step.coordinate_space = "viewport_css_px"
     if element is None:
-        return None, None
-    centre = None
+        return
     bounds = getattr(element, "bounds", None)
+    box = None
     if bounds is not None and bounds.width > 0 and bounds.height > 0:
-        centre = (round(bounds.x + bounds.width / 2, 1), round(bounds.y + bounds.height / 2, 1))
+        box = {"x": bounds.x, "y": bounds.y, "width": bounds.width, "height": bounds.height}
+        if step.coordinates is None:
+            step.coordinates = (round(bounds.x + bounds.width / 2, 1),
+                                round(bounds.y + bounds.height / 2, 1))
+            step.coordinate_space = "dom_client_rect"
     attributes = getattr(element, "attributes", None) or {}
     tag = str(getattr(element, "node_name", "") or "").lower()
     name = (getattr(element, "ax_name", None) or attributes.get("aria-label")
             or attributes.get("placeholder") or attributes.get("name") or "")
-    label = f"{tag} {name!r}" if name else tag or None
-    return centre, label
+    step.target_label = f"{tag} {name!r}" if name else tag or None
+    detail: dict[str, Any] = {"index": index, "tag": tag, "xpath": getattr(element, "x_path",
+                                                                              None)}
+    if box is not None:
+        detail["bounds"] = box   # document coordinates, CSS px (browser-use's snapshot)
+    step.events.append({"kind": "observation", "layer": "grounding", "detail": detail,
+                        "summary": f"element [{index}] {step.target_label or tag}"})
 
 
 def steps_from_history_item(item: Any) -> list[ObservedStep]:
@@ -104,17 +128,18 @@ def steps_from_history_item(item: Any) -> list[ObservedStep]:
         step = ObservedStep(action_type=str(name),
                             params=dict(params) if isinstance(params, dict) else {},
                             intent=intent, started_at=started, ended_at=ended,
-                            provenance="dom", coordinate_space="dom_client_rect")
+                            provenance="dom")
         if url:
             step.params.setdefault("page_url", url)
-        step.coordinates, step.target_label = _element(elements[i] if i < len(elements)
-                                                       else None)
+        result = results[i] if i < len(results) else None
+        _ground(step, elements[i] if i < len(elements) else None, result,
+                step.params.get("index"))
         if i == 0:
             step.reasoning = reasoning_of(output)
-        if i >= len(results):  # browser-use stopped the sequence (the page changed)
+        if result is None:  # browser-use stopped the sequence (the page changed)
             step.status = "skipped"
         else:
-            _verdict(step, results[i])
+            _verdict(step, result)
         steps.append(step)
     return steps
 
