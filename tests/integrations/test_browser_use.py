@@ -355,3 +355,15 @@ def test_a_run_that_runs_out_of_steps_fails_with_its_step_errors(tmp_path: Path)
     done = subprocess.run([sys.executable, "-m", "augur_sdk.cli", "validate",
                            str(short.bundle)], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.slow
+def test_driving_agent_step_by_hand_with_the_recordings_hook(tmp_path: Path) -> None:
+    """Without agent.run(): the driver calls agent.step() and the recording's on_step_end
+    after each, then close(status=...): the same steps, model calls and status."""
+    by_hand = _drive(tmp_path, "--by-hand")
+    assert [(s["step_type"], s["status"]) for s in by_hand.steps] == SCRIPT
+    calls = sorted(p.name for p in (by_hand.bundle / "modelio").glob("*.json"))
+    assert [int(name[:4]) for name in calls] == TURN_STARTS
+    assert by_hand.steps[-1]["observation_post"], "the done step's final screenshot"
+    assert by_hand.trace["session"]["status"] == "succeeded"

@@ -171,7 +171,8 @@ def _closed_port() -> int:
         return int(probe.getsockname()[1])
 
 
-async def main(out: Path, own_session: bool, max_steps: int) -> dict[str, Any]:
+async def main(out: Path, own_session: bool, max_steps: int,
+               by_hand: bool = False) -> dict[str, Any]:
     with DemoShop() as shop, tempfile.TemporaryDirectory(prefix="bu-chromium-") as profile:
         llm = ScriptedModel(shop.url, f"http://127.0.0.1:{_closed_port()}/orders")
         browser = BrowserProfile(executable_path="/usr/bin/chromium", headless=True,
@@ -183,6 +184,18 @@ async def main(out: Path, own_session: bool, max_steps: int) -> dict[str, Any]:
                       sensitive_data={"shop_password": PASSWORD}, use_judge=False,
                       directly_open_url=False, enable_planning=False,
                       enable_signal_handler=False)
+        if by_hand:   # agent.step() driven by the caller, the recording's hook called by hand
+            recording = record(agent, out_dir=out, run_id="browser_use_shop_by_hand")
+            await agent.browser_session.start()
+            for _ in range(max_steps):
+                await agent.step()
+                await recording.on_step_end(agent)
+                if agent.history.is_done():
+                    break
+            recording.close(status="succeeded" if agent.history.is_successful() else "failed")
+            await agent.eventbus.stop(clear=True, timeout=3.0)   # what agent.run() does last
+            await agent.close()
+            return _summary(recording.session.out_dir, llm, agent.history)
         if not own_session:
             # no capture_mode: the integration's default (model_io) applies
             recording = record(agent, out_dir=out, run_id="browser_use_shop")
@@ -215,8 +228,10 @@ if __name__ == "__main__":
                         help="browser-use's max_steps (3: the run ends unfinished)")
     parser.add_argument("--own-session", action="store_true",
                         help="record into a DebugSession the driver opens (session=)")
+    parser.add_argument("--by-hand", action="store_true",
+                        help="drive agent.step() and the recording's on_step_end by hand")
     cli = parser.parse_args()
-    summary = asyncio.run(main(cli.out, cli.own_session, cli.max_steps))
+    summary = asyncio.run(main(cli.out, cli.own_session, cli.max_steps, cli.by_hand))
     print(json.dumps(summary))
     if NON_LOCAL:
         print(f"non-loopback network use: {sorted(set(NON_LOCAL))}", file=sys.stderr)
