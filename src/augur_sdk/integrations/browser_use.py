@@ -18,8 +18,9 @@
 
 Mapping (the details are :mod:`._browser_use_map`): each *action* of a browser-use step is a
 step; the step's screenshot is the first action's ``pre`` and the previous step's last
-action's ``post``; the interacted element's DOM bounds give its centre
-(``provenance="dom"``, ``coordinate_space="dom_client_rect"``); ``thinking`` /
+action's ``post``; a CDP click's executed point (``viewport_css_px``), else the centre of
+the interacted element's DOM bounds (``dom_client_rect``), with ``provenance="dom"``;
+``thinking`` /
 ``evaluation_previous_goal`` / ``memory`` / ``next_goal`` are the reasoning; an
 ``ActionResult.error`` is a failed step with a ``browser_use.<class>`` failure class.
 """
@@ -45,6 +46,8 @@ from augur_sdk.integrations._steps import StepRecorder, open_session
 
 if TYPE_CHECKING:
     from augur_sdk.session import DebugSession
+
+__all__ = ["FRAMEWORK", "BrowserUseRecording", "record"]
 
 FRAMEWORK = Framework(identifier="browser_use", distribution="browser-use",
                       module="browser_use", minimum=(0, 13, 14), below=(0, 14),
