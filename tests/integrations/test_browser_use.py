@@ -155,10 +155,11 @@ def test_model_calls_hold_the_messages_and_the_output(run: Run) -> None:
     """One model call per turn, under the turn's first step: browser-use's system and user
     messages (the browser state, the screenshot stored as a bundle image) and the structured
     output with the actions the step records show."""
-    calls = [json.loads(p.read_text()) for p in sorted((run.bundle / "modelio").glob("*.json"))]
+    every = [json.loads(p.read_text()) for p in sorted((run.bundle / "modelio").glob("*.json"))]
+    calls = [c for c in every if c["layer"] == "model"]
     assert [c["step_index"] for c in calls] == TURN_STARTS
+    assert [(c["step_index"], c["layer"]) for c in every if c not in calls] == [(8, "judge")]
     for call in calls:
-        assert call["layer"] == "model"
         assert call["request"]["model"] == "scripted-shop-v1"
         roles = [m["role"] for m in call["request"]["messages"]]
         assert roles[0] == "system" and roles[-1] == "user"
@@ -173,6 +174,23 @@ def test_model_calls_hold_the_messages_and_the_output(run: Run) -> None:
     output = json.loads(login["response"]["text"])
     assert [next(iter(a)) for a in output["action"]] == ["input", "input", "click"]
     assert output["next_goal"] == "Sign in as the shop user."
+
+
+@pytest.mark.slow
+def test_browser_uses_judge_is_a_judge_decision_of_the_done_step(run: Run) -> None:
+    """use_judge: browser-use asks the model to judge the run after the done step; that call
+    is a `judge` model call of the done step, and its verdict a model judge's decision on
+    that step, beside (not replacing) the step's own status."""
+    judge_call = json.loads((run.bundle / "modelio" / "0008-judge-0.json").read_text())
+    assert judge_call["request"]["params"] == {"output_format": "JudgementResult"}
+    assert json.loads(judge_call["response"]["text"])["verdict"] is True
+    done = run.steps[8]
+    assert done["judge_decisions"] == [{
+        "judge_id": "browser_use.judge:scripted-shop-v1", "judge_type": "model",
+        "judged_at": done["judge_decisions"][0]["judged_at"],
+        "verdict": {"status": "passed",
+                    "reason": "The agent signed in, searched and reported the price."}}]
+    assert done["status"] == "succeeded" and "verdict" not in done
 
 
 @pytest.mark.slow
@@ -363,7 +381,7 @@ def test_driving_agent_step_by_hand_with_the_recordings_hook(tmp_path: Path) -> 
     after each, then close(status=...): the same steps, model calls and status."""
     by_hand = _drive(tmp_path, "--by-hand")
     assert [(s["step_type"], s["status"]) for s in by_hand.steps] == SCRIPT
-    calls = sorted(p.name for p in (by_hand.bundle / "modelio").glob("*.json"))
+    calls = sorted(p.name for p in (by_hand.bundle / "modelio").glob("*-model-*.json"))
     assert [int(name[:4]) for name in calls] == TURN_STARTS
     assert by_hand.steps[-1]["observation_post"], "the done step's final screenshot"
     assert by_hand.trace["session"]["status"] == "succeeded"

@@ -192,3 +192,19 @@ def call_from_invoke(llm: Any, messages: Any, output_format: Any, result: Any,
         completion_tokens=getattr(usage, "completion_tokens", None),
         duration_ms=duration_ms, provider=getattr(llm, "provider", None),
         layer="judge" if name == "JudgementResult" else "model")
+
+
+def judgement_of(history: Any) -> dict[str, Any] | None:
+    """browser-use's judge verdict on the run (``use_judge``), attached to the done action's
+    result after the last step, as a judge decision's verdict."""
+    items = getattr(history, "history", None) or []
+    results = getattr(items[-1], "result", None) or [] if items else []
+    judgement = getattr(results[-1], "judgement", None) if results else None
+    if judgement is None or not isinstance(getattr(judgement, "verdict", None), bool):
+        return None
+    reason = getattr(judgement, "failure_reason", None) or getattr(judgement, "reasoning",
+                                                                  None)
+    verdict: dict[str, Any] = {"status": "passed" if judgement.verdict else "failed"}
+    if isinstance(reason, str) and reason.strip():
+        verdict["reason"] = reason.strip()[:1000]
+    return verdict

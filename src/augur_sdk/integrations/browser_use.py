@@ -38,6 +38,7 @@ from augur_sdk._internal import internal_errors
 from augur_sdk.capture import CaptureMode, capture_mode_is_explicit
 from augur_sdk.integrations._browser_use_map import (
     call_from_invoke,
+    judgement_of,
     run_status,
     steps_from_history_item,
 )
@@ -154,6 +155,21 @@ class BrowserUseRecording:
                 index = max(self.recorder.upcoming_index - 1, 0)
             self.recorder.model_call(call, step_index=index)
 
+    def _judgement(self, agent: Any) -> None:
+        """browser-use's judge (``use_judge``) judges the run after its done step: its
+        verdict is a judge decision of that step, beside the step's own verdict (browser-use
+        does not let it override the agent's success either). Recorded once the done step
+        is written (its final screenshot written it)."""
+        with internal_errors(_WHERE):
+            verdict = judgement_of(agent.history)
+            held = self.recorder.upcoming_index != self.recorder.next_index
+            if verdict is None or not self._finished or held or self.recorder.next_index == 0:
+                return
+            model = getattr(getattr(agent, "judge_llm", None), "model", None) or "unknown"
+            self.session.record_judge_decision(
+                self.recorder.next_index - 1, judge_id=f"browser_use.judge:{model}",
+                judge_type="model", verdict=verdict, promote=False)
+
     # ── the end ─────────────────────────────────────────────────────────────────────────
 
     def close(self, *, status: str | None = None) -> None:
@@ -209,6 +225,7 @@ class BrowserUseRecording:
             finally:
                 # what browser-use added after the last step (the max-steps item)
                 recording._consume(recording.agent)
+                recording._judgement(recording.agent)
                 recording.close(status=status)
 
         self.agent.run = run

@@ -15,7 +15,7 @@ state browser-use sends it, like a model would, and:
 3. types "blue mug" into the search box, clicks "Search";
 4. clicks element index 9999, which does not exist (browser-use: "not available");
 5. navigates to a closed port of 127.0.0.1 (browser-use: ActionResult.error);
-6. done, success.
+6. done, success; browser-use's judge (the same scripted model) then passes the run.
 
 ``--own-session``: the same run recorded into a DebugSession the driver opened
 (``record(agent, session=...)``), which must still be open after the run.
@@ -157,6 +157,12 @@ class ScriptedModel:
                                 completion_tokens=40, total_tokens=1040 + len(messages))
         if output_format is None:
             return ChatInvokeCompletion(completion="ok", usage=usage, stop_reason="end_turn")
+        if output_format.__name__ == "JudgementResult":   # browser-use's judge, at the end
+            verdict = output_format.model_validate({
+                "reasoning": "The agent signed in, searched and reported the price.",
+                "verdict": True, "failure_reason": ""})
+            return ChatInvokeCompletion(completion=verdict, usage=usage,
+                                        stop_reason="end_turn")
         if output_format.__name__ != "AgentOutput":
             raise AssertionError(f"unexpected structured call: {output_format.__name__}")
         brain, actions = self._turn(_state_text(messages))
@@ -181,7 +187,7 @@ async def main(out: Path, own_session: bool, max_steps: int,
                                  keep_alive=False)
         agent = Agent(task=f"Sign in to the shop at {shop.url} and find the price of a "
                            f"{SEARCH}.", llm=llm, browser_profile=browser,
-                      sensitive_data={"shop_password": PASSWORD}, use_judge=False,
+                      sensitive_data={"shop_password": PASSWORD}, use_judge=True,
                       directly_open_url=False, enable_planning=False,
                       enable_signal_handler=False)
         if by_hand:   # agent.step() driven by the caller, the recording's hook called by hand
