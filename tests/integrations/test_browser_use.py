@@ -290,6 +290,24 @@ def test_recording_into_the_users_session_leaves_it_open(tmp_path: Path) -> None
     assert session["status"] == "succeeded"
 
 
+@pytest.mark.slow
+def test_record_refuses_wrong_arguments_with_browser_use_installed(tmp_path: Path) -> None:
+    """With browser-use (its venv, no browser launched): an object that is not an Agent, both
+    session= and out_dir=, and a second record() of the same agent are refused naming the
+    argument, writing no bundle; close() puts back browser-use's own ainvoke wrapper and
+    Agent.run."""
+    python = framework_python("browser-use")
+    out = tmp_path / "misuse"
+    done = run_driver(python, "browser_use_shop.py", "--out", str(out), "--misuse",
+                      timeout=120)
+    said = json.loads(done.stdout.strip().splitlines()[-1])
+    assert said["not_an_agent"] == "TypeError: agent: expected a browser_use.Agent, got object"
+    assert said["both"].startswith("TypeError: session: pass either session= or out_dir=")
+    assert said["twice"].startswith("ValueError: agent: already recorded")
+    assert said["wrapped"] is True and said["restored"] is True
+    assert said["left_on_disk"] == ["first", "mine"]   # the accepted record() and the user's
+
+
 # ── without browser-use (fast, this venv) ───────────────────────────────────────────────
 
 def test_browser_use_is_not_in_this_venv() -> None:

@@ -17,6 +17,9 @@ state browser-use sends it, like a model would, and:
 5. navigates to a closed port of 127.0.0.1 (browser-use: ActionResult.error);
 6. done, success; browser-use's judge (the same scripted model) then passes the run.
 
+``--misuse``: no run; record()'s refusals of wrong arguments, printed as JSON.
+``--by-hand``: agent.step() driven by the driver, the recording's hook called after each.
+``--max-steps 3``: the run ends unfinished.
 ``--own-session``: the same run recorded into a DebugSession the driver opened
 (``record(agent, session=...)``), which must still be open after the run.
 
@@ -221,6 +224,35 @@ async def main(out: Path, own_session: bool, max_steps: int,
         return _summary(session.out_dir, llm, history)
 
 
+def _refusal(call: Any) -> str | None:
+    try:
+        call()
+    except (TypeError, ValueError) as exc:
+        return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def misuse(out: Path) -> dict[str, Any]:
+    """record()'s refusals, with browser-use installed: each message, the hooks undone by
+    close(), and what was left on disk (Agent() alone launches no browser)."""
+    agent = Agent(task="nothing", llm=ScriptedModel("http://127.0.0.1:9/", ""),
+                  use_judge=False, enable_signal_handler=False)
+    said: dict[str, Any] = {
+        "not_an_agent": _refusal(lambda: record(object(), out_dir=out / "not-an-agent"))}
+    with DebugSession(run_id="mine", client_name="me", out_dir=out / "mine",
+                      capture_mode="metadata") as mine:
+        said["both"] = _refusal(lambda: record(agent, out_dir=out / "both", session=mine))
+    first = record(agent, out_dir=out / "first")
+    said["wrapped"] = agent.llm.ainvoke.__name__ == "ainvoke" and "run" in vars(agent)
+    said["twice"] = _refusal(lambda: record(agent, out_dir=out / "twice"))
+    first.close()
+    # browser-use's own token counter wrapped ainvoke first; close() puts it back
+    said["restored"] = agent.llm.ainvoke.__name__ == "tracked_ainvoke" \
+        and "run" not in vars(agent)
+    said["left_on_disk"] = sorted(p.name for p in out.iterdir())
+    return said
+
+
 def _summary(bundle: Path, llm: ScriptedModel, history: Any) -> dict[str, Any]:
     return {"bundle": str(bundle), "turns": llm.turn, "done": history.is_done(),
             "successful": history.is_successful(),
@@ -236,8 +268,11 @@ if __name__ == "__main__":
                         help="record into a DebugSession the driver opens (session=)")
     parser.add_argument("--by-hand", action="store_true",
                         help="drive agent.step() and the recording's on_step_end by hand")
+    parser.add_argument("--misuse", action="store_true",
+                        help="only check record()'s refusals (no run)")
     cli = parser.parse_args()
-    summary = asyncio.run(main(cli.out, cli.own_session, cli.max_steps, cli.by_hand))
+    summary = misuse(cli.out) if cli.misuse else \
+        asyncio.run(main(cli.out, cli.own_session, cli.max_steps, cli.by_hand))
     print(json.dumps(summary))
     if NON_LOCAL:
         print(f"non-loopback network use: {sorted(set(NON_LOCAL))}", file=sys.stderr)
