@@ -403,3 +403,22 @@ def test_driving_agent_step_by_hand_with_the_recordings_hook(tmp_path: Path) -> 
     assert [int(name[:4]) for name in calls] == TURN_STARTS
     assert by_hand.steps[-1]["observation_post"], "the done step's final screenshot"
     assert by_hand.trace["session"]["status"] == "succeeded"
+
+
+@pytest.mark.slow
+def test_a_broken_recording_never_breaks_the_agent(tmp_path: Path) -> None:
+    """In a user's run (internal errors not re-raised), the bundle is closed under the
+    integration after the second step: every later record fails, the agent still finishes
+    all six turns (and the user's hook runs each time), and the failure is one logged
+    warning naming the integration."""
+    python = framework_python("browser-use")
+    done = run_driver(python, "browser_use_shop.py", "--out", str(tmp_path / "b"),
+                      "--sabotage", timeout=240, env={"AUGUR_RAISE_INTERNAL_ERRORS": "0"})
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert summary["turns"] == 6 and summary["successful"] is True
+    assert summary["user_hook"] == [1, 2, 3, 4, 5, 6]
+    warnings = [line for line in done.stderr.splitlines()
+                if "internal error in integrations.browser_use" in line]
+    assert len(warnings) == 1 and "your agent keeps running" in warnings[0], done.stderr[-3000:]
+    assert sorted(p.name for p in (tmp_path / "b" / "steps").iterdir()) == \
+        ["0000.json", "0001.json", "0002.json"]

@@ -20,6 +20,7 @@ state browser-use sends it, like a model would, and:
 ``--misuse``: no run; record()'s refusals of wrong arguments, printed as JSON.
 ``--by-hand``: agent.step() driven by the driver, the recording's hook called after each.
 ``--max-steps 3``: the run ends unfinished.
+``--sabotage``: the user's hook closes the bundle after step 2; the agent must finish.
 ``--own-session``: the same run recorded into a DebugSession the driver opened
 (``record(agent, session=...)``), which must still be open after the run.
 
@@ -181,7 +182,7 @@ def _closed_port() -> int:
 
 
 async def main(out: Path, own_session: bool, max_steps: int,
-               by_hand: bool = False) -> dict[str, Any]:
+               by_hand: bool = False, sabotage: bool = False) -> dict[str, Any]:
     with DemoShop() as shop, tempfile.TemporaryDirectory(prefix="bu-chromium-") as profile:
         llm = ScriptedModel(shop.url, f"http://127.0.0.1:{_closed_port()}/orders")
         browser = BrowserProfile(executable_path="/usr/bin/chromium", headless=True,
@@ -212,6 +213,8 @@ async def main(out: Path, own_session: bool, max_steps: int,
 
             async def users_hook(agent: Any) -> None:
                 seen.append(len(agent.history.history))
+                if sabotage and len(seen) == 2:   # the telemetry breaks from here on
+                    recording.session.close()
 
             history = await agent.run(max_steps, None, users_hook)
             return {**_summary(recording.session.out_dir, llm, history), "user_hook": seen}
@@ -268,11 +271,14 @@ if __name__ == "__main__":
                         help="record into a DebugSession the driver opens (session=)")
     parser.add_argument("--by-hand", action="store_true",
                         help="drive agent.step() and the recording's on_step_end by hand")
+    parser.add_argument("--sabotage", action="store_true",
+                        help="close the bundle after step 2: the agent must finish anyway")
     parser.add_argument("--misuse", action="store_true",
                         help="only check record()'s refusals (no run)")
     cli = parser.parse_args()
     summary = misuse(cli.out) if cli.misuse else \
-        asyncio.run(main(cli.out, cli.own_session, cli.max_steps, cli.by_hand))
+        asyncio.run(main(cli.out, cli.own_session, cli.max_steps, cli.by_hand,
+                         cli.sabotage))
     print(json.dumps(summary))
     if NON_LOCAL:
         print(f"non-loopback network use: {sorted(set(NON_LOCAL))}", file=sys.stderr)
