@@ -35,7 +35,6 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from augur_sdk._internal import internal_errors
-from augur_sdk.capture import CaptureMode, capture_mode_is_explicit
 from augur_sdk.integrations._browser_use_map import (
     call_from_invoke,
     judgement_of,
@@ -55,9 +54,6 @@ FRAMEWORK = Framework(identifier="browser_use", distribution="browser-use",
                       extra="browser-use")
 
 _WHERE = "integrations.browser_use"
-# A bundle record() opens records screenshots and model calls unless told otherwise
-# (capture_mode=, or AUGUR_CAPTURE_MODE).
-DEFAULT_CAPTURE_MODE = CaptureMode.MODEL_IO
 
 Hook = Callable[[Any], Awaitable[None]]
 
@@ -256,10 +252,6 @@ def record(agent: Any, *, out_dir: Any = None, session: DebugSession | None = No
     if "run" in vars(agent):
         raise ValueError("agent: already recorded (record() was called on it before and "
                          "its run has not ended)")
-    if session is None and "capture_mode" not in session_options \
-            and not capture_mode_is_explicit(None):
-        # DebugSession's default (off) would record nothing; the integration is asked to.
-        session_options["capture_mode"] = DEFAULT_CAPTURE_MODE
     opened, owns = open_session(session, identifier="browser_use", out_dir=out_dir,
                                 run_id=run_id, client_name=client_name,
                                 session_kwargs=session_options)
