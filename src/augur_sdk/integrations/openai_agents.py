@@ -27,12 +27,14 @@ parameters or screenshots and model calls are not recorded.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 from collections import deque
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
+from augur_sdk import capture
 from augur_sdk._internal import internal_errors, raise_internal_errors
 from augur_sdk.adapters.cua_log import decode_png
 from augur_sdk.integrations import _openai_agents_spans as spans
@@ -58,8 +60,12 @@ def record(*, out_dir: Any = None, session: DebugSession | None = None,
     """Record what the SDK's agents do into ``session``, or into a new session written under
     ``out_dir`` (``session_kwargs`` are :class:`DebugSession`'s options). Returns the
     :class:`Recording`; ``close()`` it when the agent is done (a session opened here is
-    closed then too)."""
+    closed then too). A session opened here records ``model_io`` (steps, screenshots, model
+    calls) unless ``capture_mode=`` or ``AUGUR_CAPTURE_MODE`` says otherwise."""
     agents = FRAMEWORK.load()
+    if session is None and "capture_mode" not in session_kwargs \
+            and not os.environ.get(capture.ENV_VAR):
+        session_kwargs["capture_mode"] = "model_io"
     opened, owns = open_session(session, identifier=FRAMEWORK.identifier, out_dir=out_dir,
                                 run_id=run_id, client_name=client_name,
                                 session_kwargs=dict(session_kwargs))
@@ -133,7 +139,7 @@ class Recording:
         self._queued: deque[list[dict[str, Any]]] = deque()  # computer calls not run yet
         self._said = ""
         self._thought = ""
-        self._seen_screen = False
+        self._screen: bytes | None = None  # the newest screenshot seen
         self._run_failed: bool | None = None
         self._deferred: list[BaseException] = []
         self._closed = False
@@ -199,11 +205,10 @@ class Recording:
         if found is None:
             return
         call, answer = found
-        if not self._seen_screen:  # a screenshot the user sent in the first input
+        if self._screen is None:  # a screenshot the user sent in the first input
             png = spans.newest_image(spans.plain(getattr(data, "input", None)))
             if png:
-                self.steps.screenshot(png)
-                self._seen_screen = True
+                self._screenshot(png)
         self.steps.model_call(call)
         self._said, self._thought = spans.said_and_thought(answer)
         self._queued.extend(spans.computer_calls(answer))
@@ -223,10 +228,20 @@ class Recording:
         """A model answer that calls no tool ends the agent's turn: a ``done`` step."""
         if calls_tools or not self._said:
             return
-        self.steps.record(ObservedStep(action_type="done", params={"text": self._said[:2000]},
-                                       intent=self._said, provenance="model",
-                                       reasoning=self._thought or None,
-                                       reasoning_format="openai_reasoning_summary"))
+        self._record_unseen(ObservedStep(action_type="done", params={"text": self._said[:2000]},
+                                         intent=self._said, reasoning=self._thought or None,
+                                         reasoning_format="openai_reasoning_summary"))
+
+    def _screenshot(self, png: bytes) -> None:
+        self._screen = png
+        self.steps.screenshot(png)
+
+    def _record_unseen(self, step: ObservedStep) -> None:
+        """Write a step no screenshot followed: the newest screenshot stays the next step's
+        pre (nothing newer shows the screen)."""
+        self.steps.record(step)
+        if self._screen is not None:
+            self.steps.screenshot(self._screen)
 
     def _failure(self, span: Any) -> tuple[str | None, str | None]:
         """The error text and failure class of a span the SDK marked with an error. The
@@ -255,11 +270,10 @@ class Recording:
         for step in steps[:-1]:
             self.steps.record(step)
         if post is None:
-            self.steps.record(steps[-1])
+            self._record_unseen(steps[-1])
             return
         self.steps.hold(steps[-1])
-        self.steps.screenshot(post)
-        self._seen_screen = True
+        self._screenshot(post)
 
     def _function(self, span: Any) -> None:
         data = span.span_data
@@ -268,11 +282,11 @@ class Recording:
                   "input": str(getattr(data, "input", "") or "")[:2000],
                   "output": str(getattr(data, "output", "") or "")[:2000]}
         step = ObservedStep(action_type="function_call", params=params, intent=self._said,
-                            provenance="model", started_at=span.started_at,
+                            started_at=span.started_at,
                             ended_at=span.ended_at)
         if error is not None:
             step.status, step.error, step.failure_class = "failed", error, failure_class
-        self.steps.record(step)
+        self._record_unseen(step)
 
 
 __all__ = ["FRAMEWORK", "Recording", "record", "tracing_processor"]
