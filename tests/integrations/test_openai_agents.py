@@ -304,7 +304,10 @@ def test_an_agent_run_on_the_shop_becomes_a_bundle(tmp_path: Path) -> None:
     then a click on the result and the answer: 12 steps with the scripted actions at the
     page's coordinates, screenshots chained pre -> post, one model call per turn, the refused
     click failed with ``openai_agents.OffScreenError``, the run succeeded (the retry did)."""
-    with integration.record(out_dir=tmp_path / "runs", run_id="oa-shop") as recording:
+    # What the agent types is kept off disk by path (the password among it).
+    hidden = ["action.params.text", "**.action.text"]
+    with integration.record(out_dir=tmp_path / "runs", run_id="oa-shop",
+                            never_record=hidden) as recording:
         outcomes = run_agent([("Log in as alice and find the blue mug.", LOGIN_AND_SEARCH),
                               ("Open the blue mug.", RETRY)])
     first, second, url = outcomes
@@ -333,7 +336,9 @@ def test_an_agent_run_on_the_shop_becomes_a_bundle(tmp_path: Path) -> None:
         assert step["action"]["coordinate_space"] == "viewport_css_px"
         assert step["action"]["dispatch_backend"] == "openai_agents.computer"
     assert username["intent"] == "Signing in as alice."
-    assert login_typed["action"]["params"]["text"] == USERNAME
+    assert login_typed["action"]["params"]["text"] == "***REDACTED:never_record***"
+    assert not [p for p in bundle.rglob("*") if p.is_file() and PASSWORD.encode() in
+                p.read_bytes()]
     assert steps[5]["action"]["params"]["keys"] == ["ENTER"]
     assert [s["action"]["params"]["batch"] for s in search] == [
         {"position": n, "size": 3} for n in range(3)]
@@ -343,7 +348,7 @@ def test_an_agent_run_on_the_shop_becomes_a_bundle(tmp_path: Path) -> None:
     assert failed["verdict"] == {"status": "failed",
                                  "reason": "(1500, 300) is outside the 1280x800 screen"}
     assert failed["observation_post"] is None
-    assert steps[11]["action"]["params"]["text"] == "The blue mug costs $12.00."
+    assert steps[11]["action"]["params"]["answer"] == "The blue mug costs $12.00."
 
     # Screenshots: each single action's post is the next step's pre; a batch has a pre on
     # its first action and a post on its last (the SDK takes none in between).

@@ -228,8 +228,9 @@ class Recording:
         """A model answer that calls no tool ends the agent's turn: a ``done`` step."""
         if calls_tools or not self._said:
             return
-        self._record_unseen(ObservedStep(action_type="done", params={"text": self._said[:2000]},
-                                         intent=self._said, reasoning=self._thought or None,
+        answer = {"answer": self._said[:2000]}  # not "text": never_record paths name that
+        self._record_unseen(ObservedStep(action_type="done", params=answer, intent=self._said,
+                                         reasoning=self._thought or None,
                                          reasoning_format="openai_reasoning_summary"))
 
     def _screenshot(self, png: bytes) -> None:
