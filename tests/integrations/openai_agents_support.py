@@ -1,14 +1,35 @@
-"""The scripted model of the OpenAI Agents SDK tests: a ``Model`` (the SDK's custom-model hook)
-that answers from a script of Responses output items instead of calling the network."""
+"""What the OpenAI Agents SDK tests share: the SDK (a module importing this is skipped without
+it, failed under CI: the test extra installs it), no network, and the scripted model: a
+``Model`` (the SDK's custom-model hook) that answers from a script of Responses output items
+instead of calling the network."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
-import agents
-from agents.models.interface import Model
-from openai.types.responses import Response
+import pytest
+
+from integrations.integration_support import in_ci
+
+try:
+    import agents
+    from agents.models.interface import Model
+    from openai.types.responses import Response
+except ImportError:
+    if in_ci():
+        raise
+    pytest.skip("openai-agents is not installed: pip install -e '.[test]'",
+                allow_module_level=True)
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The SDK's default exporter uploads only with a key: there is none in these tests
+    (autouse in each module that imports it)."""
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_AGENTS_DISABLE_TRACING"):
+        monkeypatch.delenv(name, raising=False)
+    yield
 
 Turn = Callable[[Any], Awaitable[list[dict[str, Any]]]]
 

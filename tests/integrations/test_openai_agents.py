@@ -26,17 +26,16 @@ import pytest
 from playwright_agent.webapp import PASSWORD, USERNAME, DemoShop
 
 from augur_sdk.integrations import openai_agents as integration
-from integrations.integration_support import CHROMIUM, in_ci, unavailable, viewer_steps
-
-try:
-    import agents
-
-    from integrations.openai_agents_support import ScriptedModel, Turn, computer_call, message, then
-except ImportError:  # the test extra installs it; CI must have run these tests
-    if in_ci():
-        raise
-    pytest.skip("openai-agents is not installed: pip install -e '.[test]'",
-                allow_module_level=True)
+from integrations.integration_support import CHROMIUM, unavailable, viewer_steps
+from integrations.openai_agents_support import (  # the SDK, or the module is skipped
+    ScriptedModel,
+    Turn,
+    agents,
+    computer_call,
+    message,
+    no_network,  # noqa: F401  (an autouse fixture)
+    then,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -165,11 +164,6 @@ def _require_browser() -> None:
         unavailable("playwright (Python) is not installed")
 
 
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The SDK's default exporter uploads only with a key; there is none in these tests."""
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_AGENTS_DISABLE_TRACING"):
-        monkeypatch.delenv(name, raising=False)
 
 
 async def _drive(runs: list[tuple[str, list[Turn]]]) -> list[Any]:

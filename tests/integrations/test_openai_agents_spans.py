@@ -17,24 +17,15 @@ import pytest
 from augur_sdk import DebugSession
 from augur_sdk.integrations import openai_agents as integration
 from augur_sdk.validation import validate_bundle
-from integrations.integration_support import REPO, in_ci
-
-try:
-    import agents
-
-    from integrations.openai_agents_support import ScriptedModel, Turn, message, then
-except ImportError:  # the test extra installs it; CI must have run these tests
-    if in_ci():
-        raise
-    pytest.skip("openai-agents is not installed: pip install -e '.[test]'",
-                allow_module_level=True)
-
-
-@pytest.fixture(autouse=True)
-def _no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The SDK's default exporter uploads only with a key; there is none in these tests."""
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_AGENTS_DISABLE_TRACING"):
-        monkeypatch.delenv(name, raising=False)
+from integrations.integration_support import REPO
+from integrations.openai_agents_support import (  # the SDK, or the module is skipped
+    ScriptedModel,
+    Turn,
+    agents,
+    message,
+    no_network,  # noqa: F401  (an autouse fixture)
+    then,
+)
 
 
 def _steps(bundle: Path) -> list[dict[str, Any]]:
