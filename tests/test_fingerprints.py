@@ -75,6 +75,27 @@ def test_manifest_fingerprint_is_over_the_redacted_gated_steps(tmp_path: Path) -
                                                       "verdict": {"status": "passed"}}] * 3)
 
 
+def test_validate_recomputes_the_fingerprint_from_the_steps(tmp_path: Path) -> None:
+    """augur validate recomputes a cua_v1 key from trace.json's steps: a manifest whose key
+    does not describe its steps (edited, or written by a producer with another notion of the
+    steps) is invalid, and the error gives both keys; a plug-in key is not checked."""
+    with DebugSession(run_id="r", client_name="a", out_dir=tmp_path, capture_mode="trace",
+                      dsn="") as s:
+        for i in range(2):
+            s.record_step(step_record("r", i))
+    assert validate_bundle(tmp_path) == []
+    manifest = _manifest(tmp_path)
+    honest = manifest["trajectory_fingerprint"]
+    manifest["trajectory_fingerprint"] = fingerprints.cua_v1(LOGIN)
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    (issue,) = validate_bundle(tmp_path)
+    assert (issue.where, issue.path) == ("manifest.json", "trajectory_fingerprint")
+    assert KNOWN_LOGIN in issue.message and honest in issue.message
+    manifest["trajectory_fingerprint"] = "my_plugin:abc"
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
+    assert validate_bundle(tmp_path) == []
+
+
 def test_a_run_without_steps_has_no_fingerprint(tmp_path: Path) -> None:
     """No step, no key (an orchestrator's bundle has none)."""
     with DebugSession.open_orchestrator(run_id="o", client_name="a", out_dir=tmp_path / "o",

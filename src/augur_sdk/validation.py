@@ -22,6 +22,7 @@ from typing import Any
 from augur_schema import SCHEMA_VERSION, validator_for
 from jsonschema.validators import validator_for as jsonschema_validator_for
 
+from augur_sdk import fingerprints
 from augur_sdk.bundle import layout
 from augur_sdk.kinds.spec import FileFormat, RecordKind, RuleContext
 
@@ -293,6 +294,7 @@ def _validate(root: Path) -> list[ValidationIssue]:
                     issues.append(ValidationIssue(
                         layout.TRACE, f"steps differ from steps/ ({len(trace_steps)} in "
                         f"trace.json, {len(steps_on_disk)} step files)", "steps"))
+                issues += _fingerprint_issues(manifest, trace_steps)
 
     declared_missing = set(manifest.get("missing") or [])
     for index, step in ((i, s) for i, found in sorted(steps_on_disk.items()) for s in found):
@@ -329,6 +331,23 @@ def _validate(root: Path) -> list[ValidationIssue]:
                 layout.PRODUCER, f"incomplete: writes were lost while recording "
                 f"({facts.get('lost')})", "lost", INCOMPLETE))
     return issues
+
+
+def _fingerprint_issues(manifest: dict[str, Any], steps: list[Any]) -> list[ValidationIssue]:
+    """A ``cua_v1`` fingerprint is recomputed from trace.json's steps: a manifest whose key
+    does not describe its own steps would put the run in the wrong failure cluster. (A
+    plug-in algorithm may not be installed here, so only the built-in one is checked.)"""
+    given = manifest.get("trajectory_fingerprint")
+    prefix = f"{fingerprints.DEFAULT_ALGORITHM}:"
+    if not isinstance(given, str) or not given.startswith(prefix) or not steps or \
+            not all(isinstance(step, dict) for step in steps):
+        return []
+    recomputed = fingerprints.cua_v1(steps)
+    if recomputed == given:
+        return []
+    return [ValidationIssue(layout.MANIFEST, f"trajectory_fingerprint {given!r} does not "
+                            f"match trace.json's steps ({recomputed!r})",
+                            "trajectory_fingerprint")]
 
 
 def exit_code(issues: list[ValidationIssue], *, strict: bool = False) -> int:

@@ -1,5 +1,7 @@
 """The documentation: the site builds with strict warnings, and every Python code sample in
-docs/ and the README runs."""
+docs/ (its subfolders too) and the README runs. A sample that needs an optional framework
+(docs/integrations/) is fenced with a title (```` ```python title="..." ````): it is not run
+here; the integration's own test runs the same lines in the framework's venv."""
 
 from __future__ import annotations
 
@@ -16,7 +18,7 @@ import pytest
 from augur_sdk.otel import provider
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 

@@ -33,7 +33,7 @@ from s3_support import MotoServer, aws_env, require_moto
 from support import ChildLines, run_seed_session
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = [*sorted((ROOT / "docs").glob("*.md")), ROOT / "README.md"]
+PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 FENCE = re.compile(r"^```(\w*)\n(.*?)^```", re.S | re.M)
 SHELL = {"bash", "sh", "shell", "console"}
 LOOKS_LIKE_A_COMMAND = re.compile(r"(augur|python|pip|export|echo|\./|\.venv/)\S*( |$)")

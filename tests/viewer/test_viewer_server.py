@@ -30,7 +30,7 @@ from augur_sdk import CaptureMode, DebugSession
 from augur_sdk.cli import main as cli_main
 from augur_sdk.cli.view import DEFAULT_PORT
 from augur_sdk.viewer import BundleReader, ViewerServer, export_html
-from augur_sdk.viewer.reader import click_point, jaeger_url, normalize_jaeger_base
+from augur_sdk.viewer.summary import click_point, jaeger_url, normalize_jaeger_base
 
 
 def serving(bundle: Path, **kw: Any) -> AbstractContextManager[ViewerServer]:

@@ -128,8 +128,9 @@ def view_compare(args: argparse.Namespace) -> int:
 
     from augur_sdk.cli.view import DEFAULT_PORT, JAEGER_ENV
     from augur_sdk.viewer.compare import CompareServer, export_compare_html
-    from augur_sdk.viewer.reader import looks_like_bundle, normalize_jaeger_base
+    from augur_sdk.viewer.reader import looks_like_bundle
     from augur_sdk.viewer.server import is_loopback
+    from augur_sdk.viewer.summary import normalize_jaeger_base
 
     for raw in (args.bundle, args.compare):
         if not os.path.isdir(raw) or not looks_like_bundle(Path(raw)):

@@ -14,9 +14,10 @@ import webbrowser
 from pathlib import Path
 from typing import Any
 
-from augur_sdk.viewer.reader import looks_like_bundle, normalize_jaeger_base
+from augur_sdk.viewer.reader import looks_like_bundle
 from augur_sdk.viewer.runs import RunDirectory, RunRef
 from augur_sdk.viewer.server import RunListServer, ViewerServer, is_loopback
+from augur_sdk.viewer.summary import normalize_jaeger_base
 
 DEFAULT_PORT = 7357
 JAEGER_ENV = "AUGUR_JAEGER_URL"

@@ -26,7 +26,7 @@ from typing import Any
 from augur_sdk.diff.alignment import DEFAULT_BAND, Alignment, StepKey, align, fold
 from augur_sdk.diff.load import LoadedRun, StepRecord, load_run
 from augur_sdk.diff.screens import ScreenHasher
-from augur_sdk.viewer.reader import click_point, target_point
+from augur_sdk.viewer.summary import click_point, target_point
 
 SAME, CHANGED, ONLY_A, ONLY_B = "same", "changed", "only_a", "only_b"
 DIVERGING_FIELDS = ("status", "action", "target", "click", "verdict")

@@ -46,15 +46,22 @@ class Framework:
     module: str                     # to import: "browser_use"
     minimum: tuple[int, ...]        # tested range: minimum <= version < below
     below: tuple[int, ...]
-    extra: str                      # pip install "augur-otel[<extra>]"
+    extra: str                      # pyproject's extra; its requirement is this range
 
     @property
     def supported(self) -> str:
         return f">={_text(self.minimum)},<{_text(self.below)}"
 
+    @property
+    def requirement(self) -> str:
+        """What installs a tested version (the ``extra``'s requirement in pyproject.toml)."""
+        return f"{self.distribution}{self.supported}"
+
     def _install_hint(self) -> str:
-        return (f'pip install "augur-otel[{self.extra}]" (installs '
-                f"{self.distribution}{self.supported})")
+        # augur-otel is on no package index yet, so `pip install 'augur-otel[extra]'` would
+        # find nothing: name the requirement itself (a test keeps it in step with the extra).
+        return (f"pip install '{self.requirement}' (or, in a checkout of augur-otel, "
+                f"pip install -e '.[{self.extra}]')")
 
     def installed_version(self) -> str | None:
         try:

@@ -15,6 +15,7 @@ screenshot arrives: that screenshot is the open step's ``post`` and the next ste
 
 from __future__ import annotations
 
+import io
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -67,6 +68,30 @@ class ObservedCall:
     duration_ms: float | None = None
     layer: str = "model"
     provider: str | None = None
+
+
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def as_png(data: bytes) -> bytes:
+    """``data`` as PNG bytes: PNG as is; another image format (frameworks hand JPEG or WebP
+    screenshots) converted with Pillow when it is installed (the ``images`` extra)."""
+    if data.startswith(_PNG_SIGNATURE):
+        return data
+    try:
+        from PIL import Image
+    except ImportError:
+        from augur_sdk.images import PILLOW_INSTALL
+
+        raise ValueError("png_bytes: not a PNG image, and Pillow is not installed to convert "
+                         f"it: {PILLOW_INSTALL}") from None
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            out = io.BytesIO()
+            image.save(out, format="PNG")
+    except Exception as exc:
+        raise ValueError(f"png_bytes: not an image Pillow can read ({exc})") from exc
+    return out.getvalue()
 
 
 def open_session(session: DebugSession | None, *, identifier: str, out_dir: Any,
@@ -203,11 +228,13 @@ class StepRecorder:
 
     def _write(self, step: ObservedStep) -> int:
         session, index = self.session, self.next_index
-        self.next_index += 1
-        shots = {}
-        for kind, png in (("pre", step.pre_png), ("post", step.post_png)):
-            shots[kind] = (session.attach_observation(step_index=index, kind=kind,
-                                                      png_bytes=png) if png else None)
+        shots: dict[str, str | None] = {"pre": None, "post": None}
+        for kind, data in (("pre", step.pre_png), ("post", step.post_png)):
+            if data:
+                # A screenshot the framework got wrong costs that screenshot, not the step.
+                with internal_errors(f"{self._where}.screenshot"):
+                    shots[kind] = session.attach_observation(
+                        step_index=index, kind=kind, png_bytes=as_png(data))
         if step.reasoning:
             session.record_reasoning(index, step.reasoning, format=step.reasoning_format)
         started = step.started_at or records.utcnow_iso()
@@ -236,6 +263,7 @@ class StepRecorder:
             record["verdict"] = {"status": "failed", "reason": (step.error or "")[:1000]
                                  or "the framework reported a failure"}
         session.record_step(record)
+        self.next_index += 1
         for event in step.events:
             session.record_event({"ts": records.utcnow_iso(), "step_index": index,
                                   "layer": "adapter", **event})

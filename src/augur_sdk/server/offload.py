@@ -30,7 +30,7 @@ from augur_sdk.bundle import layout
 from augur_sdk.server.paths import run_dir
 
 if TYPE_CHECKING:
-    from augur_sdk.server.runs import Run
+    from augur_sdk.server.run_core import RunCore
     from augur_sdk.server.store import RunStore
     from augur_sdk.stores.s3 import S3Location
 
@@ -91,7 +91,7 @@ class Offloader:
             heapq.heappush(self._heap, _Job(due, self._seq, tenant, run_id, evict))
             self._cond.notify()
 
-    def run_finished(self, run: Run) -> None:
+    def run_finished(self, run: RunCore) -> None:
         """Called (under the run's lock) each time a run is finished or finished again."""
         self._push(run.tenant, run.run_id, time.monotonic() + self.delay_s)
 
@@ -221,7 +221,7 @@ class Offloader:
                 "failed_attempts": self.failed, "evicted": self.evicted}
 
 
-def _evictable(run: Run) -> bool:
+def _evictable(run: RunCore) -> bool:
     """Finished, past its reopen window (late data is ignored now), not halted (a halted
     run reopens when its client comes back), and uploaded since it last changed."""
     from augur_sdk.stores.transfer import read_report

@@ -19,6 +19,7 @@ from augur_sdk.records import ns_to_iso
 from augur_sdk.server.config import ServerConfig
 from augur_sdk.server.idempotency import KeyTable
 from augur_sdk.server.paths import BadName, check_run_id, check_tenant, contained, run_dir
+from augur_sdk.server.run_core import RunCore
 from augur_sdk.server.runs import Run
 
 INDEX_DIR = rundesc.SERVER_INDEX_DIR
@@ -41,7 +42,7 @@ class RunStore:
         # Unfinished runs -> epoch seconds of their last request (what --finish-idle-after
         # looks at); filled from disk by scan_open_runs after a restart.
         self._open: dict[tuple[str, str], float] = {}
-        self.on_finish: Callable[[Run], None] | None = None  # --store: set by the app
+        self.on_finish: Callable[[RunCore], None] | None = None  # --store: set by the app
 
     def paths(self, tenant: str, run_id: str) -> tuple[Path, Path]:
         check_tenant(tenant)

@@ -10,9 +10,10 @@
 """
 
 from augur_sdk.viewer.export import export_html
-from augur_sdk.viewer.reader import FAR_PX, BundleReader
+from augur_sdk.viewer.reader import BundleReader
 from augur_sdk.viewer.runs import RunDirectory
 from augur_sdk.viewer.server import RunListServer, ViewerServer
+from augur_sdk.viewer.summary import FAR_PX
 
 __all__ = ["FAR_PX", "BundleReader", "RunDirectory", "RunListServer", "ViewerServer",
            "export_html"]

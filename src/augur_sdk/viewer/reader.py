@@ -12,7 +12,6 @@ generation number. A client asks for ``since=<generation>`` and gets only what c
 from __future__ import annotations
 
 import base64
-import json
 import math
 import os
 import re
@@ -22,18 +21,31 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
 from augur_sdk import limits
 from augur_sdk.bundle import layout
 from augur_sdk.bundle.layout import trace_session_head
 from augur_sdk.validation import RUNNING, UNFINISHED, live_state
 from augur_sdk.viewer import sections
+from augur_sdk.viewer.summary import (
+    DECODER,
+    FAR_PX,
+    HEX_ID_RE,
+    as_dict,
+    clip_text,
+    finite_number,
+    jaeger_url,
+    json_bytes,
+    loads,
+    normalize_jaeger_base,
+    png_size,
+    record_problem,
+    summarize,
+    to_json,
+)
 
-FAR_PX = 20.0
 MAX_FINDINGS_BYTES = 16 * 1024 * 1024
 _SEVERITY_ORDER = {"info": 0, "low": 1, "medium": 2, "high": 3, "critical": 4}
-"""A click further than this from its grounding target (in the recorded space) is flagged."""
 
 SCAN_INTERVAL_S = 0.2
 """Scans closer together than this reuse the previous one (many clients, one disk walk)."""
@@ -44,7 +56,6 @@ RACY_MTIME_NS = 2_000_000_000
 RECENT_EVENT_FILES = 32
 """While a run is written, the event files of this many latest steps are checked each scan."""
 
-MAX_SUMMARY_TEXT = 2000
 MAX_EVENTS_PER_STEP = 5000
 
 FINISHED = "finished"
@@ -54,156 +65,12 @@ OBSERVATION_KINDS = limits.OBSERVATION_KINDS
 
 _STEP_FILE_RE = re.compile(rf"^(\d{{1,{limits.STEP_INDEX_DIGITS}}})\.json$")
 _EVENTS_FILE_RE = re.compile(rf"^(\d{{1,{limits.STEP_INDEX_DIGITS}}})\.jsonl$")
-_HEX_RE = re.compile(r"^[0-9a-f]{1,64}$")
 _INDEX_DIR_RE = re.compile(rf"^\d{{1,{limits.STEP_INDEX_DIGITS}}}$")
 MAX_ITERATIONS = 200  # iterations of one step shown side by side
 
 # Statuses of a shot in a summary/detail: recorded and on disk, not recorded, recorded but gone.
 SHOT_OK, SHOT_NONE, SHOT_MISSING = "ok", "none", "missing"
 
-
-_DECODER = json.JSONDecoder(parse_constant=lambda _name: None)
-
-
-def _loads(text: str | bytes) -> Any:
-    """``json.loads`` that turns NaN/Infinity into null (a browser's JSON.parse rejects them)."""
-    return _DECODER.decode(text.decode("utf-8") if isinstance(text, bytes) else text)
-
-
-def _record_problem(record: Any, rel: str, index: int) -> str | None:
-    if not isinstance(record, dict):
-        return f"{rel}: step {index} is not a JSON object"
-    if record.get("step_index") not in (index, None):
-        return f"{rel} says step_index {record.get('step_index')!r}; shown as step {index}"
-    return None
-
-
-def _json(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-
-
-def _dumps(obj: Any) -> bytes:
-    return _json(obj).encode("utf-8")
-
-
-def _text(value: Any, limit: int = MAX_SUMMARY_TEXT) -> str | None:
-    if value is None:
-        return None
-    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-    return text if len(text) <= limit else text[:limit] + "…"
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    number = float(value)
-    return number if math.isfinite(number) else None
-
-
-def _dict(value: Any) -> dict[str, Any]:
-    return value if isinstance(value, dict) else {}
-
-
-def _point(value: Any) -> tuple[float, float] | None:
-    """``{"x": .., "y": ..}`` or ``[x, y]`` as a pair of finite numbers."""
-    if isinstance(value, dict):
-        x, y = _number(value.get("x")), _number(value.get("y"))
-    elif isinstance(value, list | tuple) and len(value) >= 2:
-        x, y = _number(value[0]), _number(value[1])
-    else:
-        return None
-    return (x, y) if x is not None and y is not None else None
-
-
-def click_point(action: Any) -> tuple[float, float] | None:
-    """Where the executed action landed, from ``action.params``.
-
-    Accepts ``x``/``y``, ``coordinate``/``coordinates`` (pair or object) and ``position``,
-    the shapes common CUA tool calls use.
-    """
-    params = _dict(_dict(action).get("params"))
-    point = _point(params)
-    if point is not None:
-        return point
-    for key in ("coordinate", "coordinates", "position", "point"):
-        point = _point(params.get(key))
-        if point is not None:
-            return point
-    return None
-
-
-def target_point(grounding: Any) -> tuple[float, float] | None:
-    """The grounding model's target, from ``grounding.coordinates``."""
-    return _point(_dict(grounding).get("coordinates"))
-
-
-def jaeger_url(base: str | None, trace_id: Any, span_id: Any = None) -> str | None:
-    """``{base}/trace/{trace_id}?uiFind={span_id}``, only for well-formed hex ids."""
-    if not base or not isinstance(trace_id, str) or not _HEX_RE.match(trace_id):
-        return None
-    url = f"{base}/trace/{quote(trace_id)}"
-    if isinstance(span_id, str) and _HEX_RE.match(span_id):
-        url += f"?uiFind={quote(span_id)}"
-    return url
-
-
-def normalize_jaeger_base(url: str | None) -> str | None:
-    """A Jaeger UI base URL without its trailing slash; ``ValueError`` if not http(s)."""
-    if not url:
-        return None
-    url = url.strip()
-    if not re.match(r"^https?://[^\s/?#]+", url) or any(c in url for c in "\"'<> \t\r\n"):
-        raise ValueError(f"not an http(s) URL: {url!r}")
-    return url.rstrip("/")
-
-
-def png_size(path: Path) -> tuple[int, int] | None:
-    """Width and height from a PNG header, or None (other formats: the browser measures)."""
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(24)
-    except OSError:
-        return None
-    if len(head) == 24 and head.startswith(b"\x89PNG\r\n\x1a\n") and head[12:16] == b"IHDR":
-        return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    return None
-
-
-def summarize(index: int, step: Any) -> dict[str, Any]:
-    """The small per-step record the step list, the filters and the search work on."""
-    record = _dict(step)
-    action, grounding, verdict = (_dict(record.get(k)) for k in ("action", "grounding",
-                                                                  "verdict"))
-    click, target = click_point(action), target_point(grounding)
-    dist = None
-    if click is not None and target is not None:
-        dist = round(math.hypot(click[0] - target[0], click[1] - target[1]), 2)
-    summary = {
-        "i": index,
-        "type": _text(record.get("step_type"), 100),
-        "status": _text(record.get("status"), 50),
-        "fc": _text(record.get("failure_class"), 200),
-        "intent": _text(record.get("intent")),
-        "action": _text(action.get("type"), 100),
-        "label": _text(grounding.get("target_label"), 300),
-        "conf": _number(grounding.get("confidence")),
-        "verdict": _text(verdict.get("status"), 50),
-        "vreason": _text(verdict.get("reason"), 500),
-        "score": _number(verdict.get("score")),
-        "judges": len(record["judge_decisions"]) if isinstance(
-            record.get("judge_decisions"), list) else None,
-        "iters": _number(record.get("step_iterations")),
-        "usd": _number(_dict(record.get("costs")).get("total_usd")),
-        "tok": _number(_dict(record.get("costs")).get("tokens_in")),
-        "click": list(click) if click else None,
-        "target": list(target) if target else None,
-        "dist": dist,
-        "far": dist is not None and dist > FAR_PX,
-    }
-    if summary["action"] == summary["type"]:
-        summary["action"] = None
-    # Absent = null/false: a 5,000-step index stays small (about 250 bytes a step).
-    return {k: v for k, v in summary.items() if k == "i" or v not in (None, False, "")}
 
 
 @dataclass
@@ -327,16 +194,17 @@ class BundleReader:
                 entry = _Entry(index, rel, file_token)
                 if index in records:
                     entry.record = records[index]
-                    entry.error = _record_problem(entry.record, rel, index)
+                    entry.error = record_problem(entry.record, rel, index)
                 else:
                     entry.record, entry.error = self._read_record(rel, index)
                 entry.observations = {
                     kind: self._observation_ref(entry.record, kind) for kind in OBSERVATION_KINDS
                 }
                 entry.summary = summarize(index, entry.record)
-                rec = _dict(entry.record)
-                entry.timing = (_text(rec.get("started_at"), 60), _text(rec.get("ended_at"), 60),
-                                _number(rec.get("duration_ms")))
+                rec = as_dict(entry.record)
+                entry.timing = (clip_text(rec.get("started_at"), 60),
+                                clip_text(rec.get("ended_at"), 60),
+                                finite_number(rec.get("duration_ms")))
                 if entry.error:
                     entry.summary["err"] = entry.error
                 if rel != layout.TRACE:
@@ -381,7 +249,7 @@ class BundleReader:
         found = self._iteration_files(int(name))
         if not found:
             return None
-        rel, _ = max(found, key=lambda f: _number(_dict(f[1]).get("step_iterations")) or 0)
+        rel, _ = max(found, key=lambda f: finite_number(as_dict(f[1]).get("step_iterations")) or 0)
         token: tuple[Any, ...]
         try:
             token = tuple(os.stat(self.root / r).st_ino for r, _ in found)
@@ -401,7 +269,7 @@ class BundleReader:
         files: dict[int, tuple[str, Any]] = {}
         records: dict[int, Any] = {}
         for position, step in enumerate(self._trace_steps):
-            index = _dict(step).get("step_index")
+            index = as_dict(step).get("step_index")
             key = index if isinstance(index, int) and not isinstance(index, bool) \
                 and index >= 0 else position
             files[key] = (layout.TRACE, (self._trace_token, position))
@@ -431,14 +299,14 @@ class BundleReader:
 
     def _read_record(self, rel: str, index: int) -> tuple[Any, str | None]:
         try:
-            record = _DECODER.decode((self.root / rel).read_bytes().decode("utf-8"))
+            record = DECODER.decode((self.root / rel).read_bytes().decode("utf-8"))
         except (OSError, ValueError, RecursionError) as exc:
             return None, f"{rel} could not be read: {exc}"
-        return record, _record_problem(record, rel, index)
+        return record, record_problem(record, rel, index)
 
     @staticmethod
     def _observation_ref(record: Any, kind: str) -> str | None:
-        ref = _dict(record).get(f"observation_{kind}")
+        ref = as_dict(record).get(f"observation_{kind}")
         if isinstance(ref, dict):  # an Observation object instead of a path
             ref = ref.get("artifact")
         return ref if isinstance(ref, str) and ref else None
@@ -475,7 +343,7 @@ class BundleReader:
             return
         self._trace_token = token
         try:
-            trace = _dict(_loads((self.root / layout.TRACE).read_bytes()))
+            trace = as_dict(loads((self.root / layout.TRACE).read_bytes()))
         except (OSError, ValueError, RecursionError):
             trace = {}
         steps = trace.get("steps")
@@ -505,11 +373,11 @@ class BundleReader:
         self._spans_pos += len(complete)
         for raw in complete.splitlines():
             try:
-                rec = _dict(_loads(raw))
+                rec = as_dict(loads(raw))
             except ValueError:
                 continue
             ids = {k: rec[k] for k in ("trace_id", "span_id")
-                   if isinstance(rec.get(k), str) and _HEX_RE.match(rec[k])}
+                   if isinstance(rec.get(k), str) and HEX_ID_RE.match(rec[k])}
             if rec.get("kind") == "run":
                 self._run_span = ids
             elif rec.get("kind") == "step" and isinstance(rec.get("step_index"), int):
@@ -519,7 +387,7 @@ class BundleReader:
 
     def index(self, since: int = 0) -> dict[str, Any]:
         """Summaries changed after generation ``since`` (all of them for 0), plus run meta."""
-        result: dict[str, Any] = _DECODER.decode(self.index_json(since))
+        result: dict[str, Any] = DECODER.decode(self.index_json(since))
         return result
 
     def index_json(self, since: int = 0) -> str:
@@ -530,12 +398,12 @@ class BundleReader:
             if since <= 0 and self._full_json[0] == key:
                 steps = self._full_json[1]
             else:
-                steps = _json([e.summary for e in sorted(self._entries.values(),
+                steps = to_json([e.summary for e in sorted(self._entries.values(),
                                                          key=lambda e: e.index)
                                if e.gen > since])
                 if since <= 0:
                     self._full_json = (key, steps)
-            head = _json({"gen": self._gen, "epoch": self._epoch, "count": len(self._entries),
+            head = to_json({"gen": self._gen, "epoch": self._epoch, "count": len(self._entries),
                           "meta": self._meta_locked()})
         return head[:-1] + ',"steps":' + steps + "}"
 
@@ -564,7 +432,7 @@ class BundleReader:
             cached = self._json_files.get(rel)
             if cached is not None and cached[0] == token:
                 return cached[1]
-            value = _loads(path.read_bytes())
+            value = loads(path.read_bytes())
         except (OSError, ValueError, RecursionError):
             return None
         self._json_files[rel] = (token, value)
@@ -582,7 +450,7 @@ class BundleReader:
 
     def _meta_locked(self) -> dict[str, Any]:
         state, live = self.state()
-        manifest = _dict(self._read_json_file(layout.MANIFEST))
+        manifest = as_dict(self._read_json_file(layout.MANIFEST))
         session = live.get("session") if state != FINISHED else None
         if not isinstance(session, dict):
             session = self._trace_session_head()
@@ -625,15 +493,15 @@ class BundleReader:
         records = self._read_json_file("diagnostics/findings.json")
         out: dict[str, dict[str, Any]] = {}
         for f in records if isinstance(records, list) else []:
-            index = _dict(f).get("step_index")
+            index = as_dict(f).get("step_index")
             if not isinstance(index, int) or isinstance(index, bool):
                 continue
             rank = _SEVERITY_ORDER.get(str(f.get("severity")), 0)
             have = out.get(str(index))
             if have is None or rank > _SEVERITY_ORDER.get(have["severity"], 0):
                 out[str(index)] = {"n": (have or {}).get("n", 0) + 1,
-                                   "rule": _text(f.get("rule_id"), 200),
-                                   "severity": _text(f.get("severity"), 20)}
+                                   "rule": clip_text(f.get("rule_id"), 200),
+                                   "severity": clip_text(f.get("severity"), 20)}
             else:
                 have["n"] += 1
         return out
@@ -658,7 +526,7 @@ class BundleReader:
                 bad += 1
                 continue
             try:
-                events.append(_loads(raw))
+                events.append(loads(raw))
             except (ValueError, RecursionError):
                 bad += 1
         return events, bad
@@ -722,8 +590,8 @@ class BundleReader:
             "jaeger": jaeger_url(self.jaeger, span.get("trace_id"), span.get("span_id")),
             "shots": shots,
             "iterations": [{"rel": r, "step": rec} for r, rec in self._iteration_files(index)
-                           if r != entry.rel and _dict(rec).get("step_id") !=
-                           _dict(record).get("step_id")],
+                           if r != entry.rel and as_dict(rec).get("step_id") !=
+                           as_dict(record).get("step_id")],
             "records": sections.collect(self.root, index),
         }
 
@@ -795,12 +663,12 @@ def looks_like_bundle(path: Path) -> bool:
 
 def dumps(obj: Any) -> bytes:
     """Compact UTF-8 JSON for the API (the reader already mapped NaN/Infinity to null)."""
-    return _dumps(obj)
+    return json_bytes(obj)
 
 
 def script_json(obj: Any) -> str:  # a str is taken as JSON text already
     """JSON to embed in ``<script type="application/json">``: no ``<``, ``>`` or ``&`` can
     end the element early or open a comment (they are written as ``\\u003c`` etc.)."""
-    text = obj if isinstance(obj, str) else _json(obj)
+    text = obj if isinstance(obj, str) else to_json(obj)
     return (text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
             .replace("\u2028", "\\u2028").replace("\u2029", "\\u2029"))

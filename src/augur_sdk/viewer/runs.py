@@ -32,14 +32,8 @@ from urllib.parse import quote, unquote
 from augur_sdk.bundle import layout, rundesc
 from augur_sdk.viewer import tree
 from augur_sdk.viewer.groups import GroupsFile
-from augur_sdk.viewer.reader import (
-    _DECODER,
-    BundleReader,
-    _dict,
-    _text,
-    bundle_state,
-    looks_like_bundle,
-)
+from augur_sdk.viewer.reader import BundleReader, bundle_state, looks_like_bundle
+from augur_sdk.viewer.summary import DECODER, as_dict, clip_text
 
 RUNNING, FINISHED, FAILED = layout.RUN_RUNNING, layout.RUN_FINISHED, layout.RUN_FAILED
 SERVER_INDEX_DIR = ".augur-server"  # as augur_sdk.server.store.INDEX_DIR
@@ -55,8 +49,8 @@ run_status = layout.run_status  # the rule of augur serve's runs API
 
 def step_failed(record: Any) -> bool:
     """What the step list marks as a failure: status ``failed`` or verdict ``failed``."""
-    rec = _dict(record)
-    return rec.get("status") == "failed" or _dict(rec.get("verdict")).get("status") == "failed"
+    rec = as_dict(record)
+    return rec.get("status") == "failed" or as_dict(rec.get("verdict")).get("status") == "failed"
 
 
 def safe_segment(name: str) -> bool:
@@ -68,7 +62,7 @@ def safe_segment(name: str) -> bool:
 
 def _read_json(path: Path) -> Any:
     try:
-        return _DECODER.decode(path.read_bytes().decode("utf-8"))
+        return DECODER.decode(path.read_bytes().decode("utf-8"))
     except (OSError, ValueError, RecursionError):
         return None
 
@@ -290,7 +284,7 @@ class RunDirectory:
         if entries is None or not entries:
             token = _stat(ref.path / layout.TRACE)
             if token is not None and cached.trace[0] != token:
-                steps = _dict(_read_json(ref.path / layout.TRACE)).get("steps")
+                steps = as_dict(_read_json(ref.path / layout.TRACE)).get("steps")
                 steps = steps if isinstance(steps, list) else []
                 cached.trace = (token, len(steps), sum(1 for s in steps if step_failed(s)))
             if token is not None:
@@ -336,7 +330,7 @@ class RunDirectory:
             "href": ref.href,
             "tenant": ref.tenant,
             **facts.summary(),
-            "run_id": facts.run_id or _text(ref.name, 300),
+            "run_id": facts.run_id or clip_text(ref.name, 300),
             "dir": ref.name,
             "live": state,  # running / unfinished (its producer is gone) / finished
             "stale": facts.status == RUNNING and bool(last)

@@ -12,7 +12,7 @@ from typing import Any
 from augur_sdk.bundle import layout
 from augur_sdk.diagnostics.context import BundleContext
 from augur_sdk.diagnostics.overlay import point_fragment
-from augur_sdk.viewer.reader import png_size
+from augur_sdk.viewer.summary import png_size
 
 Evidence = dict[str, str]
 LOW_CONFIDENCE = 0.5

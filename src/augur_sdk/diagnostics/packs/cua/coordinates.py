@@ -21,7 +21,7 @@ from augur_sdk.diagnostics.packs.cua.common import (
     step_evidence,
     target_point,
 )
-from augur_sdk.viewer.reader import FAR_PX, png_size
+from augur_sdk.viewer.summary import FAR_PX, png_size
 
 PIXEL_SPACES = ("viewport_css_px", "screenshot_px", "device_px")
 
