@@ -15,6 +15,7 @@ import pytest
 
 from augur_sdk.integrations import IntegrationNotInstalled
 from augur_sdk.integrations import openai_agents as integration
+from integrations.integration_support import REPO
 
 
 def test_a_missing_sdk_says_what_to_install() -> None:
@@ -24,7 +25,21 @@ def test_a_missing_sdk_says_what_to_install() -> None:
         integration.FRAMEWORK.check_version(None)
     text = str(caught.value)
     assert "augur_sdk.integrations.openai_agents needs openai-agents" in text
-    assert "openai-agents>=0.24,<0.25" in text and "[openai-agents]" in text
+    assert "pip install 'openai-agents>=0.24,<0.25'" in text
+    assert "pip install -e '.[openai-agents]'" in text
+
+
+def test_the_extra_installs_the_tested_range() -> None:
+    """pyproject's ``openai-agents`` extra is the range the integration accepts, and the test
+    extra pins a version inside it."""
+    assert (integration.FRAMEWORK.identifier, integration.FRAMEWORK.distribution,
+            integration.FRAMEWORK.module) == ("openai_agents", "openai-agents", "agents")
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert re.search(r'^openai-agents = \["openai-agents>=0\.24,<0\.25"\]$', pyproject, re.M)
+    assert integration.FRAMEWORK.requirement == "openai-agents>=0.24,<0.25"
+    pinned = re.search(r'^  "openai-agents==([\d.]+)",$', pyproject, re.M)
+    assert pinned
+    integration.FRAMEWORK.check_version(pinned.group(1))
 
 
 @pytest.mark.parametrize("version", ["0.23.9", "0.25.0"])

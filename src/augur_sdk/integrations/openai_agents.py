@@ -1,4 +1,4 @@
-"""Record an agent built on the OpenAI Agents SDK (``pip install "augur-sdk[openai-agents]"``).
+"""Record an agent built on the OpenAI Agents SDK (the ``openai-agents`` extra).
 
 One line, before the agent runs::
 
