@@ -1,7 +1,7 @@
 """The documentation: the site builds with strict warnings, and every Python code sample in
-docs/ (its subfolders too) and the README runs. A sample that needs an optional framework
-(docs/integrations/) is fenced with a title (```` ```python title="..." ````): it is not run
-here; the integration's own test runs the same lines in the framework's venv."""
+docs/ (its subfolders too) and the README runs. A sample whose first line is ``# needs
+<framework> ...`` (docs/integrations/) is not run here: the integration's own test runs it in
+the framework's venv."""
 
 from __future__ import annotations
 
@@ -22,11 +22,15 @@ PAGES = [*sorted((ROOT / "docs").rglob("*.md")), ROOT / "README.md"]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 
 
+NEEDS_FRAMEWORK = "# needs "
+
+
 def _samples() -> list[tuple[str, int, str]]:
     out = []
     for page in PAGES:
         for n, match in enumerate(BLOCK.finditer(page.read_text(encoding="utf-8"))):
-            out.append((page.relative_to(ROOT).as_posix(), n, match.group(1)))
+            if not match.group(1).startswith(NEEDS_FRAMEWORK):
+                out.append((page.relative_to(ROOT).as_posix(), n, match.group(1)))
     return out
 
 

@@ -68,10 +68,14 @@ def run_driver(python: Path, driver: str, *args: str, timeout: float = 300,
     return done
 
 
-def viewer_steps(bundle: Path) -> dict[str, Any]:
-    """Open ``bundle`` in ``augur view`` in headless Chromium; return what the page shows:
-    ``rows`` (step indexes in the list), ``failed`` (indexes of rows marked failed),
-    ``images`` (screenshots loaded in the selected step's detail) and ``errors``."""
+def viewer_steps(bundle: Path, step: int | None = None) -> dict[str, Any]:
+    """Open ``bundle`` in ``augur view`` in headless Chromium at ``step`` (default: the
+    viewer's choice); return what the page shows: ``rows`` (step indexes in the list),
+    ``failed`` (rows marked failed), ``selected`` (the step shown), ``images`` (screenshots
+    loaded in the step's view: the main screenshot ``#shot`` and images of its details),
+    ``shot_width`` (the main screenshot's natural width, None without one), ``click_markers``
+    (click markers drawn on it), ``post_loaded`` (the post screenshot loaded after pressing 3)
+    and ``errors`` (page errors)."""
     from viewer.viewer_support import open_viewer, run_viewer  # tests/ is on sys.path
 
     try:
@@ -87,16 +91,34 @@ def viewer_steps(bundle: Path) -> dict[str, Any]:
             page = browser.new_page(viewport={"width": 1280, "height": 800})
             errors: list[str] = []
             page.on("pageerror", lambda exc: errors.append(str(exc)))
-            open_viewer(page, url)
+            open_viewer(page, url, "" if step is None else f"#step={step}")
+            if step is not None:
+                page.wait_for_selector(f"#detail[data-step='{step}'][data-ready='1']")
+            selected = int(page.get_attribute("#detail", "data-step") or -1)
             rows = [int(i) for i in page.eval_on_selector_all(
                 "#list-rows .row", "rows => rows.map(r => r.dataset.i)")]
             failed = [int(i) for i in page.eval_on_selector_all(
-                "#list-rows .row.failed",
-                "rows => rows.map(r => r.dataset.i)")]
+                "#list-rows .row.failed", "rows => rows.map(r => r.dataset.i)")]
+            shot_width = click_markers = None
+            post_loaded = False
+            if not page.locator("#shot-wrap").evaluate("e => e.hidden"):
+                page.wait_for_selector("#shot-wrap[data-loaded='1']")
+                shot_width = page.evaluate("document.getElementById('shot').naturalWidth")
+                click_markers = page.locator("#overlay .mk-click").count()
             images = page.eval_on_selector_all(
-                "#detail img", "imgs => imgs.filter(i => i.complete && i.naturalWidth > 0)"
-                ".map(i => i.getAttribute('src'))")
+                "#shot, #detail img", "imgs => imgs.filter(i => i.complete && "
+                "i.naturalWidth > 0).map(i => i.getAttribute('src'))")
+            if shot_width is not None:
+                page.keyboard.press("3")
+                try:
+                    page.wait_for_selector("#shot-wrap[data-tab='post'][data-loaded='1']",
+                                           timeout=10_000)
+                    post_loaded = True
+                except Exception:  # no post screenshot: the tab shows a message instead
+                    post_loaded = False
             page.close()
-            return {"rows": rows, "failed": failed, "images": images, "errors": errors}
+            return {"rows": rows, "failed": failed, "selected": selected, "images": images,
+                    "shot_width": shot_width, "click_markers": click_markers,
+                    "post_loaded": post_loaded, "errors": errors}
         finally:
             browser.close()

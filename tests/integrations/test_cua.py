@@ -21,7 +21,6 @@ import pytest
 from augur_sdk.integrations import IntegrationNotInstalled
 from augur_sdk.integrations.cua import FRAMEWORK, _failure, _image, record
 from integrations.integration_support import (
-    CHROMIUM,
     REPO,
     framework_python,
     run_driver,
@@ -200,31 +199,15 @@ def test_the_bundle_opens_in_augur_view(shop: tuple[Path, dict[str, Any]]) -> No
 
 def test_the_viewer_shows_a_click_on_its_screenshots(shop: tuple[Path, dict[str, Any]]) -> None:
     """The viewer loads a click step's pre screenshot (the page's 1024 px) with the click
-    drawn on it, then its post screenshot. (``viewer_steps``' ``images`` only looks inside
-    ``#detail``; the screenshot is ``#shot``, outside it, so it is checked here.)"""
-    from playwright.sync_api import sync_playwright
-
-    from viewer.viewer_support import open_viewer, run_viewer
-
+    drawn on it, then its post screenshot."""
     bundle, played = shop
     click = next(i for i, a in enumerate(played["played"]) if a["type"] == "click")
-    with run_viewer(bundle) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH,
-                                     headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            errors: list[str] = []
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            open_viewer(page, url, f"#step={click}")
-            page.wait_for_selector(f"#detail[data-step='{click}'][data-ready='1']")
-            page.wait_for_selector("#shot-wrap[data-loaded='1']")
-            assert page.evaluate("document.getElementById('shot').naturalWidth") == 1024
-            assert page.locator("#overlay .mk-click").count() == 1
-            page.keyboard.press("3")
-            page.wait_for_selector("#shot-wrap[data-tab='post'][data-loaded='1']")
-            assert errors == []
-        finally:
-            browser.close()
+    seen = viewer_steps(bundle, step=click)
+    assert seen["selected"] == click
+    assert seen["shot_width"] == 1024
+    assert seen["click_markers"] == 1
+    assert seen["post_loaded"] is True
+    assert seen["errors"] == []
 
 
 def test_a_run_that_raises_is_closed_as_failed(crashed: tuple[Path, dict[str, Any]]) -> None:
@@ -326,7 +309,8 @@ def test_the_other_docs_samples_run_without_cua(tmp_path: Path,
         exec(compile(code, f"docs/integrations/cua.md#{n}", "exec"), {"__name__": "__docs__"})
     printed = " ".join(capsys.readouterr().out.split())
     assert printed == ('augur_sdk.integrations.cua needs cua-agent, which is not installed: '
-                       'pip install "augur-otel[cua]" (installs cua-agent>=0.9.1,<0.10)')
+                       "pip install 'cua-agent>=0.9.1,<0.10' (or, in a checkout of "
+                       "augur-otel, pip install -e '.[cua]')")
     assert not (tmp_path / "augur-runs").exists()
 
 
@@ -340,7 +324,7 @@ def test_record_without_cua_says_what_to_install(tmp_path: Path) -> None:
         record(object(), out_dir=tmp_path / "bundle")
     message = str(caught.value)
     assert "augur_sdk.integrations.cua needs cua-agent, which is not installed" in message
-    assert 'pip install "augur-otel[cua]"' in message
+    assert "pip install 'cua-agent>=0.9.1,<0.10'" in message
     assert "cua-agent>=0.9.1,<0.10" in message
     assert isinstance(caught.value, ImportError)
     assert not (tmp_path / "bundle").exists()

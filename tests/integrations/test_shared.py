@@ -169,3 +169,31 @@ def test_session_options_and_a_session_are_exclusive(tmp_path: Path) -> None:
     with pytest.raises(TypeError, match="out_dir"):
         open_session(None, identifier="demo_fw", out_dir=None, run_id=None,
                      client_name=None, session_kwargs={})
+
+
+@pytest.mark.parametrize(("given", "env", "expected"), [
+    (None, None, "model_io"),          # DebugSession's own default (off) would record nothing
+    (None, "trace", "trace"),          # AUGUR_CAPTURE_MODE still decides
+    ("screenshots", "trace", "screenshots"),  # and an explicit mode over it
+])
+def test_a_session_an_integration_opens_records_by_default(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, given: str | None, env: str | None,
+        expected: str) -> None:
+    from augur_sdk.integrations._steps import open_session
+
+    if env is None:
+        monkeypatch.delenv("AUGUR_CAPTURE_MODE", raising=False)
+    else:
+        monkeypatch.setenv("AUGUR_CAPTURE_MODE", env)
+    options = {"capture_mode": given, "tags": {"team": "web"}}
+    session, owned = open_session(None, identifier="demo_fw", out_dir=tmp_path, run_id="r_d",
+                                  client_name=None, session_kwargs=options)
+    try:
+        assert owned is True
+        assert str(session.capture_mode) == expected
+    finally:
+        session.close()
+    assert options == {"capture_mode": given, "tags": {"team": "web"}}  # not changed
+    trace = json.loads((tmp_path / "trace.json").read_text())
+    assert trace["session"]["tags"] == {"integration": "demo_fw", "team": "web"}
+    assert trace["session"]["client"]["name"] == "demo_fw"

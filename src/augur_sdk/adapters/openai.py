@@ -98,8 +98,9 @@ def read_turn(request: dict[str, Any], response: dict[str, Any]) -> Turn:
     return turn
 
 
-def _message(item: dict[str, Any]) -> dict[str, Any]:
-    """An input item as a schema message (one with a role)."""
+def as_message(item: dict[str, Any]) -> dict[str, Any]:
+    """A Responses input item as a schema message (one with a role); also used by the
+    integrations whose frameworks speak that format."""
     if isinstance(item.get("role"), str):
         return item
     role = "tool" if str(item.get("type", "")).endswith("_output") else "assistant"
@@ -110,7 +111,7 @@ def modelio(request: dict[str, Any], response: dict[str, Any]) -> dict[str, Any]
     """The call as a model-I/O record (input items as messages, usage renamed)."""
     raw_input = request.get("input")
     messages = [{"role": "user", "content": raw_input}] if isinstance(raw_input, str) \
-        else [_message(i) for i in _items(raw_input)]
+        else [as_message(i) for i in _items(raw_input)]
     req: dict[str, Any] = {"model": str(request.get("model") or response.get("model") or ""),
                            "messages": messages}
     if isinstance(request.get("instructions"), str):

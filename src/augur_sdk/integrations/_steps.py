@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from augur_sdk import records
 from augur_sdk._internal import internal_errors
+from augur_sdk.capture import CaptureMode, capture_mode_is_explicit
 
 if TYPE_CHECKING:
     from augur_sdk.session import DebugSession
@@ -72,6 +73,10 @@ class ObservedCall:
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
+DEFAULT_CAPTURE_MODE = CaptureMode.MODEL_IO
+"""A session an integration opens records at this mode unless ``capture_mode=`` or
+``AUGUR_CAPTURE_MODE`` says otherwise: screenshots and the model's messages."""
+
 
 def as_png(data: bytes) -> bytes:
     """``data`` as PNG bytes: PNG as is; another image format (frameworks hand JPEG or WebP
@@ -94,6 +99,11 @@ def as_png(data: bytes) -> bytes:
     return out.getvalue()
 
 
+def _present(**fields: Any) -> dict[str, Any]:
+    """The fields that are not ``None``."""
+    return {name: value for name, value in fields.items() if value is not None}
+
+
 def open_session(session: DebugSession | None, *, identifier: str, out_dir: Any,
                  run_id: str | None, client_name: str | None,
                  session_kwargs: dict[str, Any]) -> tuple[DebugSession, bool]:
@@ -108,6 +118,11 @@ def open_session(session: DebugSession | None, *, identifier: str, out_dir: Any,
         raise TypeError("out_dir: required when no session= is given")
     from augur_sdk.session import DebugSession
 
+    session_kwargs = dict(session_kwargs)
+    if session_kwargs.get("capture_mode") is None and not capture_mode_is_explicit(None):
+        # DebugSession's own default (off) records nothing: a bundle opened here is meant
+        # to be looked at, so it keeps what the integrations record by default.
+        session_kwargs["capture_mode"] = DEFAULT_CAPTURE_MODE
     rid = run_id or f"{identifier}_{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}"
     tags = {"integration": identifier, **dict(session_kwargs.pop("tags", None) or {})}
     opened = DebugSession(run_id=rid, client_name=client_name or identifier, out_dir=out_dir,
@@ -178,26 +193,17 @@ class StepRecorder:
         decides, then the agent acts)."""
         with internal_errors(self._where):
             index = self.upcoming_index if step_index is None else step_index
-            response: dict[str, Any] = {}
-            if call.text is not None:
-                response["text"] = call.text
-            if call.tool_calls:
-                response["tool_calls"] = call.tool_calls
-            if call.stop_reason:
-                response["stop_reason"] = call.stop_reason
+            response = _present(text=call.text, tool_calls=call.tool_calls or None,
+                                stop_reason=call.stop_reason or None)
             usage = {name: value for name, value in (("prompt_tokens", call.prompt_tokens),
                                                      ("completion_tokens",
                                                       call.completion_tokens))
                      if isinstance(value, int) and value >= 0}
             if usage:
                 response["usage"] = usage
-            request: dict[str, Any] = {"model": call.model, "messages": call.messages}
-            if call.system is not None:
-                request["system"] = call.system
-            if call.tools:
-                request["tools"] = call.tools
-            if call.params:
-                request["params"] = call.params
+            request = {"model": call.model, "messages": call.messages,
+                       **_present(system=call.system, tools=call.tools or None,
+                                  params=call.params or None)}
             record: dict[str, Any] = {"layer": call.layer, "step_index": index,
                                       "request": request, "response": response}
             if call.duration_ms is not None:

@@ -44,7 +44,7 @@ from typing import TYPE_CHECKING, Any
 from augur_sdk import records
 from augur_sdk._internal import internal_errors, log_once
 from augur_sdk.adapters.extract import reasoning_from_response
-from augur_sdk.adapters.openai import _message
+from augur_sdk.adapters.openai import as_message
 from augur_sdk.integrations._framework import Framework
 from augur_sdk.integrations._steps import ObservedCall, ObservedStep, StepRecorder, open_session
 
@@ -270,7 +270,7 @@ class CuaRecording:
                  if item.get("type") in ("computer_call", "function_call")]
         self._recorder.model_call(ObservedCall(
             model=self._model,
-            messages=[_message(m) for m in turn["messages"] if isinstance(m, dict)],
+            messages=[as_message(m) for m in turn["messages"] if isinstance(m, dict)],
             text=" ".join(texts).strip() or None, tool_calls=calls or None,
             stop_reason="tool_use" if calls else "end_turn",
             prompt_tokens=turn["prompt"], completion_tokens=turn["completion"],
