@@ -322,38 +322,11 @@ def test_an_agent_run_on_the_shop_becomes_a_bundle(tmp_path: Path) -> None:
     assert seen["errors"] == []
     assert seen["rows"] == list(range(12))
     assert seen["failed"] == [9]
-    shown = viewer_screenshots(bundle, [(1, "pre"), (1, "post"), (9, "pre"), (10, "post")])
-    assert shown == {(1, "pre"): SCREEN, (1, "post"): SCREEN, (9, "pre"): SCREEN,
-                     (10, "post"): SCREEN, "errors": []}
-
-
-def viewer_screenshots(bundle: Path, wanted: list[tuple[int, str]]) -> dict[Any, Any]:
-    """The size of each ``(step, tab)`` screenshot as ``augur view`` shows it (the screenshot
-    is the stage's ``#shot``, outside ``#detail``, so ``viewer_steps``' ``images`` does not
-    see it), and the page's errors."""
-    from playwright.sync_api import sync_playwright
-
-    from viewer.viewer_support import run_viewer
-
-    out: dict[Any, Any] = {}
-    errors: list[str] = []
-    with run_viewer(bundle) as url, sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH,
-                                     headless=True)
-        try:
-            page = browser.new_page(viewport={"width": 1280, "height": 800})
-            page.on("pageerror", lambda exc: errors.append(str(exc)))
-            for step, tab in wanted:
-                page.goto(f"{url}#step={step}&tab={tab}")
-                page.wait_for_selector(f"#shot-wrap[data-step='{step}'][data-tab='{tab}']"
-                                       "[data-loaded='1']", timeout=30_000)
-                out[(step, tab)] = tuple(page.eval_on_selector(
-                    "#shot", "i => [i.naturalWidth, i.naturalHeight]"))
-            page.close()
-        finally:
-            browser.close()
-    out["errors"] = errors
-    return out
+    assert seen["selected"] == 9 and seen["shot_width"] == SCREEN[0]  # its pre screenshot
+    seen = viewer_steps(bundle, step=10)  # the click on the result: pre, marker, post
+    assert seen["errors"] == []
+    assert (seen["shot_width"], seen["click_markers"], seen["post_loaded"]) == (SCREEN[0], 1,
+                                                                                True)
 
 
 def test_a_run_that_fails_is_a_failed_run(tmp_path: Path) -> None:

@@ -27,14 +27,12 @@ parameters or screenshots and model calls are not recorded.
 
 from __future__ import annotations
 
-import os
 import sys
 import threading
 from collections import deque
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from augur_sdk import capture
 from augur_sdk._internal import internal_errors, raise_internal_errors
 from augur_sdk.adapters.cua_log import decode_png
 from augur_sdk.integrations import _openai_agents_spans as spans
@@ -63,9 +61,6 @@ def record(*, out_dir: Any = None, session: DebugSession | None = None,
     closed then too). A session opened here records ``model_io`` (steps, screenshots, model
     calls) unless ``capture_mode=`` or ``AUGUR_CAPTURE_MODE`` says otherwise."""
     agents = FRAMEWORK.load()
-    if session is None and "capture_mode" not in session_kwargs \
-            and not os.environ.get(capture.ENV_VAR):
-        session_kwargs["capture_mode"] = "model_io"
     opened, owns = open_session(session, identifier=FRAMEWORK.identifier, out_dir=out_dir,
                                 run_id=run_id, client_name=client_name,
                                 session_kwargs=dict(session_kwargs))
