@@ -167,7 +167,7 @@ def computer_steps(actions: list[dict[str, Any]], *, post_png: bytes | None,
             viewport = None
     steps = []
     for n, data in enumerate(actions):
-        action = responses_api._action("", data, intent)
+        action = responses_api.read_action("", data, intent)
         params = dict(action.params)
         if action.point is not None:
             params["x"], params["y"] = action.point
