@@ -310,6 +310,7 @@ def test_an_agent_run_on_the_shop_becomes_a_bundle(tmp_path: Path) -> None:
         "Log in as alice and find the blue mug."
     assert first_call["response"]["tool_calls"][0]["action"] == {"type": "screenshot"}
     assert first_call["response"]["usage"] == {"prompt_tokens": 1001, "completion_tokens": 20}
+    assert all(c["duration_ms"] >= 0 for c in calls.values())  # from the response span
     assert calls["0011-model-0.json"]["response"]["text"] == "The blue mug costs $12.00."
     reasoning = [json.loads(line) for line in
                  (bundle / "diagnostics/reasoning.jsonl").read_text().splitlines()]

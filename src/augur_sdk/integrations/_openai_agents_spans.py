@@ -21,6 +21,7 @@ read the same.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Any
 
 from augur_sdk import records
@@ -41,6 +42,16 @@ def plain(value: Any) -> Any:
             value = dump()
     return json.loads(json.dumps(value, default=lambda obj: plain(obj)
                                  if hasattr(obj, "model_dump") else str(obj)))
+
+
+def duration_ms(span: Any) -> float | None:
+    """How long a finished span took (its ISO-8601 ``started_at`` to ``ended_at``)."""
+    try:
+        started = datetime.fromisoformat(span.started_at)
+        ended = datetime.fromisoformat(span.ended_at)
+    except (TypeError, ValueError):
+        return None
+    return (ended - started).total_seconds() * 1000
 
 
 def _items(value: Any) -> list[dict[str, Any]]:

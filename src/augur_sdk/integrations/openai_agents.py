@@ -60,13 +60,12 @@ def record(*, out_dir: Any = None, session: DebugSession | None = None,
     :class:`Recording`; ``close()`` it when the agent is done (a session opened here is
     closed then too). A session opened here records ``model_io`` (steps, screenshots, model
     calls) unless ``capture_mode=`` or ``AUGUR_CAPTURE_MODE`` says otherwise."""
-    agents = FRAMEWORK.load()
+    _register(FRAMEWORK.load())
     opened, owns = open_session(session, identifier=FRAMEWORK.identifier, out_dir=out_dir,
                                 run_id=run_id, client_name=client_name,
                                 session_kwargs=dict(session_kwargs))
     recording = Recording(StepRecorder(opened, integration=FRAMEWORK.identifier,
                                        dispatch_backend=DISPATCH_BACKEND, owns_session=owns))
-    _register(agents)
     with _lock:
         _recordings.append(recording)
     return recording
@@ -144,7 +143,8 @@ class Recording:
     def close(self, *, status: str | None = None) -> None:
         """Stop recording; set the run's status (default: the last agent run's, ``failed``
         when the SDK marked it with an error); close the session if :func:`record` opened
-        it. Under the SDK's own tests an internal error seen in a span is raised here."""
+        it. Under our own tests (``AUGUR_RAISE_INTERNAL_ERRORS=1``) an internal error met in a
+        span is raised here."""
         with _lock:
             if self in _recordings:
                 _recordings.remove(self)
@@ -185,9 +185,9 @@ class Recording:
         data = span.span_data
         kind = getattr(data, "type", None)
         if kind == "response":
-            self._response(data)
+            self._response(span)
         elif kind == "generation":
-            self._generation(data)
+            self._generation(span)
         elif spans.is_computer_span(data):
             self._computer(span)
         elif kind == "function":
@@ -195,11 +195,13 @@ class Recording:
         elif kind == "agent":
             self._run_failed = span.error is not None
 
-    def _response(self, data: Any) -> None:
+    def _response(self, span: Any) -> None:
+        data = span.span_data
         found = spans.response_call(data)
         if found is None:
             return
         call, answer = found
+        call.duration_ms = spans.duration_ms(span)
         if self._screen is None:  # a screenshot the user sent in the first input
             png = spans.newest_image(spans.plain(getattr(data, "input", None)))
             if png:
@@ -211,10 +213,11 @@ class Recording:
             item.get("type", "").endswith("_call") for item in answer.get("output") or []
             if isinstance(item, dict)))
 
-    def _generation(self, data: Any) -> None:
-        call = spans.generation_call(data)
+    def _generation(self, span: Any) -> None:
+        call = spans.generation_call(span.span_data)
         if call is None:
             return
+        call.duration_ms = spans.duration_ms(span)
         self.steps.model_call(call)
         self._said, self._thought = call.text or "", ""
         self._maybe_done(bool(call.tool_calls))
