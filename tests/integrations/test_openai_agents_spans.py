@@ -16,6 +16,7 @@ import pytest
 
 from augur_sdk import DebugSession
 from augur_sdk.integrations import openai_agents as integration
+from augur_sdk.testing import capture_spans
 from augur_sdk.validation import validate_bundle
 from integrations.integration_support import REPO
 from integrations.openai_agents_support import (  # the SDK, or the module is skipped
@@ -49,12 +50,13 @@ def _run(agent: Any, task: str) -> Any:
 
 def test_a_chat_completions_generation_is_a_model_call(tmp_path: Path) -> None:
     """A ``generation`` span (what chat-completions models such as LiteLLM's trace): its
-    messages, model, settings, usage and answer become a model-I/O record of step 0, and the
-    answer (text, no tool call) a ``done`` step; the agent span without error: succeeded."""
+    messages, model, settings, usage and answer become a model-I/O record of step 0 and a GenAI
+    ``chat`` span under that step's span, and the answer (text, no tool call) a ``done``
+    step; the agent span without error: succeeded."""
     # (A span joins the trace current when it is made: each is made after the one before
     # it is entered.)
-    with integration.record(out_dir=tmp_path, run_id="oa-chat"), agents.trace("chat"), \
-            agents.agent_span("helper"), agents.generation_span(
+    with capture_spans() as exporter, integration.record(out_dir=tmp_path, run_id="oa-chat"), \
+            agents.trace("chat"), agents.agent_span("helper"), agents.generation_span(
                 input=[{"role": "system", "content": "Be brief."},
                        {"role": "user", "content": "Which mug is blue?"}],
                 model="gpt-4o-mini", model_config={"temperature": 0.0},
@@ -70,6 +72,13 @@ def test_a_chat_completions_generation_is_a_model_call(tmp_path: Path) -> None:
     assert call["response"]["usage"] == {"prompt_tokens": 12, "completion_tokens": 4}
     (done,) = _steps(tmp_path)
     assert (done["step_type"], done["action"]["params"]) == ("done", {"answer": "The blue mug."})
+    # ... and a GenAI chat span under the step's span.
+    finished = exporter.get_finished_spans()
+    (chat,) = [sp for sp in finished if sp.name == "chat gpt-4o-mini"]
+    (step,) = [sp for sp in finished if sp.attributes.get("augur.step_index") == 0
+               and sp.name.startswith("execute_tool")]
+    assert chat.parent is not None and chat.parent.span_id == step.context.span_id
+    assert chat.attributes["gen_ai.usage.input_tokens"] == 12
     assert _status(tmp_path) == "succeeded"
 
 
