@@ -38,8 +38,9 @@ def unavailable(reason: str) -> None:
 
 
 def framework_python(name: str) -> Path:
-    """The Python of ``.ci-venvs/<name>`` (``AUGUR_<NAME>_VENV`` points elsewhere)."""
-    override = os.environ.get(f"AUGUR_{name.upper().replace('-', '_')}_VENV")
+    """The Python of ``.ci-venvs/<name>`` (``<NAME>_VENV`` points elsewhere, the variable
+    its installer reads too: .ci/lib/pinned-venv.sh)."""
+    override = os.environ.get(f"{name.upper().replace('-', '_')}_VENV")
     venv = Path(override) if override else REPO / ".ci-venvs" / name
     python = venv / "bin" / "python"
     if not (venv / ".augur-installed").is_file() or not python.exists():
