@@ -26,6 +26,7 @@ import pytest
 from playwright_agent.webapp import PASSWORD, USERNAME, DemoShop
 
 from augur_sdk.integrations import openai_agents as integration
+from augur_sdk.validation import validate_bundle
 from integrations.integration_support import CHROMIUM, unavailable, viewer_steps
 from integrations.openai_agents_support import (  # the SDK, or the module is skipped
     ScriptedModel,
@@ -166,7 +167,7 @@ def _require_browser() -> None:
 
 
 
-async def _drive(runs: list[tuple[str, list[Turn]]]) -> list[Any]:
+async def _drive(runs: list[tuple[str, list[Turn]]], config: Any = None) -> list[Any]:
     """Run the agent once per ``(task, turns)`` on a fresh shop; a run that raises is
     recorded as its exception (the next run is the user's retry)."""
     from playwright.async_api import async_playwright
@@ -186,7 +187,8 @@ async def _drive(runs: list[tuple[str, list[Turn]]]) -> list[Any]:
                                          model=model,
                                          tools=[agents.ComputerTool(PlaywrightComputer(page))])
                     try:
-                        result = await agents.Runner.run(agent, task, max_turns=20)
+                        result = await agents.Runner.run(agent, task, max_turns=20,
+                                                         run_config=config)
                         outcomes.append(result.final_output)
                     except Exception as exc:
                         outcomes.append(exc)
@@ -197,7 +199,8 @@ async def _drive(runs: list[tuple[str, list[Turn]]]) -> list[Any]:
     return outcomes
 
 
-def run_agent(runs: list[tuple[str, list[Turn]]], timeout: float = 180) -> list[Any]:
+def run_agent(runs: list[tuple[str, list[Turn]]], timeout: float = 180,
+              config: Any = None) -> list[Any]:
     """``_drive`` on a thread of its own (its own event loop, whatever the main thread
     runs), with a deadline."""
     _require_browser()
@@ -205,7 +208,7 @@ def run_agent(runs: list[tuple[str, list[Turn]]], timeout: float = 180) -> list[
 
     def target() -> None:
         try:
-            box.append(asyncio.run(_drive(runs)))
+            box.append(asyncio.run(_drive(runs, config)))
         except BaseException as exc:
             box.append(exc)
 
@@ -347,6 +350,24 @@ def test_a_run_that_fails_is_a_failed_run(tmp_path: Path) -> None:
                                                               ("double_click", "failed")]
     assert steps[1]["failure_class"] == "openai_agents.OffScreenError"
     assert json.loads((bundle / "trace.json").read_text())["session"]["status"] == "failed"
+
+
+def test_without_sensitive_data_a_computer_call_is_a_bare_step(tmp_path: Path) -> None:
+    """With ``trace_include_sensitive_data=False`` the SDK's spans hold no actions, screenshots
+    or model messages: each computer call is still a step (type ``computer``, no parameters,
+    no screenshots), model calls are not recorded, the status still comes through."""
+    config = agents.RunConfig(trace_include_sensitive_data=False)
+    with integration.record(out_dir=tmp_path, run_id="oa-redacted"):
+        run_agent([("Log in.", [click_on(1, "#username"), then(message("Done."))])],
+                  config=config)
+    assert validate_bundle(tmp_path) == []
+    (step,) = _steps(tmp_path)
+    assert (step["step_type"], step["action"]["params"], step["status"]) == \
+        ("computer", {}, "succeeded")
+    assert step["observation_pre"] is None and step["observation_post"] is None
+    assert not (tmp_path / "modelio").exists() or not list((tmp_path / "modelio").iterdir())
+    assert json.loads((tmp_path / "trace.json").read_text())["session"]["status"] == \
+        "succeeded"
 
 
 def test_the_sdk_trace_still_reaches_its_other_processors(tmp_path: Path) -> None:

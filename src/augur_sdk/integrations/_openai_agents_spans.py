@@ -177,9 +177,12 @@ def computer_steps(actions: list[dict[str, Any]], *, post_png: bytes | None,
         except ValueError:
             viewport = None
     steps = []
+    if not actions:  # the SDK traced no action (sensitive data off): the call itself
+        actions = [{"type": "computer"}]
     for n, data in enumerate(actions):
         action = responses_api.read_action("", data, intent)
-        params = dict(action.params)
+        params = {k: v for k, v in action.params.items()
+                  if (k, v) != ("provider_action", "computer")}
         if action.point is not None:
             params["x"], params["y"] = action.point
         if viewport is not None:

@@ -258,7 +258,7 @@ class Recording:
     def _computer(self, span: Any) -> None:
         data = span.span_data
         queued = self._queued.popleft() if self._queued else None
-        actions = spans.traced_actions(data) or queued or [{"type": "computer"}]
+        actions = spans.traced_actions(data) or queued or []  # [] : not traced
         error, failure_class = self._failure(span)
         post = None if error else decode_png(getattr(data, "output", None))
         steps = spans.computer_steps(actions, post_png=post, error=error,
