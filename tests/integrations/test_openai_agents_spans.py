@@ -82,6 +82,27 @@ def test_a_chat_completions_generation_is_a_model_call(tmp_path: Path) -> None:
     assert _status(tmp_path) == "succeeded"
 
 
+def test_our_processor_alone_records_without_the_sdk_exporter(tmp_path: Path) -> None:
+    """The docs' way to keep the SDK from uploading while recording:
+    ``set_trace_processors([tracing_processor()])`` leaves ours as the only processor, and
+    the run is still recorded."""
+    from agents.tracing import get_trace_provider
+
+    before = list(get_trace_provider()._multi_processor._processors)  # no public accessor
+    agents.set_trace_processors([integration.tracing_processor()])
+    try:
+        with integration.record(out_dir=tmp_path, run_id="oa-alone"), \
+                agents.trace("alone"), agents.agent_span("helper"), agents.generation_span(
+                    input=[{"role": "user", "content": "Hi"}], model="m") as span:
+            span.span_data.output = [{"role": "assistant", "content": "Hello."}]
+        assert get_trace_provider()._multi_processor._processors == (
+            integration.tracing_processor(),)
+    finally:
+        agents.set_trace_processors(before)
+    assert [s["step_type"] for s in _steps(tmp_path)] == ["done"]
+    assert len(list((tmp_path / "modelio").glob("*.json"))) == 1
+
+
 def _function_call(n: int, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
     return {"type": "function_call", "id": f"fc_{n}", "call_id": f"call_{n}", "name": name,
             "arguments": json.dumps(arguments), "status": "completed"}
