@@ -88,7 +88,9 @@ def test_our_processor_alone_records_without_the_sdk_exporter(tmp_path: Path) ->
     the run is still recorded."""
     from agents.tracing import get_trace_provider
 
+    ours = integration.tracing_processor()  # registered first: restored with the others
     before = list(get_trace_provider()._multi_processor._processors)  # no public accessor
+    assert ours in before
     agents.set_trace_processors([integration.tracing_processor()])
     try:
         with integration.record(out_dir=tmp_path, run_id="oa-alone"), \
