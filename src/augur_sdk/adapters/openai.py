@@ -45,7 +45,11 @@ def _display(request: dict[str, Any]) -> tuple[int, int] | None:
     return None
 
 
-def _action(call_id: str, data: dict[str, Any], said: str) -> Action:
+def read_action(call_id: str, data: dict[str, Any], said: str) -> Action:
+    """One Responses computer action (``{"type": "click", "x": .., "y": .., ...}``) in our
+    vocabulary: the common action type (the provider's own name kept in
+    ``params.provider_action`` when it has none), ``x``/``y`` as the point, the rest as
+    parameters; also used by the integrations whose frameworks speak this format."""
     raw = str(data.get("type", ""))
     point = None
     x, y = data.get("x"), data.get("y")
@@ -89,7 +93,7 @@ def read_turn(request: dict[str, Any], response: dict[str, Any]) -> Turn:
                 [item["action"]] if isinstance(item.get("action"), dict) else [])
             for n, data in enumerate(batch):
                 last = n == len(batch) - 1
-                action = _action(call_id if last else f"{call_id}#{n}", data, said)
+                action = read_action(call_id if last else f"{call_id}#{n}", data, said)
                 turn.actions.append(action)
                 if not last:  # only the batch's last action gets a screenshot back
                     turn.immediate.add(action.call_id)
