@@ -197,3 +197,31 @@ def test_a_session_an_integration_opens_records_by_default(
     trace = json.loads((tmp_path / "trace.json").read_text())
     assert trace["session"]["tags"] == {"integration": "demo_fw", "team": "web"}
     assert trace["session"]["client"]["name"] == "demo_fw"
+
+
+INTEGRATIONS = ["browser_use", "openai_agents", "cua"]
+
+
+@pytest.mark.parametrize("name", INTEGRATIONS)
+def test_each_extra_is_the_range_its_integration_accepts(name: str) -> None:
+    """pyproject's extra installs exactly the range the integration's version check accepts
+    (its install hint names that requirement), and the version the tests install (the test
+    extra's pin, or the .ci installer's) is inside it."""
+    import importlib
+    import re
+    import tomllib
+
+    root = Path(__file__).resolve().parents[2]
+    framework = importlib.import_module(f"augur_sdk.integrations.{name}").FRAMEWORK
+    assert framework.identifier == name
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    assert project["optional-dependencies"][framework.extra] == [framework.requirement]
+    installer = root / ".ci" / f"install-{framework.extra}.sh"
+    if installer.exists():
+        found = re.search(rf"^pinned_venv \S+ {re.escape(framework.distribution)} (\S+) ",
+                          installer.read_text(), re.M)
+    else:
+        found = re.search(rf"^{re.escape(framework.distribution)}==(\S+)$",
+                          "\n".join(project["optional-dependencies"]["test"]), re.M)
+    assert found, f"no pinned {framework.distribution} for the tests"
+    framework.check_version(found.group(1))
