@@ -236,11 +236,16 @@ class StepRecorder:
         session, index = self.session, self.next_index
         shots: dict[str, str | None] = {"pre": None, "post": None}
         for kind, data in (("pre", step.pre_png), ("post", step.post_png)):
-            if data:
-                # A screenshot the framework got wrong costs that screenshot, not the step.
+            if not data:
+                continue
+            try:
+                shots[kind] = session.attach_observation(step_index=index, kind=kind,
+                                                         png_bytes=as_png(data))
+            except ValueError:
+                # Bytes the framework got wrong cost that screenshot, not the step. (Other
+                # errors, a closed session say, fail the whole step: one warning, not two.)
                 with internal_errors(f"{self._where}.screenshot"):
-                    shots[kind] = session.attach_observation(
-                        step_index=index, kind=kind, png_bytes=as_png(data))
+                    raise
         if step.reasoning:
             session.record_reasoning(index, step.reasoning, format=step.reasoning_format)
         started = step.started_at or records.utcnow_iso()
