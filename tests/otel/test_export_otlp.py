@@ -32,6 +32,14 @@ def _received_spans(server: Any) -> list[Any]:
     return spans
 
 
+def _plain(value: Any) -> Any:
+    """An OTLP AnyValue as the Python value the SDK was given (arrays as tuples)."""
+    which = value.WhichOneof("value")
+    if which == "array_value":
+        return tuple(_plain(item) for item in value.array_value.values)
+    return getattr(value, which)
+
+
 def _shape(names_parents_events: list[tuple[str, str, str, list[str]]]) -> list[Any]:
     return sorted(names_parents_events)
 
@@ -52,16 +60,45 @@ def run_with_events_outside_their_step(out: Path) -> None:
                 session.record_event(event_record(i - 2, 2, layer="step_recovery"))  # older step
 
 
+def run_with_model_calls(out: Path) -> None:
+    """Model calls: a run-level plan and one per step, with the facts only the chat span has
+    (provider, response model, reasoning tokens). (A call recorded before its step opens the
+    step's span at the call's start; replayed, a step span starts at its record's
+    started_at: docs/opentelemetry.md.)"""
+    run_id = "run_test"
+
+    def call(text: str) -> dict[str, Any]:
+        return {"layer": "planner", "duration_ms": 120,
+                "request": {"model": "claude-sonnet-4-5", "system": "You operate a browser.",
+                            "messages": [{"role": "user", "content": "Buy a mug"}],
+                            "params": {"temperature": 0.2, "max_tokens": 256}},
+                "response": {"text": text, "stop_reason": "tool_use",
+                             "usage": {"prompt_tokens": 900, "completion_tokens": 30}}}
+
+    with DebugSession(run_id=run_id, client_name="testagent", capture_mode="model_io",
+                      out_dir=out) as session:
+        session.record_modelio(call("First I will log in."))
+        for i in range(3):
+            session.record_step(step_record(run_id, i))
+            if i < 2:
+                session.record_modelio(call(f"step {i}"), step_index=i, reasoning_tokens=40)
+            else:
+                session.record_modelio(call(f"step {i}"), step_index=i, provider="anthropic",
+                                       response_model="claude-sonnet-4-5-20260101")
+
+
 RECORDERS = {
     "seed order": lambda out: run_seed_session(out, steps=4, fail_at=1),
     "events outside their step": run_with_events_outside_their_step,
+    "model calls": run_with_model_calls,
 }
+SPANS = {"seed order": 5, "events outside their step": 5, "model calls": 8}
 
 
 @pytest.mark.parametrize("recorder", sorted(RECORDERS))
 def test_replay_matches_the_live_span_structure(tmp_path: Path, fault_server, recorder: str) -> None:  # type: ignore[no-untyped-def]
-    """Names, ids, parent links, attributes, status and events (each on the span it was on
-    live, with its attributes) equal the live spans'."""
+    """Names, ids, parent links, kinds, attributes, status and events (each on the span it
+    was on live, with its attributes) equal the live spans', model calls' chat spans too."""
     out = tmp_path / "b"
     with capture_spans() as exporter:  # the live run, recorded with no collector configured
         RECORDERS[recorder](out)
@@ -71,10 +108,10 @@ def test_replay_matches_the_live_span_structure(tmp_path: Path, fault_server, re
         [sys.executable, "-m", "augur_sdk.cli", "export-otlp", str(out), "--endpoint",
          f"http://127.0.0.1:{receiver.port}"], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "5 delivered, 0 failed" in proc.stdout
+    assert f"{SPANS[recorder]} delivered, 0 failed" in proc.stdout
     assert proc.stderr == ""  # not a terminal: no progress bar
     replayed = _received_spans(receiver)
-    assert len(replayed) == len(live) == 5
+    assert len(replayed) == len(live) == SPANS[recorder]
 
     live_by_id = {s.context.span_id: s for s in live}
     for span in replayed:
@@ -87,12 +124,12 @@ def test_replay_matches_the_live_span_structure(tmp_path: Path, fault_server, re
         assert span.start_time_unix_nano == original.start_time
         assert span.end_time_unix_nano == original.end_time
         assert span.status.code == original.status.status_code.value
+        assert span.kind == original.kind.value + 1  # OTLP numbers kinds from 1 (INTERNAL)
         attrs = {kv.key: kv.value for kv in span.attributes}
         for key, value in original.attributes.items():  # type: ignore[union-attr]
             if key == "augur.seq":
                 continue  # ordering hint only; replay numbers in bundle order
-            got = attrs[key]
-            assert getattr(got, got.WhichOneof("value")) == value, key
+            assert _plain(attrs[key]) == value, key
         assert [e.name for e in span.events] == [e.name for e in original.events]
         assert [e.time_unix_nano for e in span.events] == [e.timestamp for e in original.events]
         for got_event, want_event in zip(span.events, original.events, strict=True):

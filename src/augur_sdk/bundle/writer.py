@@ -50,6 +50,7 @@ from augur_sdk.kinds.spec import FileFormat, RecordKind
 from augur_sdk.records import png_dimensions, utcnow_iso
 
 RUN_EVENT = "run_event"  # sidecar line: an event that went on the run span
+MODELIO_SPAN = "modelio"  # sidecar line: a model call's chat span
 MAX_TEXT_FILE_BYTES = 16 * 1024 * 1024  # per log file; the excess is counted as lost
 
 
@@ -425,8 +426,11 @@ class BundleWriter:
                 self._append(layout.SPANS_SIDECAR, entry, "span_ids")
             return size
 
-    def write_modelio(self, rel: str, record: dict[str, Any]) -> int:
-        """A model call's file, at the path the session reserved (``modelio/…json``)."""
+    def write_modelio(self, rel: str, record: dict[str, Any],
+                      span_facts: dict[str, Any] | None = None) -> int:
+        """A model call's file, at the path the session reserved (``modelio/…json``).
+        ``span_facts`` (its ``chat`` span's ids and what the span has beyond the record)
+        go into the span sidecar, for ``augur export-otlp``."""
         rel = layout.checked_rel(rel)
         data = layout.dumps(record).encode("utf-8")
         with self._lock:
@@ -435,6 +439,9 @@ class BundleWriter:
                 return 0
             if first:  # a file written again (a client's retry) is one call, counted once
                 self._count_call(record)
+                if span_facts is not None:
+                    self._append(layout.SPANS_SIDECAR,
+                                 {"kind": MODELIO_SPAN, "path": rel, **span_facts}, "span_ids")
             if self._started and not self.finished and time.monotonic() - self._live_written > 1:
                 self._write_live()  # the viewer's run header shows the totals as they grow
             return len(data)

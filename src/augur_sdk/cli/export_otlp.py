@@ -140,7 +140,8 @@ def export_otlp(args: argparse.Namespace) -> int:
     finally:
         otel_logger.removeHandler(problems)
         otel_logger.propagate = propagate
-    print(f"exported {result.spans} spans ({result.steps} steps, {result.events} events) of "
+    print(f"exported {result.spans} spans ({result.steps} steps, {result.events} events, "
+          f"{result.model_calls} model calls) of "
           f"trace {result.trace_id} to {otlp.endpoint}: {result.sent} delivered, "
           f"{result.failed} failed")
     return 0 if result.failed == 0 and result.sent == result.spans else 1

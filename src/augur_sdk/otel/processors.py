@@ -104,7 +104,10 @@ class BundleSpanProcessor(SpanProcessor):
             return
         elif name == "modelio":  # the path the session reserved is on the chat span
             assert span is not None and span.attributes is not None
-            size = self.writer.write_modelio(str(span.attributes[MODELIO_PATH_ATTR]), record)
+            attrs = span.attributes
+            facts = {**span_ids(span), **{fact: attrs[attr] for fact, attr in
+                                          MODELIO_SPAN_FACTS.items() if attr in attrs}}
+            size = self.writer.write_modelio(str(attrs[MODELIO_PATH_ATTR]), record, facts)
         elif kind.bundle.embedded:
             return  # written as part of another record (the session's costs)
         else:
@@ -117,6 +120,11 @@ class BundleSpanProcessor(SpanProcessor):
 
 
 MODELIO_PATH_ATTR = "augur.modelio.path"
+# What a chat span has beyond its record (the call's arguments, not in the schema): kept in
+# the span sidecar so that a replayed span equals the live one.
+MODELIO_SPAN_FACTS = {"provider": "gen_ai.provider.name",
+                      "response_model": "gen_ai.response.model",
+                      "reasoning_tokens": "gen_ai.usage.reasoning.output_tokens"}
 
 
 class LiveProcessor(Protocol):

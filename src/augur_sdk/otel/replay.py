@@ -1,4 +1,5 @@
-"""``augur export-otlp``: send a recorded bundle's run, steps and events to a collector later.
+"""``augur export-otlp``: send a recorded bundle's run, steps, events and model calls to a
+collector later.
 
 For runs recorded offline or while the collector was down. The spans are built by the same
 code as a live run (:mod:`augur_sdk.otel.emit`) and, when the bundle's ``otel/spans.jsonl``
@@ -28,11 +29,12 @@ from opentelemetry.sdk.trace.export import (
 )
 from opentelemetry.sdk.trace.id_generator import IdGenerator, RandomIdGenerator
 from opentelemetry.sdk.trace.sampling import ALWAYS_ON
-from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import NonRecordingSpan, Span, SpanContext, SpanKind, TraceFlags
 
-from augur_sdk import records
+from augur_sdk import codec, records
 from augur_sdk.bundle import layout
-from augur_sdk.bundle.writer import RUN_EVENT, sha256_hex
+from augur_sdk.bundle.writer import MODELIO_SPAN, RUN_EVENT, sha256_hex
+from augur_sdk.kinds import modelio
 from augur_sdk.otel import emit
 from augur_sdk.otel.provider import SPAN_LIMITS
 
@@ -87,6 +89,7 @@ class ReplayResult:
     steps: int
     events: int
     spans: int
+    model_calls: int
     sent: int
     failed: int
     trace_id: str
@@ -114,6 +117,8 @@ class _Sidecar:
     steps: dict[int, dict[str, Any]] = field(default_factory=dict)
     # (step_index or None, line in its events file) -> augur.seq, for events on the run span
     run_events: dict[tuple[int | None, int], int] = field(default_factory=dict)
+    # a model call's file -> its chat span's ids and facts, in recording order
+    modelio: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _read_sidecar(root: Path) -> _Sidecar:
@@ -131,6 +136,8 @@ def _read_sidecar(root: Path) -> _Sidecar:
             found.run = entry
         elif kind == "step" and isinstance(index, int):
             found.steps[index] = entry  # a re-recorded step: the last one wins
+        elif kind == MODELIO_SPAN and isinstance(entry.get("path"), str):
+            found.modelio[entry["path"]] = entry
         elif kind == RUN_EVENT and isinstance(entry.get("line"), int) and \
                 isinstance(entry.get("seq"), int) and isinstance(index, int | None):
             found.run_events[(index, entry["line"])] = entry["seq"]
@@ -160,6 +167,43 @@ def _read_events(root: Path, rel: str) -> list[dict[str, Any]]:
     return out
 
 
+def _model_calls(root: Path, sidecar: _Sidecar) -> list[tuple[str, dict[str, Any]]]:
+    """The model calls' files: those the sidecar names first, in recording order, then any
+    other (a bundle written before the sidecar kept them, or by a server) by name."""
+    folder = root / "modelio"
+    found = {f"modelio/{p.name}" for p in folder.glob("*.json")} if folder.is_dir() else set()
+    ordered = [rel for rel in sidecar.modelio if rel in found]
+    ordered += sorted(found.difference(ordered))
+    calls = []
+    for rel in ordered:
+        try:
+            record = json.loads((root / rel).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(record, dict) and isinstance(record.get("ts"), str):
+            calls.append((rel, record))
+    return calls
+
+
+def _chat_span(tracer: trace.Tracer, parent: Span, rel: str, record: dict[str, Any],
+               facts: dict[str, Any], seq: int) -> None:
+    """A model call's ``chat`` span, as the live run made it (kinds/modelio.py)."""
+    end = records.iso_to_ns(record["ts"], f"{rel}: ts")
+    duration = record.get("duration_ms")
+    start = end - int(duration) * 1_000_000 if isinstance(duration, int) else end
+    provider, model = facts.get("provider"), facts.get("response_model")
+    tokens = facts.get("reasoning_tokens")
+    attrs = modelio.chat_attributes(
+        record, path=rel, provider=provider if isinstance(provider, str) else None,
+        response_model=model if isinstance(model, str) else None,
+        reasoning_tokens=tokens if isinstance(tokens, int) else None)
+    attrs[codec.RECORD_KIND_ATTR] = "modelio"
+    attrs[codec.SEQ_ATTR] = seq
+    span = tracer.start_span(modelio.span_name(record), context=trace.set_span_in_context(parent),
+                             kind=SpanKind.CLIENT, attributes=attrs, start_time=start)
+    span.end(end_time=max(end, start))
+
+
 def replay_bundle(
     bundle: str | Path,
     exporter: SpanExporter,
@@ -177,6 +221,8 @@ def replay_bundle(
     steps = [json.loads(p.read_text(encoding="utf-8")) for p in step_files]
     steps.sort(key=lambda s: s["step_index"])
 
+    calls = _model_calls(root, sidecar)
+
     trace_id = int(run_ids["trace_id"], 16) if run_ids else None
     ordered_span_ids: list[int] = []
     if run_ids:
@@ -187,6 +233,11 @@ def replay_bundle(
                 ordered_span_ids = ordered_span_ids[:1]  # ids no longer line up: stop reusing
                 break
             ordered_span_ids.append(int(recorded["span_id"], 16))
+        if len(ordered_span_ids) == len(steps) + 1:  # then the chat spans, made after them
+            for rel, _record in calls:
+                if rel not in sidecar.modelio:
+                    break
+                ordered_span_ids.append(int(sidecar.modelio[rel]["span_id"], 16))
     counting = CountingExporter(exporter)
     resource = Resource.create({"service.name": service_name or session["client"]["name"]})
     provider = TracerProvider(sampler=ALWAYS_ON, span_limits=SPAN_LIMITS, resource=resource,
@@ -205,6 +256,7 @@ def replay_bundle(
     run_ctx = trace.set_span_in_context(run_span)
     seq = 0
     n_events = 0
+    step_spans: dict[int, Span] = {}
     # Events the live run put on the run span: run-level ones, and a step's events that
     # arrived while its span was not open. They go on in recording order (the sidecar's
     # seq; a bundle without those lines: every run-level event, in file order).
@@ -224,8 +276,14 @@ def replay_bundle(
             n_events += 1
             emit.add_event(span, event, seq)
         span.end(end_time=end)
+        step_spans[index] = span
         if progress is not None:
             progress(done, len(steps))
+    for rel, record in calls:  # under its step's span (the run span: a run-level call)
+        index = record.get("step_index")
+        seq += 1
+        _chat_span(tracer, step_spans.get(index, run_span) if isinstance(index, int)
+                   else run_span, rel, record, sidecar.modelio.get(rel, {}), seq)
     on_run.sort(key=lambda item: item[:2])
     for _seq, _n, event in on_run:
         seq += 1
@@ -234,7 +292,8 @@ def replay_bundle(
     emit.end_run_span(run_span, session)
     provider.force_flush(int(timeout_s * 1000))
     provider.shutdown()
-    return ReplayResult(steps=len(steps), events=n_events, spans=len(steps) + 1,
+    return ReplayResult(steps=len(steps), events=n_events, model_calls=len(calls),
+                        spans=len(steps) + len(calls) + 1,
                         sent=counting.sent, failed=counting.failed,
                         trace_id=f"{run_span.get_span_context().trace_id:032x}")
 
