@@ -436,5 +436,12 @@ class DebugSession(StepAnnotations, SideEffectLedger, RunStructure, ModelCalls, 
         return None if span is None else f"{span.get_span_context().trace_id:032x}"
 
     @property
+    def next_step_index(self) -> int:
+        """One past the highest step index recorded so far (0 before the first step): the
+        index a step recorded by other code (an integration, beside your own steps) takes."""
+        with self._lock:
+            return self._run.known.next_after()
+
+    @property
     def status(self) -> str:
         return str(self._run.session["status"])

@@ -267,7 +267,7 @@ def test_an_agent_run_on_the_shop_becomes_a_bundle(tmp_path: Path) -> None:
         assert step["grounding"]["coordinates"] == {"x": params["x"], "y": params["y"]}
         assert 0 < params["x"] < SCREEN[0] and 0 < params["y"] < SCREEN[1]
         assert params["viewport"] == {"width": SCREEN[0], "height": SCREEN[1]}
-        assert step["action"]["coordinate_space"] == "viewport_css_px"
+        assert step["action"]["coordinate_space"] == "screenshot_px"  # the Responses API's
         assert step["action"]["dispatch_backend"] == "openai_agents.computer"
     assert username["intent"] == "Signing in as alice."
     assert login_typed["action"]["params"]["text"] == "***REDACTED:never_record***"

@@ -195,3 +195,37 @@ def test_the_docs_samples_run(n: int, tmp_path: Path, monkeypatch: pytest.Monkey
     exec(compile(samples[n], f"{PAGE.name}#{n}", "exec"), {"__name__": "__docs__"})
     (bundle,) = [p.parent for p in (tmp_path / "augur-runs").rglob("manifest.json")]
     assert validate_bundle(bundle) == []
+
+
+def test_two_agents_recorded_at_once_each_get_their_own_spans(tmp_path: Path) -> None:
+    """Two agents, each recorded in its own task with its own record(), run at the same
+    time (their spans interleave): each bundle holds its own agent's answer only. A trace
+    is bound to the recording whose context started it."""
+    barrier = asyncio.Barrier(2)
+
+    def answer_after_the_other_started(name: str) -> Turn:
+        async def turn(_page: Any) -> list[dict[str, Any]]:
+            await barrier.wait()  # both runs are under way before either answers
+            return [message(f"I am {name}.")]
+        return turn
+
+    async def one(name: str) -> Any:
+        agent = agents.Agent(name=name, model=ScriptedModel(
+            [answer_after_the_other_started(name)], None))
+        with integration.record(out_dir=tmp_path / name, run_id=f"oa-{name}"):
+            return await agents.Runner.run(agent, "Who are you?")
+
+    async def both() -> list[Any]:
+        return list(await asyncio.gather(one("alpha"), one("beta")))
+
+    box: list[Any] = []
+    thread = threading.Thread(target=lambda: box.append(asyncio.run(both())), daemon=True)
+    thread.start()
+    thread.join(60)
+    assert not thread.is_alive() and box, "the runs did not finish in 60 s"
+    assert [r.final_output for r in box[0]] == ["I am alpha.", "I am beta."]
+    for name in ("alpha", "beta"):
+        bundle = tmp_path / name
+        assert validate_bundle(bundle) == []
+        answers = [s["action"]["params"].get("answer") for s in _steps(bundle)]
+        assert answers == [f"I am {name}."], (name, answers)

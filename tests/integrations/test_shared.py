@@ -225,3 +225,28 @@ def test_each_extra_is_the_range_its_integration_accepts(name: str) -> None:
                           "\n".join(project["optional-dependencies"]["test"]), re.M)
     assert found, f"no pinned {framework.distribution} for the tests"
     framework.check_version(found.group(1))
+
+
+def test_steps_beside_the_users_own_are_never_overwritten(tmp_path: Path) -> None:
+    """Recording into a session that has steps already (the user's own, another agent's
+    recorder): the integration's steps take the next free indexes, whoever wrote last."""
+    with DebugSession(run_id="r_mix", client_name="t", out_dir=tmp_path,
+                      capture_mode="trace") as session:
+        assert session.next_step_index == 0
+        for i in range(2):
+            session.record_step({"step_id": f"r_mix/step/{i:04d}", "step_index": i,
+                                 "step_type": "verify", "status": "succeeded",
+                                 "started_at": "2026-12-07T10:00:00Z", "intent": "mine"})
+        assert session.next_step_index == 2
+        first = StepRecorder(session, integration="demo_fw", dispatch_backend="cdp")
+        second = StepRecorder(session, integration="other_fw", dispatch_backend="cdp")
+        assert first.upcoming_index == 2 and first.last_index is None
+        assert first.record(ObservedStep("click", intent="agent A")) == 2
+        assert second.record(ObservedStep("type", intent="agent B")) == 3
+        assert first.hold(ObservedStep("scroll", intent="agent A")) == 4
+        assert first.holding and first.upcoming_index == 5
+        first.close()
+        assert not first.holding and first.last_index == 4
+    steps = _steps(tmp_path)
+    assert [(s["step_index"], s["intent"]) for s in steps] == [
+        (0, "mine"), (1, "mine"), (2, "agent A"), (3, "agent B"), (4, "agent A")]

@@ -20,3 +20,11 @@ class IndexSet:
             return False
         byte = index >> 3
         return byte < len(self._bits) and bool(self._bits[byte] & (1 << (index & 7)))
+
+    def next_after(self) -> int:
+        """One past the highest index in the set (0 when it is empty)."""
+        for byte in range(len(self._bits) - 1, -1, -1):
+            bits = self._bits[byte]
+            if bits:
+                return byte * 8 + bits.bit_length()
+        return 0

@@ -189,8 +189,10 @@ def computer_steps(actions: list[dict[str, Any]], *, post_png: bytes | None,
             params["viewport"] = viewport
         if len(actions) > 1:
             params["batch"] = {"position": n, "size": len(actions)}
+        # The Responses API's x/y are pixels of the screenshot the model was shown.
         step = ObservedStep(action_type=action.type, params=params, intent=intent,
-                            coordinates=action.point, started_at=started_at,
+                            coordinates=action.point, coordinate_space="screenshot_px",
+                            started_at=started_at,
                             ended_at=ended_at, reasoning=(reasoning or None) if n == 0 else None,
                             reasoning_format="openai_reasoning_summary")
         if error is not None:

@@ -142,6 +142,7 @@ class StepRecorder:
         self.grounding_provider = grounding_provider or integration
         self.owns_session = owns_session
         self.next_index = 0
+        self._written = False
         self._held: ObservedStep | None = None
         self._pending_pre: bytes | None = None
         self._closed = False
@@ -169,7 +170,7 @@ class StepRecorder:
             if step.pre_png is None:
                 step.pre_png, self._pending_pre = self._pending_pre, None
             self._held = step
-        return self.next_index
+        return self._free_index()
 
     def record(self, step: ObservedStep) -> int | None:
         """Write ``step`` now (after the one held open); return its index."""
@@ -184,7 +185,22 @@ class StepRecorder:
     def upcoming_index(self) -> int:
         """The index the next step given to ``hold`` or ``record`` will get (a step held
         open already has its index)."""
-        return self.next_index + (1 if self._held is not None else 0)
+        return self._free_index() + (1 if self._held is not None else 0)
+
+    @property
+    def holding(self) -> bool:
+        """Whether a step is held open, waiting for its post screenshot."""
+        return self._held is not None
+
+    @property
+    def last_index(self) -> int | None:
+        """The index of the step this recorder wrote last (``None``: none yet)."""
+        return self.next_index - 1 if self._written else None
+
+    def _free_index(self) -> int:
+        """The next index no step of the session has: steps recorded beside ours (the
+        user's own, another agent's recorder) are never overwritten."""
+        return max(self.next_index, self.session.next_step_index)
 
     # ── model calls ─────────────────────────────────────────────────────────────────────
 
@@ -233,7 +249,7 @@ class StepRecorder:
             self._write(held)
 
     def _write(self, step: ObservedStep) -> int:
-        session, index = self.session, self.next_index
+        session, index = self.session, self._free_index()
         shots: dict[str, str | None] = {"pre": None, "post": None}
         for kind, data in (("pre", step.pre_png), ("post", step.post_png)):
             if not data:
@@ -274,7 +290,7 @@ class StepRecorder:
             record["verdict"] = {"status": "failed", "reason": (step.error or "")[:1000]
                                  or "the framework reported a failure"}
         session.record_step(record)
-        self.next_index += 1
+        self.next_index, self._written = index + 1, True
         for event in step.events:
             session.record_event({"ts": records.utcnow_iso(), "step_index": index,
                                   "layer": "adapter", **event})

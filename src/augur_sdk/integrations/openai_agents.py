@@ -27,13 +27,15 @@ parameters or screenshots and model calls are not recorded.
 
 from __future__ import annotations
 
+import contextvars
+import logging
 import sys
 import threading
 from collections import deque
 from types import ModuleType, TracebackType
 from typing import TYPE_CHECKING, Any
 
-from augur_sdk._internal import internal_errors, raise_internal_errors
+from augur_sdk._internal import internal_errors, log_once, raise_internal_errors
 from augur_sdk.adapters.cua_log import decode_png
 from augur_sdk.integrations import _openai_agents_spans as spans
 from augur_sdk.integrations._framework import Framework
@@ -48,6 +50,12 @@ DISPATCH_BACKEND = "openai_agents.computer"
 
 _lock = threading.Lock()
 _recordings: list[Recording] = []
+# The recording whose record() (or `with`) the current context is in; a trace started in
+# that context is bound to it (on_trace_start), so that two agents recorded at once (two
+# tasks, two threads) each get only their own spans.
+_current: contextvars.ContextVar[Recording | None] = contextvars.ContextVar(
+    "augur_openai_agents_recording", default=None)
+_by_trace: dict[str, Recording] = {}
 _processor: Any = None          # the one processor we register, per trace provider
 _provider: Any = None
 
@@ -68,6 +76,7 @@ def record(*, out_dir: Any = None, session: DebugSession | None = None,
                                        dispatch_backend=DISPATCH_BACKEND, owns_session=owns))
     with _lock:
         _recordings.append(recording)
+    _current.set(recording)
     return recording
 
 
@@ -97,16 +106,29 @@ def _processor_class(base: type) -> type:
 
     def _dispatch(name: str, item: Any) -> None:
         with _lock:
-            current = list(_recordings)
-        for recording in current:
+            bound = _by_trace.get(getattr(item, "trace_id", None) or "")
+            open_now = list(_recordings)
+        if bound is None and len(open_now) > 1:
+            # A trace started outside every recording's context while several are open:
+            # whose it is cannot be known, so it goes to none (said once).
+            log_once("openai_agents.unbound", logging.WARNING, "augur_sdk.integrations."
+                     "openai_agents: a trace started outside the context of every open "
+                     "recording while %d are open: its spans are not recorded (start each "
+                     "agent's run where its record() was called)", len(open_now))
+            return
+        for recording in [bound] if bound is not None else open_now:
             recording._guarded(name, item)
 
     class AugurTracingProcessor(base):  # type: ignore[misc]
         def on_trace_start(self, trace: Any) -> None:
-            return None
+            recording = _current.get()
+            with _lock:
+                if recording is not None and recording in _recordings:
+                    _by_trace[str(trace.trace_id)] = recording
 
         def on_trace_end(self, trace: Any) -> None:
-            return None
+            with _lock:
+                _by_trace.pop(str(trace.trace_id), None)
 
         def on_span_start(self, span: Any) -> None:
             return None
@@ -148,6 +170,10 @@ class Recording:
         with _lock:
             if self in _recordings:
                 _recordings.remove(self)
+            for trace_id in [t for t, r in _by_trace.items() if r is self]:
+                del _by_trace[trace_id]
+        if _current.get() is self:
+            _current.set(None)
         with self._lock:
             if self._closed:
                 return
