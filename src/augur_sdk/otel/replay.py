@@ -279,11 +279,23 @@ def replay_bundle(
         step_spans[index] = span
         if progress is not None:
             progress(done, len(steps))
-    for rel, record in calls:  # under its step's span (the run span: a run-level call)
+    # A call goes under the span it was under live (its sidecar line's parent: the run span
+    # for a call that came after its step's span ended); without that line, under its
+    # step's span, or the run span for a run-level call.
+    recorded_parents: dict[str, Span] = {}
+    if run_ids:
+        recorded_parents[str(run_ids["span_id"])] = run_span
+    for index, span in step_spans.items():
+        if index in step_ids:
+            recorded_parents[str(step_ids[index]["span_id"])] = span
+    for rel, record in calls:
+        facts = sidecar.modelio.get(rel, {})
         index = record.get("step_index")
+        parent = recorded_parents.get(str(facts.get("parent_span_id")))
+        if parent is None:
+            parent = step_spans.get(index, run_span) if isinstance(index, int) else run_span
         seq += 1
-        _chat_span(tracer, step_spans.get(index, run_span) if isinstance(index, int)
-                   else run_span, rel, record, sidecar.modelio.get(rel, {}), seq)
+        _chat_span(tracer, parent, rel, record, facts, seq)
     on_run.sort(key=lambda item: item[:2])
     for _seq, _n, event in on_run:
         seq += 1
