@@ -98,34 +98,56 @@ def test_each_action_is_a_step_in_the_scripted_order(run: Run) -> None:
 
 
 @pytest.mark.slow
-def test_clicks_carry_the_executed_point_and_inputs_the_elements_dom_centre(run: Run) -> None:
-    """A CDP click carries the point browser-use clicked (viewport CSS px); an input, which
-    reports no point, the centre of its element's DOM bounds (dom_client_rect). Both are
-    DOM-derived (provenance dom), both lie inside the element's bounds (recorded in the
-    step's grounding event), and each names the element; the missing index and
-    element-free actions carry none."""
+def test_clicks_carry_the_executed_point_and_the_elements_dom_centre(run: Run) -> None:
+    """A CDP click's executed point (browser-use's click_x/click_y) is the action's x/y; the
+    centre of the element's DOM bounds is the grounding target of every element action
+    (clicks and inputs). All of it is DOM-derived: coordinate space dom_client_rect,
+    provenance dom. Both points lie inside the element's bounds (recorded in the step's
+    grounding event), and each step names the element; the missing index and element-free
+    actions carry no point."""
     by_index = {s["step_index"]: s for s in run.steps}
     labels = {i: by_index[i]["grounding"].get("target_label") for i in (1, 2, 3, 4, 5)}
     assert labels == {1: "input 'Username'", 2: "input 'Password'", 3: "button 'Sign in'",
                       4: "input 'Search products'", 5: "button 'Search'"}
-    spaces = {i: by_index[i]["action"]["coordinate_space"] for i in (1, 2, 3, 4, 5)}
-    assert spaces == {1: "dom_client_rect", 2: "dom_client_rect", 3: "viewport_css_px",
-                      4: "dom_client_rect", 5: "viewport_css_px"}
+    assert {s["action"]["coordinate_space"] for s in run.steps} == {"dom_client_rect"}
+    assert {s["grounding"]["provenance"] for s in run.steps} == {"dom"}
     for i in (1, 2, 3, 4, 5):
         step = by_index[i]
-        assert step["grounding"]["provenance"] == "dom"
-        x, y = step["grounding"]["coordinates"]["x"], step["grounding"]["coordinates"]["y"]
         events = _read_jsonl(run.bundle / "events" / f"{i:04d}.jsonl")
         element = next(e for e in events if e["layer"] == "grounding")
         assert element["detail"]["index"] == step["action"]["params"]["index"]
         box = element["detail"]["bounds"]
-        assert box["x"] <= x <= box["x"] + box["width"], (i, x, box)
-        assert box["y"] <= y <= box["y"] + box["height"], (i, y, box)
+        target = step["grounding"]["coordinates"]
+        points = [(target["x"], target["y"])]
+        if step["step_type"] == "click":
+            points.append((step["action"]["params"]["x"], step["action"]["params"]["y"]))
+        else:
+            assert "x" not in step["action"]["params"], "an input reports no point"
+        for x, y in points:
+            assert box["x"] <= x <= box["x"] + box["width"], (i, x, box)
+            assert box["y"] <= y <= box["y"] + box["height"], (i, y, box)
     ys = [by_index[i]["grounding"]["coordinates"]["y"] for i in (1, 2, 3)]
     assert ys == sorted(ys), "username above password above the Sign in button"
     for i in (0, 6, 7, 8):
         assert "coordinates" not in by_index[i]["grounding"], i
         assert "target_label" not in by_index[i]["grounding"], i
+        assert "x" not in by_index[i]["action"]["params"], i
+
+
+@pytest.mark.slow
+def test_diagnose_sees_no_coordinate_space_mismatch(run: Run) -> None:
+    """browser-use's points are all DOM client-rect points: `augur diagnose` reports no
+    cua.coordinate_space_mismatch (it did on every step when a DOM-grounded action was
+    labelled viewport_css_px). That browser-use clicks DOM targets (dom_used_as_runtime_target)
+    is true of each CDP click, and only of those."""
+    done = subprocess.run([sys.executable, "-m", "augur_sdk.cli", "diagnose", "--json",
+                           "--no-write", str(run.bundle)],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+    findings = json.loads(done.stdout)["findings"]
+    rules = [(f["rule_id"], f.get("step_index")) for f in findings]
+    assert not [r for r in rules if r[0] == "cua.coordinate_space_mismatch"], rules
+    assert sorted(i for r, i in rules if r == "cua.dom_used_as_runtime_target") == [3, 5]
 
 
 @pytest.mark.slow
@@ -295,7 +317,7 @@ def test_record_refuses_wrong_arguments_with_browser_use_installed(tmp_path: Pat
     """With browser-use (its venv, no browser launched): an object that is not an Agent, both
     session= and out_dir=, and a second record() of the same agent are refused naming the
     argument, writing no bundle; close() puts back browser-use's own ainvoke wrapper and
-    Agent.run."""
+    Agent.run; a record() that fails after opening its bundle closes it."""
     python = framework_python("browser-use")
     out = tmp_path / "misuse"
     done = run_driver(python, "browser_use_shop.py", "--out", str(out), "--misuse",
@@ -305,7 +327,12 @@ def test_record_refuses_wrong_arguments_with_browser_use_installed(tmp_path: Pat
     assert said["both"].startswith("TypeError: session: pass either session= or out_dir=")
     assert said["twice"].startswith("ValueError: agent: already recorded")
     assert said["wrapped"] is True and said["restored"] is True
-    assert said["left_on_disk"] == ["first", "mine"]   # the accepted record() and the user's
+    # a record() failing half-way (a judge model with __slots__) re-raises, closes the
+    # bundle it opened (trace.json written, no live.json) and undoes the hooks it had set
+    assert said["slotted"].startswith("AttributeError: ") and "ainvoke" in said["slotted"]
+    assert said["slotted_closed"] is True and said["slotted_undone"] is True
+    # the accepted record(), the user's, and the one that failed (closed)
+    assert said["left_on_disk"] == ["first", "mine", "slotted"]
 
 
 # ── without browser-use (fast, this venv) ───────────────────────────────────────────────
@@ -422,3 +449,51 @@ def test_a_broken_recording_never_breaks_the_agent(tmp_path: Path) -> None:
     assert len(warnings) == 1 and "your agent keeps running" in warnings[0], done.stderr[-3000:]
     assert sorted(p.name for p in (tmp_path / "b" / "steps").iterdir()) == \
         ["0000.json", "0001.json", "0002.json"]
+
+
+@pytest.mark.slow
+def test_two_agents_sharing_one_model_keep_their_own_calls(tmp_path: Path) -> None:
+    """One chat model object, two recorded agents run with asyncio.gather: each bundle holds
+    its own agent's calls only, one per turn (a: 2 turns, b: 4), including b's calls after
+    a's run ended and closed its recording; the model is restored to browser-use's own
+    wrapper when the last recording closes."""
+    python = framework_python("browser-use")
+    out = tmp_path / "shared"
+    done = run_driver(python, "browser_use_shop.py", "--out", str(out), "--shared",
+                      timeout=240)
+    said = json.loads(done.stdout.strip().splitlines()[-1])
+    assert said["turns"] == {"a": 2, "b": 4} and said["done"] == [True, True]
+    assert said["restored"] is True
+    for who, turns in (("a", 2), ("b", 4)):
+        calls = [json.loads(p.read_text())
+                 for p in sorted((out / who / "modelio").glob("*.json"))]
+        assert [c["step_index"] for c in calls] == list(range(turns)), who
+        for call in calls:
+            text = json.dumps(call["request"]["messages"])
+            assert f"[agent {who}]" in text, who
+            other = "b" if who == "a" else "a"
+            assert f"[agent {other}]" not in text, (who, "holds a call of", other)
+        assert len(list((out / who / "steps").glob("*.json"))) == turns
+
+
+@pytest.mark.slow
+def test_the_judges_verdict_is_kept_without_a_final_screenshot(tmp_path: Path) -> None:
+    """final_screenshot=False: the done step stays held until the run's end; it is written
+    before the judge's verdict is recorded, so the verdict is on it (it was dropped)."""
+    bare = _drive(tmp_path, "--no-final-screenshot")
+    done = bare.steps[8]
+    assert done["step_type"] == "done" and done["observation_post"] is None
+    assert [d["verdict"]["status"] for d in done.get("judge_decisions", [])] == ["passed"]
+    assert bare.trace["session"]["status"] == "succeeded"
+
+
+@pytest.mark.slow
+def test_closing_the_bundle_does_not_stall_the_agents_event_loop(tmp_path: Path) -> None:
+    """The run's end closes the bundle: with an exporter whose flush takes 4 s (a span
+    processor passed to record()), the close runs off the event loop: a task ticking every
+    20 ms beside the agent never waits 3 s (it waited the whole flush when the close ran on
+    the loop). The bundle is still closed with the run's status."""
+    slow = _drive(tmp_path, "--slow-exporter")
+    assert slow.summary["longest_stall_s"] < 3.0, slow.summary
+    assert slow.trace["session"]["status"] == "succeeded"
+    assert (slow.bundle / "manifest.json").is_file()

@@ -67,27 +67,28 @@ def _number(value: Any) -> float | None:
 
 
 def _ground(step: ObservedStep, element: Any, result: Any, index: Any) -> None:
-    """Where the action landed. browser-use acts on an element by index: a CDP click reports
-    the point it clicked (viewport CSS px, ``ActionResult.metadata``); otherwise the
-    centre of the element's DOM bounds stands in (``dom_client_rect``). Both are derived
-    from the DOM, not from the screenshot: provenance ``dom``. The element itself (label,
-    bounds, XPath) is an ``observation`` event of the step."""
+    """Where the action landed. browser-use acts on an element by index; a CDP click
+    reports the point it clicked (``ActionResult.metadata``): the centre of the element's
+    content quad, clamped to the viewport (CSS px of the element's client rect). That point
+    is the action's ``x``/``y``; the centre of the element's DOM bounds is the grounding's
+    target. Both come from the DOM, not from the screenshot: ``coordinate_space``
+    ``dom_client_rect``, provenance ``dom`` (set by the caller). A click by coordinates
+    (no element) keeps its executed point, in ``viewport_css_px``. The element itself
+    (label, bounds, XPath) is an ``observation`` event of the step."""
     metadata = getattr(result, "metadata", None)
     point: dict[str, Any] = metadata if isinstance(metadata, dict) else {}
     x, y = _number(point.get("click_x")), _number(point.get("click_y"))
-    if x is not None and y is not None:
-        step.coordinates = (x, y)
-        step.coordinate_space = "viewport_css_px"
+    if x is not None and y is not None and "x" not in step.params and "y" not in step.params:
+        step.params["x"], step.params["y"] = x, y
     if element is None:
         return
     bounds = getattr(element, "bounds", None)
     box = None
     if bounds is not None and bounds.width > 0 and bounds.height > 0:
         box = {"x": bounds.x, "y": bounds.y, "width": bounds.width, "height": bounds.height}
-        if step.coordinates is None:
+        if step.provenance == "dom":   # a click by coordinates: the model's point, not this
             step.coordinates = (round(bounds.x + bounds.width / 2, 1),
                                 round(bounds.y + bounds.height / 2, 1))
-            step.coordinate_space = "dom_client_rect"
     attributes = getattr(element, "attributes", None) or {}
     tag = str(getattr(element, "node_name", "") or "").lower()
     name = (getattr(element, "ax_name", None) or attributes.get("aria-label")
@@ -99,6 +100,19 @@ def _ground(step: ObservedStep, element: Any, result: Any, index: Any) -> None:
         detail["bounds"] = box   # document coordinates, CSS px (browser-use's snapshot)
     step.events.append({"kind": "observation", "layer": "grounding", "detail": detail,
                         "summary": f"element [{index}] {step.target_label or tag}"})
+
+
+def _label(step: ObservedStep) -> None:
+    """The action's coordinate space and its grounding's provenance. browser-use addresses
+    elements of its DOM snapshot (by index); every point it records for them is DOM-derived,
+    in the element's client-rect CSS px: ``dom_client_rect``, provenance ``dom``. (An
+    action without an element, ``navigate`` or ``done``, has no point: the same labels.)
+    A click by coordinates (``coordinate_x``/``coordinate_y``) is the model reading the
+    screenshot, dispatched in viewport CSS px: ``viewport_css_px``, provenance
+    ``screenshot``."""
+    by_coordinates = "coordinate_x" in step.params and "index" not in step.params
+    step.coordinate_space = "viewport_css_px" if by_coordinates else "dom_client_rect"
+    step.provenance = "screenshot" if by_coordinates else "dom"
 
 
 def steps_from_history_item(item: Any) -> list[ObservedStep]:
@@ -127,8 +141,8 @@ def steps_from_history_item(item: Any) -> list[ObservedStep]:
         name, params = next(iter(dumped.items()), ("unknown", {}))
         step = ObservedStep(action_type=str(name),
                             params=dict(params) if isinstance(params, dict) else {},
-                            intent=intent, started_at=started, ended_at=ended,
-                            provenance="dom")
+                            intent=intent, started_at=started, ended_at=ended)
+        _label(step)
         if url:
             step.params.setdefault("page_url", url)
         result = results[i] if i < len(results) else None

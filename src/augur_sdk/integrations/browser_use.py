@@ -14,15 +14,18 @@
   the user's ``agent.run()`` line (and ``run_sync``) stays as it was, and nothing can be
   recorded without the close that writes the manifest.
 - the agent's model's ``ainvoke`` is observed (the way browser-use's own token counter does
-  it) so every call's messages and output become a model-call record.
+  it) so every call's messages and output become a model-call record. A model object is
+  patched once however many recorded agents share it; each call goes to the recording
+  whose run is active in the calling context (a :class:`~contextvars.ContextVar` the run
+  wrapper sets), so two agents run with ``asyncio.gather`` keep their own calls.
 
 Mapping (the details are :mod:`._browser_use_map`): each *action* of a browser-use step is a
 step; the step's screenshot is the first action's ``pre`` and the previous step's last
-action's ``post``; a CDP click's executed point (``viewport_css_px``), else the centre of
-the interacted element's DOM bounds (``dom_client_rect``), with ``provenance="dom"``;
-``thinking`` /
-``evaluation_previous_goal`` / ``memory`` / ``next_goal`` are the reasoning; an
-``ActionResult.error`` is a failed step with a ``browser_use.<class>`` failure class.
+action's ``post``; a CDP click's executed point is the action's ``x``/``y`` and the centre
+of the interacted element's DOM bounds the grounding's target, both ``dom_client_rect``
+with ``provenance="dom"``; ``thinking`` / ``evaluation_previous_goal`` / ``memory`` /
+``next_goal`` are the reasoning; an ``ActionResult.error`` is a failed step with a
+``browser_use.<class>`` failure class.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import inspect
+import threading
 import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from augur_sdk._internal import internal_errors
@@ -57,6 +62,57 @@ _WHERE = "integrations.browser_use"
 
 Hook = Callable[[Any], Awaitable[None]]
 
+_ACTIVE: ContextVar[BrowserUseRecording | None] = ContextVar("augur_browser_use_recording",
+                                                           default=None)
+"""The recording whose ``agent.run()`` is running in this context (set by the run wrapper):
+a chat model shared by several recorded agents writes each call to that recording only."""
+
+
+class _ObservedModel:
+    """One chat model object, patched once however many recordings observe it (two agents
+    sharing one model, as with ``asyncio.gather``); restored when the last one closes."""
+
+    def __init__(self, llm: Any) -> None:
+        self.llm = llm
+        self.own = "ainvoke" in getattr(llm, "__dict__", {})
+        self.original = llm.ainvoke
+        self.observers: list[BrowserUseRecording] = []
+        original, entry = self.original, self
+
+        async def ainvoke(messages: Any, output_format: Any = None, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            result = await original(messages, output_format, **kwargs)
+            recording = entry.route()
+            if recording is not None:
+                recording._model_call(llm, messages, output_format, result,
+                                      (time.perf_counter() - started) * 1000.0)
+            return result
+
+        # object.__setattr__: pydantic-backed chat models refuse a plain assignment.
+        object.__setattr__(llm, "ainvoke", ainvoke)
+
+    def route(self) -> BrowserUseRecording | None:
+        """The recording a call belongs to: the one whose run is active in this context;
+        outside any recorded run (``agent.step()`` driven by hand) the model's only
+        observer. A call no recording can claim is not recorded."""
+        active = _ACTIVE.get()
+        if active is not None:
+            return active if any(o is active for o in self.observers) else None
+        return self.observers[0] if len(self.observers) == 1 else None
+
+    def restore(self) -> None:
+        if self.own:
+            object.__setattr__(self.llm, "ainvoke", self.original)
+        else:
+            try:
+                object.__delattr__(self.llm, "ainvoke")
+            except AttributeError:
+                pass
+
+
+_MODELS: dict[int, _ObservedModel] = {}    # id(llm) -> its patch (while observed)
+_MODELS_LOCK = threading.Lock()
+
 
 class BrowserUseRecording:
     """What :func:`record` returns: the recorder of one agent's run.
@@ -70,13 +126,19 @@ class BrowserUseRecording:
         self.agent = agent
         self.session = session
         self.final_screenshot = final_screenshot
+        # The recording closes a session it owns itself, after the recorder's close wrote
+        # the step still held: the judge's verdict needs that step written.
+        self.owns_session = owns_session
         self.recorder = StepRecorder(session, integration="browser_use",
-                                     dispatch_backend="cdp", owns_session=owns_session)
+                                     dispatch_backend="cdp", owns_session=False)
         # history items already turned into steps (an agent run before keeps its own)
         self._seen = len(getattr(getattr(agent, "history", None), "history", None) or [])
-        self._finished = False          # the done step is written: later calls go to it
-        self._patched: list[tuple[Any, bool, Any]] = []   # (llm, had own ainvoke, it)
+        self._finished = False          # the done step is recorded: later calls go to it
+        self._last_held: int | None = None   # the index of the step held last
+        self._done_index: int | None = None  # the done step's
+        self._observed: list[_ObservedModel] = []
         self._original_run: Any = None
+        self._session_closed = False
 
     # ── hooks ───────────────────────────────────────────────────────────────────────────
 
@@ -89,6 +151,7 @@ class BrowserUseRecording:
             done = bool(agent.history.is_done())
         if done and not self._finished:
             self._finished = True
+            self._done_index = self._last_held
             if self.final_screenshot:
                 await self._final_screenshot(agent)
 
@@ -106,7 +169,7 @@ class BrowserUseRecording:
                 for step in observed[:-1]:
                     self.recorder.record(step)
                 if observed:
-                    self.recorder.hold(observed[-1])
+                    self._last_held = self.recorder.hold(observed[-1])
 
     async def _final_screenshot(self, agent: Any) -> None:
         """The done step's ``post``: the page as the agent left it (no later step takes
@@ -124,23 +187,16 @@ class BrowserUseRecording:
     # ── the model ───────────────────────────────────────────────────────────────────────
 
     def observe_llm(self, llm: Any) -> None:
-        """Record every ``ainvoke`` of ``llm`` (once per object; undone by :meth:`close`)."""
-        if llm is None or any(known is llm for known, _own, _fn in self._patched):
+        """Record every ``ainvoke`` of ``llm`` (once per object; undone by :meth:`close`).
+        The model object is patched once for all recordings observing it."""
+        if llm is None or any(entry.llm is llm for entry in self._observed):
             return
-        own = "ainvoke" in getattr(llm, "__dict__", {})
-        original = llm.ainvoke
-        recording = self
-
-        async def ainvoke(messages: Any, output_format: Any = None, **kwargs: Any) -> Any:
-            started = time.perf_counter()
-            result = await original(messages, output_format, **kwargs)
-            recording._model_call(llm, messages, output_format, result,
-                                  (time.perf_counter() - started) * 1000.0)
-            return result
-
-        # object.__setattr__: pydantic-backed chat models refuse a plain assignment.
-        object.__setattr__(llm, "ainvoke", ainvoke)
-        self._patched.append((llm, own, original))
+        with _MODELS_LOCK:
+            entry = _MODELS.get(id(llm))
+            if entry is None or entry.llm is not llm:
+                entry = _MODELS[id(llm)] = _ObservedModel(llm)
+            entry.observers.append(self)
+        self._observed.append(entry)
 
     def _model_call(self, llm: Any, messages: Any, output_format: Any, result: Any,
                     duration_ms: float) -> None:
@@ -148,46 +204,60 @@ class BrowserUseRecording:
             call = call_from_invoke(llm, messages, output_format, result, duration_ms)
             index = None                  # a turn's call: the step it decides (upcoming)
             if self._finished:            # the judge's call after the done step: that step
-                index = max(self.recorder.upcoming_index - 1, 0)
+                index = self._done_index if self._done_index is not None else \
+                    max(self.recorder.upcoming_index - 1, 0)
             self.recorder.model_call(call, step_index=index)
 
-    def _judgement(self, agent: Any) -> None:
+    def _judgement(self) -> None:
         """browser-use's judge (``use_judge``) judges the run after its done step: its
         verdict is a judge decision of that step, beside the step's own verdict (browser-use
-        does not let it override the agent's success either). Recorded once the done step
-        is written (its final screenshot written it)."""
+        does not let it override the agent's success either). Called by :meth:`close` once
+        the recorder wrote the step it held (the done step, when no final screenshot did)."""
         with internal_errors(_WHERE):
-            verdict = judgement_of(agent.history)
-            held = self.recorder.upcoming_index != self.recorder.next_index
-            if verdict is None or not self._finished or held or self.recorder.next_index == 0:
+            verdict = judgement_of(getattr(self.agent, "history", None))
+            index = self._done_index
+            if verdict is None or index is None or index >= self.recorder.next_index:
                 return
-            model = getattr(getattr(agent, "judge_llm", None), "model", None) or "unknown"
+            llm = getattr(self.agent, "judge_llm", None)
+            model = getattr(llm, "model", None) or "unknown"
             self.session.record_judge_decision(
-                self.recorder.next_index - 1, judge_id=f"browser_use.judge:{model}",
-                judge_type="model", verdict=verdict, promote=False)
+                index, judge_id=f"browser_use.judge:{model}", judge_type="model",
+                verdict=verdict, promote=False)
 
     # ── the end ─────────────────────────────────────────────────────────────────────────
 
     def close(self, *, status: str | None = None) -> None:
-        """Write the step still open, set the run's status, close the session if
-        :func:`record` opened it, and undo the hooks. Idempotent."""
-        with internal_errors(_WHERE):
-            self._unpatch()
-        self.recorder.close(status=status)
+        """Write the step still open, record the judge's verdict, set the run's status,
+        close the session if :func:`record` opened it, and undo the hooks. Idempotent."""
+        self._release()
+        self._finish(status)
 
-    def _unpatch(self) -> None:
-        while self._patched:
-            llm, own, original = self._patched.pop()
-            if own:
-                object.__setattr__(llm, "ainvoke", original)
-            else:
-                try:
-                    object.__delattr__(llm, "ainvoke")
-                except AttributeError:
-                    pass
-        if self._original_run is not None and "run" in vars(self.agent):
-            del self.agent.run
-            self._original_run = None
+    def _release(self) -> None:
+        """Undo the hooks: this recording stops observing its models (a model object is
+        restored when its last observer is gone) and ``agent.run`` is the class's again."""
+        with internal_errors(_WHERE):
+            with _MODELS_LOCK:
+                while self._observed:
+                    entry = self._observed.pop()
+                    entry.observers = [o for o in entry.observers if o is not self]
+                    if not entry.observers:
+                        entry.restore()
+                        if _MODELS.get(id(entry.llm)) is entry:
+                            del _MODELS[id(entry.llm)]
+            if self._original_run is not None and "run" in vars(self.agent):
+                del self.agent.run
+                self._original_run = None
+
+    def _finish(self, status: str | None) -> None:
+        """The slow half of :meth:`close` (disk, exporters, the DSN): the async run wrapper
+        runs it in a worker thread so that the agent's event loop keeps going."""
+        if self._session_closed:
+            return
+        self._session_closed = True
+        self.recorder.close(status=status)    # writes the held step; our session stays open
+        self._judgement()
+        if self.owns_session:
+            self.session.__exit__(None, None, None)
 
     def _wrap_run(self) -> None:
         original = self.agent.run
@@ -209,6 +279,7 @@ class BrowserUseRecording:
 
             bound.arguments["on_step_end"] = step_end
             status = "failed"
+            token = _ACTIVE.set(recording)   # this run's model calls go to this recording
             try:
                 history = await original(*bound.args, **bound.kwargs)
                 with internal_errors(_WHERE):
@@ -221,8 +292,11 @@ class BrowserUseRecording:
             finally:
                 # what browser-use added after the last step (the max-steps item)
                 recording._consume(recording.agent)
-                recording._judgement(recording.agent)
-                recording.close(status=status)
+                _ACTIVE.reset(token)
+                recording._release()
+                # closing writes files and flushes exporters (up to the close budget):
+                # off the event loop, which other agents and tasks may share
+                await asyncio.to_thread(recording._finish, status)
 
         self.agent.run = run
 
@@ -256,9 +330,14 @@ def record(agent: Any, *, out_dir: Any = None, session: DebugSession | None = No
                                 run_id=run_id, client_name=client_name,
                                 session_kwargs=session_options)
     recording = BrowserUseRecording(agent, opened, owns, final_screenshot=final_screenshot)
-    for llm in _models_of(agent):
-        recording.observe_llm(llm)
-    recording._wrap_run()
+    try:
+        for llm in _models_of(agent):
+            recording.observe_llm(llm)
+        recording._wrap_run()
+    except BaseException:
+        # nothing half-done: the hooks undone, a session record() opened closed
+        recording.close(status="failed")
+        raise
     return recording
 
 

@@ -23,6 +23,12 @@ state browser-use sends it, like a model would, and:
 ``--sabotage``: the user's hook closes the bundle after step 2; the agent must finish.
 ``--own-session``: the same run recorded into a DebugSession the driver opened
 (``record(agent, session=...)``), which must still be open after the run.
+``--no-final-screenshot``: ``record(..., final_screenshot=False)`` (the done step stays held
+until the run's end).
+``--slow-exporter``: a span processor whose flush takes 4 s (a slow exporter); a ticker
+task measures the longest stall of the event loop during the run.
+``--shared``: two agents share one chat model and run together (``asyncio.gather``), each
+recorded into its own bundle (``OUT/a``, ``OUT/b``); b takes more turns than a.
 
 Prints one JSON line: the bundle's path and what the run saw (for the test's messages).
 Any Python connection to an address other than loopback fails the driver (an audit hook),
@@ -40,6 +46,7 @@ import re
 import socket
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +90,7 @@ sys.addaudithook(_audit)
 
 from browser_use import Agent, BrowserProfile  # noqa: E402
 from browser_use.llm.views import ChatInvokeCompletion, ChatInvokeUsage  # noqa: E402
+from opentelemetry.sdk.trace import SpanProcessor  # noqa: E402
 from webapp import PASSWORD, USERNAME, DemoShop  # noqa: E402
 
 from augur_sdk import DebugSession  # noqa: E402
@@ -175,6 +183,86 @@ class ScriptedModel:
                                     stop_reason="end_turn")
 
 
+class SharedModel:
+    """One chat model for two agents: each agent's task names it (``[agent a]``); the model
+    answers each agent from its own short script, counting its turns per agent."""
+
+    model = "scripted-shared-v1"
+    provider = "scripted"
+    name = "scripted-shared-v1"
+    _verified_api_keys = True
+    TURNS = {"a": 2, "b": 4}   # b navigates three times, a once; then done
+
+    def __init__(self, shop_url: str) -> None:
+        self.shop_url = shop_url
+        self.turns = {"a": 0, "b": 0}
+
+    async def ainvoke(self, messages: list[Any], output_format: Any = None,
+                      **kwargs: Any) -> ChatInvokeCompletion[Any]:
+        usage = ChatInvokeUsage(prompt_tokens=100, prompt_cached_tokens=None,
+                                prompt_cache_creation_tokens=None, prompt_image_tokens=None,
+                                completion_tokens=10, total_tokens=110)
+        if output_format is None or output_format.__name__ != "AgentOutput":
+            raise AssertionError(f"unexpected call: {output_format}")
+        who = re.search(r"\[agent ([ab])\]", _state_text(messages))
+        if who is None:
+            raise AssertionError("no agent marker in the messages")
+        agent = who.group(1)
+        self.turns[agent] += 1
+        turn = self.turns[agent]
+        await asyncio.sleep(0.05)   # let the other agent's task interleave
+        if turn < self.TURNS[agent]:
+            action: dict[str, Any] = {"navigate": {"url": f"{self.shop_url}?{agent}={turn}"}}
+        else:
+            action = {"done": {"text": f"agent {agent} done", "success": True}}
+        completion = output_format.model_validate({
+            "thinking": f"[agent {agent}] turn {turn}", "evaluation_previous_goal": "ok",
+            "memory": f"[agent {agent}]", "next_goal": f"[agent {agent}] turn {turn}",
+            "action": [action]})
+        return ChatInvokeCompletion(completion=completion, usage=usage,
+                                    stop_reason="end_turn")
+
+
+async def shared(out: Path) -> dict[str, Any]:
+    """Two recorded agents sharing one model object, run together."""
+    with DemoShop() as shop, tempfile.TemporaryDirectory(prefix="bu-a-") as profile_a, \
+            tempfile.TemporaryDirectory(prefix="bu-b-") as profile_b:
+        llm = SharedModel(shop.url)
+        agents = {}
+        for who, profile in (("a", profile_a), ("b", profile_b)):
+            browser = BrowserProfile(executable_path="/usr/bin/chromium", headless=True,
+                                     chromium_sandbox=False, user_data_dir=profile,
+                                     args=CHROMIUM_ARGS, enable_default_extensions=False,
+                                     keep_alive=False)
+            agents[who] = Agent(task=f"[agent {who}] Look around the shop at {shop.url}.",
+                                llm=llm, browser_profile=browser, use_judge=False,
+                                directly_open_url=False, enable_planning=False,
+                                enable_signal_handler=False)
+            record(agents[who], out_dir=out / who, run_id=f"shared_{who}")
+        histories = await asyncio.gather(agents["a"].run(max_steps=6),
+                                         agents["b"].run(max_steps=6))
+        return {"turns": llm.turns, "done": [h.is_done() for h in histories],
+                "restored": llm.ainvoke.__name__ == "tracked_ainvoke"}
+
+
+class SlowFlush(SpanProcessor):
+    """A span processor standing for a slow exporter: its flush takes 4 s."""
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        time.sleep(4.0)
+        return True
+
+
+async def _ticker(gaps: list[float], stop: asyncio.Event) -> None:
+    """The longest the event loop went without running this task (ticks every 20 ms)."""
+    last = time.perf_counter()
+    while not stop.is_set():
+        await asyncio.sleep(0.02)
+        now = time.perf_counter()
+        gaps.append(now - last)
+        last = now
+
+
 def _closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -182,7 +270,8 @@ def _closed_port() -> int:
 
 
 async def main(out: Path, own_session: bool, max_steps: int,
-               by_hand: bool = False, sabotage: bool = False) -> dict[str, Any]:
+               by_hand: bool = False, sabotage: bool = False,
+               final_screenshot: bool = True, slow_exporter: bool = False) -> dict[str, Any]:
     with DemoShop() as shop, tempfile.TemporaryDirectory(prefix="bu-chromium-") as profile:
         llm = ScriptedModel(shop.url, f"http://127.0.0.1:{_closed_port()}/orders")
         browser = BrowserProfile(executable_path="/usr/bin/chromium", headless=True,
@@ -208,8 +297,14 @@ async def main(out: Path, own_session: bool, max_steps: int,
             return _summary(recording.session.out_dir, llm, agent.history)
         if not own_session:
             # no capture_mode: the integration's default (model_io) applies
-            recording = record(agent, out_dir=out, run_id="browser_use_shop")
+            extra: dict[str, Any] = {"span_processors": [SlowFlush()]} if slow_exporter \
+                else {}
+            recording = record(agent, out_dir=out, run_id="browser_use_shop",
+                               final_screenshot=final_screenshot, **extra)
             seen: list[int] = []   # the user's own hook, given by position, still runs
+            gaps: list[float] = []
+            stop = asyncio.Event()
+            ticker = asyncio.create_task(_ticker(gaps, stop))
 
             async def users_hook(agent: Any) -> None:
                 seen.append(len(agent.history.history))
@@ -217,7 +312,10 @@ async def main(out: Path, own_session: bool, max_steps: int,
                     recording.session.close()
 
             history = await agent.run(max_steps, None, users_hook)
-            return {**_summary(recording.session.out_dir, llm, history), "user_hook": seen}
+            stop.set()
+            await ticker
+            return {**_summary(recording.session.out_dir, llm, history), "user_hook": seen,
+                    "longest_stall_s": round(max(gaps, default=0.0), 3)}
         # The user's own session: recorded into, left open for the user to close.
         with DebugSession(run_id="browser_use_shop_own", out_dir=out, client_name="shop-agent",
                           capture_mode="model_io") as session:
@@ -227,10 +325,10 @@ async def main(out: Path, own_session: bool, max_steps: int,
         return _summary(session.out_dir, llm, history)
 
 
-def _refusal(call: Any) -> str | None:
+def _refusal(call: Any, *kinds: type[Exception]) -> str | None:
     try:
         call()
-    except (TypeError, ValueError) as exc:
+    except (TypeError, ValueError, *kinds) as exc:
         return f"{type(exc).__name__}: {exc}"
     return None
 
@@ -252,8 +350,30 @@ def misuse(out: Path) -> dict[str, Any]:
     # browser-use's own token counter wrapped ainvoke first; close() puts it back
     said["restored"] = agent.llm.ainvoke.__name__ == "tracked_ainvoke" \
         and "run" not in vars(agent)
+    # a record() that fails half-way (a chat model with __slots__ cannot be observed)
+    # closes the bundle it opened and undoes what it hooked
+    slotted = Agent(task="nothing", llm=ScriptedModel("http://127.0.0.1:9/", ""),
+                    use_judge=False, enable_signal_handler=False)
+    slotted.judge_llm = SlottedModel()
+    said["slotted"] = _refusal(lambda: record(slotted, out_dir=out / "slotted"), AttributeError)
+    # closed: trace.json written, live.json (an open bundle's) gone
+    said["slotted_closed"] = (out / "slotted" / "trace.json").is_file() \
+        and not (out / "slotted" / "live.json").exists()
+    said["slotted_undone"] = slotted.llm.ainvoke.__name__ == "tracked_ainvoke" \
+        and "run" not in vars(slotted)
     said["left_on_disk"] = sorted(p.name for p in out.iterdir())
     return said
+
+
+class SlottedModel:
+    """A chat model object with ``__slots__``: its ``ainvoke`` cannot be replaced."""
+
+    __slots__ = ()
+    model = "slotted"
+    provider = "scripted"
+
+    async def ainvoke(self, messages: list[Any], output_format: Any = None) -> Any:
+        raise AssertionError("never called")
 
 
 def _summary(bundle: Path, llm: ScriptedModel, history: Any) -> dict[str, Any]:
@@ -267,18 +387,24 @@ if __name__ == "__main__":
     parser.add_argument("--out", required=True, type=Path)
     parser.add_argument("--max-steps", type=int, default=10,
                         help="browser-use's max_steps (3: the run ends unfinished)")
-    parser.add_argument("--own-session", action="store_true",
-                        help="record into a DebugSession the driver opens (session=)")
-    parser.add_argument("--by-hand", action="store_true",
-                        help="drive agent.step() and the recording's on_step_end by hand")
-    parser.add_argument("--sabotage", action="store_true",
-                        help="close the bundle after step 2: the agent must finish anyway")
-    parser.add_argument("--misuse", action="store_true",
-                        help="only check record()'s refusals (no run)")
+    for flag, text in (
+            ("--own-session", "record into a DebugSession the driver opens (session=)"),
+            ("--by-hand", "drive agent.step() and the recording's on_step_end by hand"),
+            ("--sabotage", "close the bundle after step 2: the agent must finish anyway"),
+            ("--misuse", "only check record()'s refusals (no run)"),
+            ("--no-final-screenshot", "record(..., final_screenshot=False)"),
+            ("--slow-exporter", "a span processor whose flush takes 4 s; measure loop stalls"),
+            ("--shared", "two agents sharing one model, run with asyncio.gather")):
+        parser.add_argument(flag, action="store_true", help=text)
     cli = parser.parse_args()
-    summary = misuse(cli.out) if cli.misuse else \
-        asyncio.run(main(cli.out, cli.own_session, cli.max_steps, cli.by_hand,
-                         cli.sabotage))
+    if cli.misuse:
+        summary = misuse(cli.out)
+    elif cli.shared:
+        summary = asyncio.run(shared(cli.out))
+    else:
+        summary = asyncio.run(main(cli.out, cli.own_session, cli.max_steps, cli.by_hand,
+                                   cli.sabotage, not cli.no_final_screenshot,
+                                   cli.slow_exporter))
     print(json.dumps(summary))
     if NON_LOCAL:
         print(f"non-loopback network use: {sorted(set(NON_LOCAL))}", file=sys.stderr)
