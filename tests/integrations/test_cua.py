@@ -2,8 +2,10 @@
 
 The driver (``drivers/cua_shop.py``, run in ``.ci-venvs/cua``) drives headless Chromium
 through cua with a scripted agent loop registered by cua's ``register_agent``; these tests
-read the bundle it wrote and open it in ``augur view``. The last tests run in the project's
-venv, where cua-agent is not installed: what a user without the framework sees.
+read the bundle it wrote and open it in ``augur view``. The runs that end early (a crash, cua's
+budget manager) also stream to a loopback server that never answers, so closing their bundle
+waits the whole close budget. The last tests run in the project's venv, where cua-agent is not
+installed: what a user without the framework sees.
 """
 
 from __future__ import annotations
@@ -11,15 +13,19 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from augur_sdk.integrations import IntegrationNotInstalled
-from augur_sdk.integrations.cua import FRAMEWORK, _failure, _image, record
+from augur_sdk.integrations._cua_items import failure_of, screenshot_bytes
+from augur_sdk.integrations.cua import FRAMEWORK, record
 from integrations.integration_support import (
     REPO,
     framework_python,
@@ -30,6 +36,7 @@ from integrations.integration_support import (
 PNG = b"\x89PNG\r\n\x1a\n"
 LAUNCH = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
           "--disable-component-update", "--disable-sync", "--no-first-run"]
+CLOSE_BUDGET_S = 2.0  # the driver's close_timeout_s with --dsn
 
 
 def _run(tmp_path_factory: pytest.TempPathFactory, *args: str) -> tuple[Path, dict[str, Any]]:
@@ -52,8 +59,32 @@ def in_session(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str
 
 
 @pytest.fixture(scope="module")
-def crashed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    return _run(tmp_path_factory, "--crash")
+def hanging_dsn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A DSN of a loopback server that accepts and never answers (tests/fault_server.py)."""
+    work = tmp_path_factory.mktemp("hang")
+    proc = subprocess.Popen([sys.executable, str(REPO / "tests" / "fault_server.py"), "hang",
+                             str(work / "port"), str(work / "log")])
+    try:
+        deadline = time.monotonic() + 10
+        while not (work / "port").exists():
+            assert proc.poll() is None and time.monotonic() < deadline, "no fault server"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{(work / 'port').read_text()}/api/v1?token=tok&tenant=acme"
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def crashed(tmp_path_factory: pytest.TempPathFactory,
+            hanging_dsn: str) -> tuple[Path, dict[str, Any]]:
+    return _run(tmp_path_factory, "--crash", "--dsn", hanging_dsn)
+
+
+@pytest.fixture(scope="module")
+def budget(tmp_path_factory: pytest.TempPathFactory,
+           hanging_dsn: str) -> tuple[Path, dict[str, Any]]:
+    return _run(tmp_path_factory, "--budget", "--dsn", hanging_dsn)
 
 
 def _steps(bundle: Path) -> list[dict[str, Any]]:
@@ -213,36 +244,84 @@ def test_the_viewer_shows_a_click_on_its_screenshots(shop: tuple[Path, dict[str,
 def test_a_run_that_raises_is_closed_as_failed(crashed: tuple[Path, dict[str, Any]]) -> None:
     """A computer that lets an exception escape ends cua's run with no `on_run_end`; the
     wrapped run still records the call as failed (`cua.<exception class>`), sets the run's
-    status to failed and closes a valid bundle."""
+    status to failed, closes a valid bundle and gives the agent back as it was."""
     bundle, played = crashed
     assert played["raised"] == "Error"
     steps = _steps(bundle)
     assert [s["step_index"] for s in steps] == list(range(8))
     assert (steps[-1]["status"], steps[-1]["failure_class"]) == ("failed", "cua.Error")
     assert _session(bundle)["status"] == "failed"
+    assert played["after_run"] == {"callbacks": [], "run_wrapped": False}
     done = _validate(bundle)
     assert done.returncode == 0, done.stdout + done.stderr
 
 
-def test_a_later_run_is_not_written_into_the_closed_bundle(
+def test_a_run_the_budget_stopped_failed(budget: tuple[Path, dict[str, Any]]) -> None:
+    """cua's budget manager (``max_trajectory_budget``, not raising) stops the loop after
+    five turns: ``on_run_end`` runs, but without the assistant's closing message the run did
+    not finish its task, so its status is failed; its five steps are there, no done step."""
+    bundle, played = budget
+    assert len(played["played"]) == 5
+    steps = _steps(bundle)
+    assert [(s["step_type"], s["status"]) for s in steps] == \
+        [(a["type"], "succeeded") for a in played["played"]]
+    assert _session(bundle)["status"] == "failed"
+    done = _validate(bundle)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+@pytest.mark.parametrize("run", ["budget", "crashed"])
+def test_closing_the_bundle_leaves_the_event_loop_running(
+        run: str, request: pytest.FixtureRequest) -> None:
+    """Closing waits for exporters and the DSN's stream, up to the close budget: here the
+    whole budget (the server never answers). It waits in a thread: a task ticking on the
+    agent's event loop is never held up for long, whether the run ended by ``on_run_end``
+    (the budget stop) or by raising (the crash)."""
+    played: dict[str, Any] = request.getfixturevalue(run)[1]
+    assert played["close_wait"] >= CLOSE_BUDGET_S * 0.9, played["close_wait"]
+    assert played["stall"] < CLOSE_BUDGET_S / 2, played["stall"]
+
+
+def test_a_second_record_of_an_agent_being_recorded_is_refused(
         shop: tuple[Path, dict[str, Any]]) -> None:
-    """`record(agent, out_dir=...)` records one run: the agent's second run adds nothing to
-    the closed bundle, and one warning says how to record it."""
+    """``record()`` again before the recorded run raises ValueError naming ``agent`` and
+    says what to do; it writes no bundle and the recorded run is unaffected (one callback,
+    one step per call)."""
     bundle, played = shop
+    assert played["second_record"].startswith("agent: already recorded")
+    assert "detach()" in played["second_record"]
+    assert not bundle.with_name("never-written").exists()
     assert len(_steps(bundle)) == len(played["played"]) + 1
-    assert played["stderr"].count("call record() again (another out_dir)") == 1
+
+
+def test_after_its_run_the_agent_is_given_back(shop: tuple[Path, dict[str, Any]]) -> None:
+    """``record(agent, out_dir=...)`` records one run: when it ends, the callback is out of
+    ``agent.callbacks`` and ``agent.run`` is cua's own again; the agent's second run adds
+    nothing to the closed bundle (and warns of nothing), and ``record()`` again records the
+    third run into a bundle of its own."""
+    bundle, played = shop
+    assert played["after_run"] == {"callbacks": [], "run_wrapped": False}
+    assert len(_steps(bundle)) == len(played["played"]) + 1
+    assert "call record() again" not in played["stderr"]
+    again = bundle.with_name(bundle.name + "-again")
+    assert [s["step_type"] for s in _steps(again)] == ["done"]
+    assert _session(again)["status"] == "succeeded"
+    assert played["after_again"] == {"callbacks": [], "run_wrapped": False}
 
 
 def test_runs_into_the_users_session_continue_in_it(
         in_session: tuple[Path, dict[str, Any]]) -> None:
     """With `session=`, each run of the agent is recorded into it, the step numbers going
-    on from the previous run; the session stays open for its owner."""
+    on from the previous run, and the recording stays attached; the session stays open for
+    its owner. After `detach()` the agent is cua's own again: its third run adds nothing."""
     bundle, played = in_session
     steps = _steps(bundle)
     n = len(played["played"])
     assert [s["step_index"] for s in steps] == list(range(n + 2))
     assert [s["step_type"] for s in steps[n:]] == ["done", "done"]
     assert (bundle / "modelio" / f"{n + 1:04d}-model-0.json").is_file()
+    assert played["after_runs"] == {"callbacks": ["AugurCuaCallback"], "run_wrapped": True}
+    assert played["detached"] == {"callbacks": [], "run_wrapped": False}
     session = _session(bundle)
     assert session["tags"]["after_runs"] == "open"  # tagged by the driver after both runs
     assert session["client"]["name"] == "shop-tests"
@@ -357,9 +436,9 @@ def test_the_framework_is_named_for_pypi_and_import() -> None:
 def test_failure_class_comes_from_the_error_items_exception() -> None:
     """cua writes a failed call's output as {"error": repr(exception)}: the class is the
     repr's name, namespaced `cua.`; text of another shape is a ToolError."""
-    assert _failure(json.dumps({"error": "IllegalArgumentError('Expected (x, y)')"})) == \
+    assert failure_of(json.dumps({"error": "IllegalArgumentError('Expected (x, y)')"})) == \
         ("cua.IllegalArgumentError", "IllegalArgumentError('Expected (x, y)')")
-    assert _failure("not json")[0] == "cua.ToolError"
+    assert failure_of("not json")[0] == "cua.ToolError"
 
 
 def test_screenshots_are_read_as_cua_passes_them() -> None:
@@ -369,9 +448,10 @@ def test_screenshots_are_read_as_cua_passes_them() -> None:
 
     png, jpeg, webp = PNG + b"rest", b"\xff\xd8\xffjpeg", b"RIFF\0\0\0\0WEBPVP8 "
     encoded = base64.b64encode(png).decode()
-    assert _image(encoded) == _image("data:image/png;base64," + encoded) == _image(png) == png
-    assert _image(base64.b64encode(jpeg).decode()) == jpeg
-    assert _image(webp) == webp
-    assert _image(base64.b64encode(b"GIF89a").decode()) is None
-    assert _image("not base64!") is None
-    assert _image(None) is None
+    assert screenshot_bytes(encoded) == screenshot_bytes("data:image/png;base64," + encoded) \
+        == screenshot_bytes(png) == png
+    assert screenshot_bytes(base64.b64encode(jpeg).decode()) == jpeg
+    assert screenshot_bytes(webp) == webp
+    assert screenshot_bytes(base64.b64encode(b"GIF89a").decode()) is None
+    assert screenshot_bytes("not base64!") is None
+    assert screenshot_bytes(None) is None

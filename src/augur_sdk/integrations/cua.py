@@ -23,19 +23,20 @@ What becomes what: each computer call a step (action type, parameters, x/y in sc
 pixels, the screenshot before it as ``pre`` and the one cua takes after it as ``post``); a turn
 that ends with the assistant's message a ``done`` step; each model turn (``on_llm_start`` ->
 ``on_llm_end``) a model-I/O record of the step it decides, with ``on_usage``'s tokens; reasoning
-items the reasoning of that step. With ``out_dir=`` the session is opened here and closed when
-the run ends (one bundle per run); with ``session=`` every run of the agent is recorded into
-that session and it is left open.
+items the reasoning of that step. The run succeeded when it ended with that message; a run
+a callback stopped (cua's budget manager) or an exception ended failed.
+
+With ``out_dir=`` the session is opened here and closed when the run ends (one bundle per
+run), and the agent is given back as it was (callback removed, its own ``run``); with
+``session=`` every run of the agent is recorded into that session, left open, until
+:meth:`CuaRecording.detach`. Closing runs in a thread: it may wait for exporters or a DSN.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
+import asyncio
 import importlib
-import json
 import logging
-import re
 import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -45,6 +46,12 @@ from augur_sdk import records
 from augur_sdk._internal import internal_errors, log_once
 from augur_sdk.adapters.extract import reasoning_from_response
 from augur_sdk.adapters.openai import as_message
+from augur_sdk.integrations._cua_items import (
+    SCREEN_NAMES,
+    failure_of,
+    screenshot_bytes,
+    usage_tokens,
+)
 from augur_sdk.integrations._framework import Framework
 from augur_sdk.integrations._steps import ObservedCall, ObservedStep, StepRecorder, open_session
 
@@ -57,49 +64,6 @@ FRAMEWORK = Framework(identifier="cua", distribution="cua-agent", module="cua_ag
                       minimum=(0, 9, 1), below=(0, 10), extra="cua")
 
 _WHERE = "integrations.cua"
-_IMAGE_SIGNATURES = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff")  # PNG, JPEG
-# Screenshots of the screen as it is; loops also report annotated images (set-of-marks,
-# grounding overlays), which are not a state of the screen.
-_SCREEN_NAMES = frozenset({"screenshot", "screenshot_before", "screenshot_after"})
-_ERROR_CLASS = re.compile(r"^\s*([A-Za-z_][A-Za-z0-9_]*)\(")
-
-
-def _image(screenshot: Any) -> bytes | None:
-    """The image bytes of a screenshot as cua passes it (base64, a data URL, or bytes): a
-    PNG, or a JPEG or WebP the step recorder converts; anything else is no screenshot."""
-    if isinstance(screenshot, str):
-        text = screenshot.split(",", 1)[1] if screenshot.startswith("data:") else screenshot
-        try:
-            screenshot = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            return None
-    if not isinstance(screenshot, bytes | bytearray):
-        return None
-    data = bytes(screenshot)
-    if data.startswith(_IMAGE_SIGNATURES) or (data[:4] == b"RIFF" and data[8:12] == b"WEBP"):
-        return data
-    return None
-
-
-def _failure(output: Any) -> tuple[str, str]:
-    """(failure class, error text) of a failed call's ``function_call_output``: cua writes
-    ``{"error": "<repr of the exception>"}``, so the class is the repr's leading name."""
-    text = str(output)
-    try:
-        text = str(json.loads(text).get("error", text))
-    except (ValueError, AttributeError):
-        pass
-    found = _ERROR_CLASS.match(text)
-    return f"cua.{found.group(1) if found else 'ToolError'}", text
-
-
-def _usage(usage: Any) -> tuple[int | None, int | None]:
-    if not isinstance(usage, dict):
-        return None, None
-    prompt = usage.get("prompt_tokens", usage.get("input_tokens"))
-    completion = usage.get("completion_tokens", usage.get("output_tokens"))
-    return (prompt if isinstance(prompt, int) else None,
-            completion if isinstance(completion, int) else None)
 
 
 class CuaRecording:
@@ -121,6 +85,9 @@ class CuaRecording:
         self._reasoning: list[dict[str, Any]] = []
         self._call: dict[str, Any] | None = None      # the computer call under way
         self._screen: bytes | None = None             # the newest screenshot: the next pre
+        self._done = False                            # this run wrote its done step
+        self._agent: Any = None                       # the agent while attached
+        self._own_run: Any = None                     # agent.run's instance attribute, if any
 
     @property
     def bundle_dir(self) -> Path:
@@ -141,6 +108,7 @@ class CuaRecording:
                                           dispatch_backend="cua", owns_session=self._owns)
             self._recorder.next_index = self._next_index
             self._model = str(kwargs.get("model") or "")
+            self._done = False
 
     async def on_llm_start(self, messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
         with internal_errors(_WHERE):
@@ -153,7 +121,7 @@ class CuaRecording:
     async def on_usage(self, usage: dict[str, Any]) -> None:
         with internal_errors(_WHERE):
             if self._turn is not None:
-                prompt, completion = _usage(usage)
+                prompt, completion = usage_tokens(usage)
                 for key, value in (("prompt", prompt), ("completion", completion)):
                     if value is not None:
                         self._turn[key] = (self._turn[key] or 0) + value
@@ -167,7 +135,7 @@ class CuaRecording:
 
     async def on_screenshot(self, screenshot: str | bytes, name: str = "screenshot") -> None:
         with internal_errors(_WHERE):
-            png = _image(screenshot) if name in _SCREEN_NAMES else None
+            png = screenshot_bytes(screenshot) if name in SCREEN_NAMES else None
             if self._recorder is None or png is None:
                 return
             if self._call is not None:
@@ -188,7 +156,7 @@ class CuaRecording:
                     # no on_screenshot came: the image of the computer_call_output
                     shown = out.get("output") if isinstance(out, dict) else None
                     if isinstance(shown, dict) and self._call["post"] is None:
-                        self._call["post"] = _image(shown.get("image_url"))
+                        self._call["post"] = screenshot_bytes(shown.get("image_url"))
                 self._end_call(("succeeded", None, None))
 
     async def on_text(self, item: dict[str, Any]) -> None:
@@ -199,10 +167,13 @@ class CuaRecording:
                 step = ObservedStep("done", params={"text": text[:2000]}, intent=text,
                                     ended_at=records.utcnow_iso())
                 self._write(step)
+                self._done = True
 
     async def on_run_end(self, kwargs: dict[str, Any], old_items: list[Any],
                          new_items: list[Any]) -> None:
-        self._finish("succeeded")
+        # The loop ends with the assistant's message, or because a callback's
+        # on_run_continue said stop (cua's budget manager): that run did not finish its task.
+        await self._finish("succeeded" if self._done else "failed")
 
     # ── what only the wrapped run sees ──────────────────────────────────────────────────
 
@@ -215,15 +186,37 @@ class CuaRecording:
             for out in chunk.get("output") or []:
                 if (isinstance(out, dict) and out.get("type") == "function_call_output"
                         and out.get("call_id") == call["item"].get("call_id")):
-                    failure_class, error = _failure(out.get("output"))
+                    failure_class, error = failure_of(out.get("output"))
                     self._end_call(("failed", failure_class, error))
 
-    def run_raised(self, exc: BaseException) -> None:
+    async def run_raised(self, exc: BaseException) -> None:
         """``run`` ended with ``exc`` (no ``on_run_end``): the call under way failed with it."""
         with internal_errors(_WHERE):
             if isinstance(exc, Exception):
                 self._end_call(("failed", f"cua.{type(exc).__name__}", f"{exc!r}"))
-        self._finish("failed" if isinstance(exc, Exception) else "cancelled")
+        await self._finish("failed" if isinstance(exc, Exception) else "cancelled")
+
+    def run_ended(self) -> None:
+        """The wrapped ``run`` is over: a recording that owns its session (one run, one
+        bundle) leaves the agent as it found it."""
+        if self._owns:
+            self.detach()
+
+    def detach(self) -> None:
+        """Take the callback out of ``agent.callbacks`` and give the agent back its own
+        ``run``: its next runs are not recorded, and :func:`record` may be called on it
+        again. The session is not closed (a recording with ``session=`` leaves that to you).
+        Detaching twice does nothing."""
+        agent, self._agent = self._agent, None
+        if agent is None:
+            return
+        with internal_errors(_WHERE):
+            agent.callbacks[:] = [c for c in agent.callbacks if c is not self]
+            if self._own_run is not None:
+                agent.run = self._own_run     # the run the user had set on the instance
+            else:
+                vars(agent).pop("run", None)  # the class's run again
+            self._own_run = None
 
     # ── records ─────────────────────────────────────────────────────────────────────────
 
@@ -278,7 +271,7 @@ class CuaRecording:
         self._reasoning = reasoning_from_response({"output": output})
         self._intent, self._final = " ".join(texts).strip(), not calls
 
-    def _finish(self, status: str) -> None:
+    async def _finish(self, status: str) -> None:
         recorder, self._recorder = self._recorder, None
         self._turn = None
         if recorder is None:
@@ -286,7 +279,31 @@ class CuaRecording:
         with internal_errors(_WHERE):
             self._end_call(None)  # cannot happen after on_run_end; kept for a raised run
         self._next_index = recorder.next_index
-        recorder.close(status=status if self._owns else None)
+        # Closing waits for exporters and a DSN's stream (up to the close budget): in a
+        # thread, so the agent's event loop (its other tasks, the browser) keeps running.
+        with internal_errors(_WHERE):
+            await asyncio.to_thread(recorder.close, status=status if self._owns else None)
+
+    def _attach(self, agent: Any) -> None:
+        """Append the callback to ``agent.callbacks`` and wrap ``agent.run``."""
+        self._agent = agent
+        self._own_run = vars(agent).get("run")
+        run: Callable[..., AsyncIterator[Any]] = agent.run
+        recording = self
+
+        async def recorded_run(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
+            try:
+                async for chunk in run(*args, **kwargs):
+                    recording.saw_chunk(chunk)
+                    yield chunk
+            except BaseException as exc:
+                await recording.run_raised(exc)
+                raise
+            finally:
+                recording.run_ended()
+
+        agent.callbacks.append(self)
+        agent.run = recorded_run
 
 
 _LOADED: dict[str, Any] = {}
@@ -305,21 +322,6 @@ def _load() -> tuple[Any, Any]:
     return _LOADED["agent"], _LOADED["callback"]
 
 
-def _wrap_run(agent: Any, recording: CuaRecording) -> None:
-    run: Callable[..., AsyncIterator[Any]] = agent.run
-
-    async def recorded_run(*args: Any, **kwargs: Any) -> AsyncIterator[Any]:
-        try:
-            async for chunk in run(*args, **kwargs):
-                recording.saw_chunk(chunk)
-                yield chunk
-        except BaseException as exc:
-            recording.run_raised(exc)
-            raise
-
-    agent.run = recorded_run
-
-
 def record(agent: Any, *, out_dir: str | Path | None = None,
            session: DebugSession | None = None, run_id: str | None = None,
            client_name: str | None = None, **session_kwargs: Any) -> CuaRecording:
@@ -329,13 +331,17 @@ def record(agent: Any, *, out_dir: str | Path | None = None,
     run, left open). Returns the callback appended to ``agent.callbacks``.
 
     Raises :class:`~augur_sdk.integrations.IntegrationNotInstalled` when cua-agent is missing
-    or not a tested version; ``TypeError`` for an ``agent`` that is not a ``ComputerAgent``."""
+    or not a tested version; ``TypeError`` for an ``agent`` that is not a ``ComputerAgent``;
+    ``ValueError`` for an agent already being recorded (its callback still attached)."""
     computer_agent, callback = _load()
     if not isinstance(agent, computer_agent):
         raise TypeError(f"agent: expected a cua ComputerAgent, got {type(agent).__name__}")
+    if any(isinstance(c, CuaRecording) for c in agent.callbacks):
+        raise ValueError("agent: already recorded (record() was called on it and its "
+                         "recording is attached: wait for the run to end, or call detach() "
+                         "on the recording record() returned)")
     opened, owns = open_session(session, identifier="cua", out_dir=out_dir, run_id=run_id,
                                 client_name=client_name, session_kwargs=session_kwargs)
     recording: CuaRecording = callback(opened, owns_session=owns)
-    agent.callbacks.append(recording)
-    _wrap_run(agent, recording)
+    recording._attach(agent)
     return recording

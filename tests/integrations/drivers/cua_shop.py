@@ -14,11 +14,20 @@ Runs in ``.ci-venvs/cua`` (``.ci/install-cua.sh``)::
   cua hands every loop, as the network loops do.
 
 With ``--crash`` the computer lets the bad key's error escape instead: cua's run raises there
-(no ``on_run_end``), which the recording must still close as a failed run. With ``--session``
-the driver opens the session and the agent runs twice into it. Without either, the agent runs
-a second time after the recorded run (a run ``record(out_dir=)`` does not record).
+(no ``on_run_end``), which the recording must still close as a failed run. With ``--budget``
+cua's own budget manager (``max_trajectory_budget``, not raising) stops the run after five
+turns of 0.01 each. With ``--session`` the driver opens the session, the agent runs twice
+into it, then the recording is detached and the agent runs once more. Without any of them,
+a second ``record()`` before the run is refused, the agent runs a second time after the
+recorded run (not recorded: ``record(out_dir=)`` records one run) and a third time after
+``record()`` again, into ``<out>-again``.
 
-Prints one JSON line: the script's actions (type, x, y) in order, for the test to compare.
+``--dsn URL`` streams to ``URL`` too (a server that never answers: closing waits the whole
+close budget) while a task ticks on the event loop; the longest gap between its ticks is the
+longest time the loop was blocked.
+
+Prints one JSON line: the script's actions (type, x, y) in order, for the test to compare,
+and what the driver saw of the agent and the loop.
 No network beyond 127.0.0.1: cua's and litellm's telemetry are off.
 """
 
@@ -30,6 +39,7 @@ import base64
 import json
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -55,6 +65,8 @@ LAUNCH = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-n
           "--disable-component-update", "--disable-sync", "--no-first-run"]
 VIEWPORT = (1024, 700)
 MODEL = "augur-scripted/shop-v1"
+CLOSE_BUDGET_S = 2.0
+TURN_COST = 0.01
 
 
 class PlaywrightComputer:
@@ -191,7 +203,7 @@ class ScriptedShopLoop:
                            "content": [{"type": "output_text", "text": FINAL}]})
         self.turn += 1
         usage = {"prompt_tokens": 1000 + 10 * len(messages), "completion_tokens": 20 + self.turn,
-                 "total_tokens": 0, "response_cost": 0.0}
+                 "total_tokens": 0, "response_cost": TURN_COST}
         if _on_api_end:
             await _on_api_end(request, {"output": output})
         if _on_usage:
@@ -206,7 +218,58 @@ class ScriptedShopLoop:
         return ["step"]
 
 
-async def main(out: Path, crash: bool, session_mode: bool) -> None:
+class Ticker:
+    """A task that ticks on the event loop every 20 ms; ``stall`` is the longest gap between
+    ticks, up to the exit (a block just before it would never be seen by a tick)."""
+
+    def __init__(self) -> None:
+        self.stall = 0.0
+        self._last = time.monotonic()
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        while True:
+            await asyncio.sleep(0.02)
+            self._gap()
+
+    def _gap(self) -> None:
+        now = time.monotonic()
+        self.stall, self._last = max(self.stall, now - self._last), now
+
+    def __enter__(self) -> Ticker:
+        self._last = time.monotonic()
+        self._task = asyncio.get_running_loop().create_task(self._tick())
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+        self._gap()
+
+
+def attached(agent: Any) -> dict[str, Any]:
+    """What of the recording the agent still carries."""
+    return {"callbacks": [type(c).__name__ for c in agent.callbacks
+                          if type(c).__module__ == "augur_sdk.integrations.cua"],
+            "run_wrapped": "run" in vars(agent)}
+
+
+async def play(agent: Any, task: str) -> None:
+    """Run ``task`` to its end; ``close_wait``: the seconds from the last chunk to the end
+    (the run ending: the recording closing its bundle, when it owns it)."""
+    last = time.monotonic()
+    try:
+        async for _ in agent.run(task):
+            last = time.monotonic()
+    finally:
+        seen["close_wait"] = round(time.monotonic() - last, 3)
+
+
+seen: dict[str, Any] = {}
+
+
+async def main(out: Path, crash: bool, session_mode: bool, budget: bool,
+               dsn: str | None) -> None:
     raised: BaseException | None = None
     with DemoShop() as shop:
         async with async_playwright() as pw:
@@ -219,8 +282,11 @@ async def main(out: Path, crash: bool, session_mode: bool) -> None:
                 page = await context.new_page()
                 await page.goto(shop.url + "login")
                 computer = PlaywrightComputer(page, wrap_errors=not crash)
-                agent = ComputerAgent(model=MODEL, tools=[computer], telemetry_enabled=False,
-                                      screenshot_delay=0.1, max_retries=0)
+                agent = ComputerAgent(
+                    model=MODEL, tools=[computer], telemetry_enabled=False,
+                    screenshot_delay=0.1, max_retries=0,
+                    max_trajectory_budget={"max_budget": 4.5 * TURN_COST, "raise_error": False}
+                    if budget else None)
                 # The typed password is an action parameter like any other text: keep it off
                 # disk (steps and the model calls' tool calls) with a redactor.
                 policy = DefaultRedactionPolicy()
@@ -230,33 +296,48 @@ async def main(out: Path, crash: bool, session_mode: bool) -> None:
                     with DebugSession(run_id="cua-shop", client_name="shop-tests", out_dir=out,
                                       capture_mode="model_io",
                                       redaction_policy=policy) as session:
-                        record(agent, session=session)
+                        recording = record(agent, session=session)
                         for prompt in (task, "Are you done?"):
-                            async for _ in agent.run(prompt):
-                                pass
+                            await play(agent, prompt)
+                        seen["after_runs"] = attached(agent)
+                        recording.detach()
+                        seen["detached"] = attached(agent)
+                        await play(agent, "Still there?")  # not recorded
                         session.add_tag("after_runs", "open")  # raises if it was closed
                 else:
+                    options: dict[str, Any] = {"dsn": dsn, "close_timeout_s": CLOSE_BUDGET_S} \
+                        if dsn else {}
                     record(agent, out_dir=out, run_id="cua-shop", capture_mode="model_io",
-                           redaction_policy=policy)
+                           redaction_policy=policy, **options)
+                    if not (crash or budget):
+                        try:
+                            record(agent, out_dir=out.with_name("never-written"))
+                        except ValueError as exc:
+                            seen["second_record"] = str(exc)
                     try:
-                        async for _ in agent.run(task):
-                            pass
+                        with Ticker() as ticker:
+                            await play(agent, task)
                     except PlaywrightError as exc:
                         if not crash:
                             raise
                         raised = exc
-                    if not crash:  # a second run: not recorded into the closed bundle
-                        async for _ in agent.run("Are you done?"):
-                            pass
+                    seen["stall"] = round(ticker.stall, 3)
+                    seen["after_run"] = attached(agent)
+                    if not (crash or budget):
+                        await play(agent, "Are you done?")  # not recorded
+                        record(agent, out_dir=out.with_name(out.name + "-again"),
+                               run_id="cua-again", capture_mode="model_io")
+                        await play(agent, "And now?")
+                        seen["after_again"] = attached(agent)
                 loop = agent.agent_loop
                 assert isinstance(loop, ScriptedShopLoop)
-                if not crash:
+                if not (crash or budget):
                     count = await page.inner_text("#count")
                     assert "2 results" in count, f"the search did not run: {count}"
             finally:
                 await browser.close()
     print(json.dumps({"played": loop.played, "final": FINAL, "url": shop.url,
-                      "raised": type(raised).__name__ if raised else None}))
+                      "raised": type(raised).__name__ if raised else None, **seen}))
 
 
 if __name__ == "__main__":
@@ -266,5 +347,8 @@ if __name__ == "__main__":
                         help="the computer lets the failed keypress raise: the run ends there")
     parser.add_argument("--session", action="store_true",
                         help="record into a DebugSession of the driver's, over two runs")
+    parser.add_argument("--budget", action="store_true",
+                        help="cua's budget manager stops the run after five turns")
+    parser.add_argument("--dsn", help="stream to this DSN too (closing waits for it)")
     args = parser.parse_args()
-    asyncio.run(main(args.out, args.crash, args.session))
+    asyncio.run(main(args.out, args.crash, args.session, args.budget, args.dsn))
