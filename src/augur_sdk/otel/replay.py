@@ -256,7 +256,7 @@ def replay_bundle(
     run_ctx = trace.set_span_in_context(run_span)
     seq = 0
     n_events = 0
-    step_spans: dict[int, Span] = {}
+    step_spans: dict[int, Span] = {}  # the API's Span: what start_step_span returns
     # Events the live run put on the run span: run-level ones, and a step's events that
     # arrived while its span was not open. They go on in recording order (the sidecar's
     # seq; a bundle without those lines: every run-level event, in file order).
@@ -285,17 +285,18 @@ def replay_bundle(
     recorded_parents: dict[str, Span] = {}
     if run_ids:
         recorded_parents[str(run_ids["span_id"])] = run_span
-    for index, span in step_spans.items():
-        if index in step_ids:
-            recorded_parents[str(step_ids[index]["span_id"])] = span
+    for step_index, step_span in step_spans.items():
+        if step_index in step_ids:
+            recorded_parents[str(step_ids[step_index]["span_id"])] = step_span
     for rel, record in calls:
         facts = sidecar.modelio.get(rel, {})
-        index = record.get("step_index")
-        parent = recorded_parents.get(str(facts.get("parent_span_id")))
-        if parent is None:
-            parent = step_spans.get(index, run_span) if isinstance(index, int) else run_span
+        call_step = record.get("step_index")
+        call_parent = recorded_parents.get(str(facts.get("parent_span_id")))
+        if call_parent is None:
+            call_parent = step_spans.get(call_step, run_span) \
+                if isinstance(call_step, int) else run_span
         seq += 1
-        _chat_span(tracer, parent, rel, record, facts, seq)
+        _chat_span(tracer, call_parent, rel, record, facts, seq)
     on_run.sort(key=lambda item: item[:2])
     for _seq, _n, event in on_run:
         seq += 1
