@@ -114,9 +114,13 @@ async def _poll(request: Request, state: Any, tenant: str, run_id: str) -> Respo
                 break
             try:
                 await asyncio.wait_for(event.wait(), min(remaining, TICK_S))
-                look = True
             except TimeoutError:
                 pass
+            # Set is what counts, not how the wait ended: a wake that lands as the tick
+            # times out can end wait_for with TimeoutError although the event is set, and
+            # the next round registers a new event, so that wake would be lost until the
+            # hold ends (seen once in CI: a poll answered after its whole hold).
+            look = event.is_set()
     state.store.touch(tenant, run_id)
     # With nothing new, the client's own cursor comes back as it sent it.
     cursor_out = str(last) if found else request.query_params.get("cursor")
