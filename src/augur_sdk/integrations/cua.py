@@ -76,7 +76,6 @@ class CuaRecording:
         self.session = session
         self._owns = owns_session
         self._recorder: StepRecorder | None = None
-        self._next_index = 0
         self._runs = 0
         self._model = ""
         self._turn: dict[str, Any] | None = None
@@ -106,7 +105,6 @@ class CuaRecording:
                 return
             self._recorder = StepRecorder(self.session, integration="cua",
                                           dispatch_backend="cua", owns_session=self._owns)
-            self._recorder.next_index = self._next_index
             self._model = str(kwargs.get("model") or "")
             self._done = False
 
@@ -278,7 +276,6 @@ class CuaRecording:
             return
         with internal_errors(_WHERE):
             self._end_call(None)  # cannot happen after on_run_end; kept for a raised run
-        self._next_index = recorder.next_index
         # Closing waits for exporters and a DSN's stream (up to the close budget): in a
         # thread, so the agent's event loop (its other tasks, the browser) keeps running.
         with internal_errors(_WHERE):
